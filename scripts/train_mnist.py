@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Train the embedded MNIST default models and write them to ``assets/models``.
+
+    python scripts/train_mnist.py [--model mnist-vgg|mnist-resnet|all] [--epochs N]
+                                  [--seed S] [--out assets/models]
+
+Writes ``<out>/<model>.safetensors`` (state_dict, no pickle) and ``<out>/<model>.json``
+(accuracies, hyper-parameters, torch version, the exact command).  Both are
+written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+# Allow running from a checkout without installing the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from regroup_core.models.mnist import MNIST_MODELS  # noqa: E402
+from regroup_core.models.training import save_state_dict_atomic, train_mnist_model  # noqa: E402
+
+
+def _write_json_atomic(obj: dict, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=[*MNIST_MODELS, "all"], default="all")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("assets/models"))
+    args = parser.parse_args(argv)
+
+    names = list(MNIST_MODELS) if args.model == "all" else [args.model]
+    command = shlex.join(["python", *sys.argv])
+    for name in names:
+        model, metrics = train_mnist_model(name, epochs=args.epochs, seed=args.seed)
+        weights = save_state_dict_atomic(model.state_dict(), args.out / f"{name}.safetensors")
+        metrics["command"] = command
+        metrics["weights_file"] = weights.name
+        metrics["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+        metrics["weights_bytes"] = weights.stat().st_size
+        _write_json_atomic(metrics, args.out / f"{name}.json")
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
