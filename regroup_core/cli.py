@@ -1,0 +1,141 @@
+"""Command line: ``python -m regroup_core {layers,fit,predict} ...``.
+
+Every user error (bad file, unknown model, mismatched classifier) is one line on stderr and a
+non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from .api import DEFAULT_THRESHOLD, fit, load_defended
+from .datasets import default_fit_spec, default_selection_spec
+from .errors import RegroupError
+from .images import open_image
+from .persistence import save_classifiers
+from .voting import Variant
+from .zoo import load_model, model_names
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(model_names())}")
+    p.add_argument("--weights", default=None,
+                   help="'random', 'imagenet' or a .safetensors/.pth state dict (default: the model's own)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m regroup_core", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("layers", help="list the tapped layers of a model")
+    _add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+    p = sub.add_parser("fit", help="fit the layer-wise generative classifiers")
+    _add_model_args(p)
+    p.add_argument("--out", required=True, type=Path, help="classifier file to write (.safetensors)")
+    p.add_argument("--per-class", type=int, default=50, help="fitting samples per class (default 50)")
+    p.add_argument("--data", default=None, help="'mnist:train' or an ImageFolder directory "
+                   "(default: the embedded model's train split)")
+    p.add_argument("--selection", default=None, help="held-out data for choosing k "
+                   "(default: the embedded model's selection split)")
+    p.add_argument("--k", type=int, default=None, help="fix k instead of selecting it")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="per-layer accuracy for k")
+    p.add_argument("--on-empty", choices=("error", "exclude"), default="error",
+                   help="a class without fitting samples: fail (default) or exclude it from votes")
+    p.add_argument("--batch-size", type=int, default=64)
+
+    p = sub.add_parser("predict", help="classify images with softmax and REGroup")
+    _add_model_args(p)
+    p.add_argument("--classifier", required=True, type=Path, help="fitted classifier file")
+    p.add_argument("--k", type=int, default=None, help="highest layers that vote (default: the file's)")
+    p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
+    p.add_argument("images", nargs="+", type=Path)
+    return parser
+
+
+def _layers(args: argparse.Namespace) -> int:
+    bundle = load_model(args.model, args.weights, device=args.device)
+    rows = [{"name": layer.name, "kind": layer.kind.value, "dim": layer.dim} for layer in bundle.layers]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for i, row in enumerate(rows):
+            print(f"{i:3d}  {row['kind']:4s}  {row['dim']:6d}  {row['name']}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    bundle = load_model(args.model, args.weights, device=args.device)
+    data = args.data or default_fit_spec(bundle)
+    if data is None:
+        raise RegroupError(f"expected --data (an ImageFolder directory) for model '{args.model}', got none")
+    selection = args.selection or (default_selection_spec(bundle) if args.data is None else None)
+    classifiers = fit(bundle, data, per_class=args.per_class, selection=selection, threshold=args.threshold,
+                      k=args.k, on_empty=args.on_empty, batch_size=args.batch_size, progress=True)
+    save_classifiers(classifiers, args.out)
+    counts = classifiers.class_count
+    print(f"wrote {args.out}: {len(classifiers.layers)} layers, {classifiers.num_classes} classes, "
+          f"{int(counts.sum())} samples ({int(counts.min())}..{int(counts.max())} per class), k={classifiers.k}")
+    if classifiers.excluded:
+        print(f"excluded classes (no fitting sample): {list(classifiers.excluded)}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    bundle = load_model(args.model, args.weights, device=args.device)
+    defended = load_defended(bundle, args.classifier)
+    failed = 0
+    images, names = [], []
+    for path in args.images:
+        try:
+            images.append(bundle.preprocess(open_image(path)))
+            names.append(str(path))
+        except RegroupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    results = []
+    if images:
+        pred = defended.predict(torch.stack(images), k=args.k, variant=args.variant, scope="all")
+        soft_idx, soft_p = pred.softmax_top(5)
+        reg_idx, reg_b = pred.regroup_top(5)
+        cls = bundle.class_names
+        for i, name in enumerate(names):
+            results.append({
+                "image": name,
+                "softmax_top5": [[cls[c], round(float(p), 6)] for c, p in zip(soft_idx[i], soft_p[i])],
+                "regroup_top5": [[cls[c], int(b)] for c, b in zip(reg_idx[i], reg_b[i])],
+                "k": pred.k,
+                "borda": pred.borda[i].tolist(),
+                "layers": [{"name": layer.name, "pos_ranks": pred.pos_ranks[i, j].tolist(),
+                            "neg_ranks": pred.neg_ranks[i, j].tolist()} for j, layer in enumerate(pred.layers)],
+            })
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for r in results:
+            soft = ", ".join(f"{c} {p:.3f}" for c, p in r["softmax_top5"])
+            reg = ", ".join(f"{c} {b}" for c, b in r["regroup_top5"])
+            print(f"{r['image']}\n  softmax top-5: {soft}\n  REGroup top-5 (k={r['k']}, Borda): {reg}")
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"layers": _layers, "fit": _fit, "predict": _predict}
+    try:
+        return handlers[args.command](args)
+    except RegroupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

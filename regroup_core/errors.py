@@ -1,0 +1,36 @@
+"""Errors raised by regroup_core.
+
+Every error a user can cause (a bad file, a wrong shape, a mismatched classifier) is a
+:class:`RegroupError` with a message of the form "expected X, got Y" that the CLI and the
+app show as one line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RegroupError(Exception):
+    """Base class of every user-facing error of regroup_core."""
+
+
+class LayerError(RegroupError):
+    """A tap cannot be placed or did not fire as expected."""
+
+
+class EmptyClassError(RegroupError):
+    """A class has no correctly classified fitting sample, so its classifier is undefined."""
+
+
+class ClassifierFileError(RegroupError):
+    """A classifier file is unreadable, malformed or fitted for another model."""
+
+
+class ImageError(RegroupError):
+    """An image cannot be read or is not acceptable (not an image, a decompression bomb...)."""
+
+
+class ModelError(RegroupError):
+    """A model name, weights file or architecture is unknown or unusable."""
+
+
+class DataError(RegroupError):
+    """A data specification or batch is malformed (wrong shape, labels out of range, NaN...)."""

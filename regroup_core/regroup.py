@@ -1,0 +1,203 @@
+"""REGroup prediction: a pretrained model plus its fitted generative classifiers.
+
+:class:`REGroup` runs the model once with taps on the layers it needs, turns each layer's
+accumulators into PMFs, ranks the classes by KL divergence (pos and neg voters), and sums
+the Borda points of the highest k layers. Every per-layer ranking is returned in a
+:class:`Prediction`, so callers can re-aggregate (other k, variant or voting rule) for free.
+
+A REGroup object is read-only after construction and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .classifier import GenerativeClassifiers, to_pmf
+from .errors import DataError, LayerError
+from .layers import LayerInfo, check_layers
+from .taps import capture
+from .voting import Variant, aggregate_borda, borda_points, kl_divergences, stable_ranks, top_classes
+
+__all__ = ["REGroup", "Prediction", "select_k", "per_layer_accuracy"]
+
+LayerScope = Literal["voters", "all"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Softmax and REGroup predictions for a batch, with every scored layer's rankings.
+
+    Attributes:
+        layers: the scored layers in network order (the highest k, or all).
+        logits: (B, M) float32 logits of the base model.
+        pos_ranks, neg_ranks: (B, L, M) int32 ranks, 1 = the layer's preferred class.
+        k: number of highest layers summed in :attr:`borda`.
+        variant: which voters count in :attr:`borda`.
+    """
+
+    layers: tuple[LayerInfo, ...]
+    logits: torch.Tensor
+    pos_ranks: torch.Tensor
+    neg_ranks: torch.Tensor
+    k: int
+    variant: Variant
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.logits.shape[1])
+
+    @cached_property
+    def borda(self) -> torch.Tensor:
+        """(B, M) int64 Borda totals of the highest k layers (Eq. 7)."""
+        return aggregate_borda(self.pos_ranks, self.neg_ranks, self.k, self.variant)
+
+    def borda_at(self, k: int, variant: Variant | str = Variant.BOTH) -> torch.Tensor:
+        """Borda totals for another k or variant, from the same rankings."""
+        return aggregate_borda(self.pos_ranks, self.neg_ranks, k, Variant(variant))
+
+    @cached_property
+    def probabilities(self) -> torch.Tensor:
+        return torch.softmax(self.logits.to(torch.float64), dim=1)
+
+    @property
+    def softmax_labels(self) -> torch.Tensor:
+        return top_classes(self.logits, 1)[:, 0]
+
+    @property
+    def regroup_labels(self) -> torch.Tensor:
+        """argmax of the Borda count; ties go to the lower class index."""
+        return top_classes(self.borda, 1)[:, 0]
+
+    def softmax_top(self, n: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+        """(indices, probabilities), each (B, n)."""
+        idx = top_classes(self.logits, min(n, self.num_classes))
+        return idx, self.probabilities.gather(1, idx)
+
+    def regroup_top(self, n: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+        """(indices, Borda counts), each (B, n)."""
+        idx = top_classes(self.borda, min(n, self.num_classes))
+        return idx, self.borda.gather(1, idx)
+
+    def layer_borda(self) -> torch.Tensor:
+        """(B, L, M) per-layer Borda counts B^{ℓy} = B+ + B- (the per-layer voters)."""
+        m = self.num_classes
+        return borda_points(self.pos_ranks, m) + borda_points(self.neg_ranks, m)
+
+    def layer_labels(self) -> torch.Tensor:
+        """(B, L) per-layer predictions argmax_y B^{ℓy} (ties → lower index)."""
+        return top_classes(self.layer_borda(), 1)[..., 0]
+
+
+class REGroup:
+    """A pretrained classifier defended by REGroup.
+
+    Args:
+        model: the base network (eval mode, taking the inputs the classifiers were fitted on).
+        classifiers: fitted :class:`GenerativeClassifiers` for this model's layers.
+    """
+
+    def __init__(self, model: nn.Module, classifiers: GenerativeClassifiers) -> None:
+        check_layers(model, classifiers.layers)
+        if model.training:
+            raise LayerError("expected the model in eval mode (BatchNorm/Dropout change the "
+                             "responses in train mode), got train mode; call model.eval()")
+        self.model = model
+        self.classifiers = classifiers
+        device = next(model.parameters()).device
+        excluded = list(classifiers.excluded)
+        self._terms: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {"pos": {}, "neg": {}}
+        for sign, table in (("pos", classifiers.pos), ("neg", classifiers.neg)):
+            for layer in classifiers.layers:
+                c = table[layer.name].to(device)
+                neg_entropy = (c * torch.log(c)).sum(1)
+                neg_entropy[excluded] = torch.inf  # excluded classes always rank last
+                self._terms[sign][layer.name] = (c, neg_entropy)
+
+    @property
+    def layers(self) -> tuple[LayerInfo, ...]:
+        return self.classifiers.layers
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def scored_layers(self, k: int, scope: LayerScope) -> tuple[LayerInfo, ...]:
+        if not 1 <= k <= len(self.layers):
+            raise DataError(f"expected 1 <= k <= {len(self.layers)}, got {k}")
+        return self.layers if scope == "all" else self.layers[len(self.layers) - k:]
+
+    def rank_layers(self, pos: dict[str, torch.Tensor], neg: dict[str, torch.Tensor],
+                    layers: Sequence[LayerInfo]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-layer ranks (B, L, M) of both voters from raw accumulators."""
+        ranks = {}
+        for sign, acc in (("pos", pos), ("neg", neg)):
+            per_layer = []
+            for layer in layers:
+                c, neg_entropy = self._terms[sign][layer.name]
+                pmf = to_pmf(acc[layer.name], self.classifiers.delta)
+                if not torch.isfinite(pmf).all():
+                    raise DataError(f"expected finite responses at layer '{layer.name}', got NaN or inf "
+                                    "(are the model weights or inputs corrupted?)")
+                per_layer.append(stable_ranks(kl_divergences(pmf, c, neg_entropy)))
+            ranks[sign] = torch.stack(per_layer, dim=1).cpu()
+        return ranks["pos"], ranks["neg"]
+
+    def predict(self, x: torch.Tensor, *, k: int | None = None, variant: Variant | str = Variant.BOTH,
+                scope: LayerScope = "voters") -> Prediction:
+        """Predict a batch ``x`` of preprocessed images.
+
+        Args:
+            k: highest layers that vote (default: the classifiers' k).
+            variant: pos, neg or pos+neg voters.
+            scope: ``"voters"`` taps only the highest k layers (fast path); ``"all"`` ranks every
+                layer (for heatmaps and k-ablations).
+        """
+        k = self.classifiers.k if k is None else int(k)
+        layers = self.scored_layers(k, scope)
+        acc = capture(self.model, x.to(self.device), layers)
+        pos_ranks, neg_ranks = self.rank_layers(acc.pos, acc.neg, layers)
+        return Prediction(layers=layers, logits=acc.logits.detach().float().cpu(), pos_ranks=pos_ranks,
+                          neg_ranks=neg_ranks, k=min(k, len(layers)), variant=Variant(variant))
+
+
+def per_layer_accuracy(regroup: REGroup, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
+                       only_correct: bool = True, progress: bool = False,
+                       total: int | None = None) -> tuple[np.ndarray, int]:
+    """Top-1 accuracy of each layer's own Borda vote (argmax_y B^{ℓy}) on held-out data.
+
+    With ``only_correct`` (the paper's protocol) only samples the base model classifies
+    correctly are counted. Returns (accuracies of shape (L,), number of samples counted).
+    """
+    hits = np.zeros(len(regroup.layers), dtype=np.int64)
+    n = 0
+    for images, labels in tqdm(batches, total=total, desc="per-layer accuracy", disable=not progress):
+        labels = torch.as_tensor(labels)
+        pred = regroup.predict(images, k=len(regroup.layers), scope="all")
+        keep = pred.softmax_labels == labels if only_correct else torch.ones_like(labels, dtype=torch.bool)
+        hits += (pred.layer_labels()[keep] == labels[keep].unsqueeze(1)).sum(0).numpy()
+        n += int(keep.sum())
+    if n == 0:
+        raise DataError("expected at least one (correctly classified) held-out sample, got none")
+    return hits / n, n
+
+
+def select_k(layer_accuracy: Sequence[float], threshold: float = 0.75) -> int:
+    """The paper's k: the number of highest layers whose own accuracy reaches ``threshold``.
+
+    Counted from the top layer down until the first layer below the threshold; at least 1
+    (the top layer votes even when it misses the threshold).
+    """
+    k = 0
+    for acc in reversed(list(layer_accuracy)):
+        if acc < threshold:
+            break
+        k += 1
+    return max(k, 1)

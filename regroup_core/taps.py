@@ -1,0 +1,121 @@
+"""Taps: capture the positive and negative response accumulators of chosen layers.
+
+For each tapped layer ℓ and channel i the paper's Algorithm 1 needs
+``P = Σ max(0, φ)`` and ``N = Σ max(0, -φ)`` over the spatial positions of the
+pre-activation φ. We reduce to (P, N) *inside* the forward hook:
+
+* torchvision nets apply ``ReLU(inplace=True)`` (and, in a bottleneck, ``out += identity``)
+  to the very tensor the hook sees, so a stored reference would later read post-ReLU values;
+* a (B, D) pair is far smaller than a (B, D, H, W) map, so memory does not grow with depth.
+
+Hooks are registered for one call and removed in ``finally``. Their state belongs to the call
+and they ignore forward passes run by other threads, so several threads may capture from one
+shared model at once without mixing results.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import DataError, LayerError
+from .layers import LayerInfo
+
+__all__ = ["Accumulators", "capture", "reduce_accumulators"]
+
+
+@dataclass(frozen=True)
+class Accumulators:
+    """Positive and negative accumulators of each tapped layer, with the model's logits.
+
+    ``pos[name]`` and ``neg[name]`` have shape (B, D_layer); ``logits`` has shape (B, M).
+    """
+
+    logits: torch.Tensor
+    pos: dict[str, torch.Tensor]
+    neg: dict[str, torch.Tensor]
+
+
+def reduce_accumulators(output: torch.Tensor, differentiable: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reduce a pre-activation of shape (B, D, *spatial) or (B, D) to (P, N), each (B, D).
+
+    Fast path (no autograd): two read-only reductions, ``S = Σφ`` and ``A = Σ|φ|``, give
+    ``P = (A + S) / 2`` and ``N = (A - S) / 2`` without writing a single feature map
+    (measured at ~6 % of a ResNet-50 forward for all 53 conv layers, against ~35 % for two
+    clamps). The float32 cancellation error is ~1e-7·A; the clamp keeps both non-negative.
+
+    Differentiable path: ``relu(φ)`` and ``relu(-φ)`` save their own outputs for backward,
+    never φ itself, so the in-place ReLU that follows in the network cannot corrupt autograd.
+    """
+    if output.dim() < 2:
+        raise LayerError(f"expected a layer output of shape (B, D, ...), got {tuple(output.shape)}")
+    if output.dim() == 2:  # fully connected: one scalar per neuron, nothing to accumulate
+        return output.clamp(min=0), (-output).clamp(min=0)
+    dims = tuple(range(2, output.dim()))
+    if differentiable:
+        return torch.relu(output).sum(dims), torch.relu(-output).sum(dims)
+    total = output.sum(dims)
+    absolute = torch.linalg.vector_norm(output, ord=1, dim=dims)
+    return ((absolute + total) * 0.5).clamp_(min=0), ((absolute - total) * 0.5).clamp_(min=0)
+
+
+class _Recorder:
+    """Hook state of one capture call, owned by the thread that started it."""
+
+    def __init__(self, differentiable: bool) -> None:
+        self.owner = threading.get_ident()
+        self.differentiable = differentiable
+        self.pos: dict[str, torch.Tensor] = {}
+        self.neg: dict[str, torch.Tensor] = {}
+
+    def hook_for(self, name: str):
+        def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            if threading.get_ident() != self.owner:
+                return  # another thread's forward pass through the shared model
+            if name in self.pos:
+                raise LayerError(f"expected tapped module '{name}' to run once per forward pass, "
+                                 "got a second call (a reused module cannot be a REGroup voter)")
+            if not isinstance(output, torch.Tensor):
+                raise LayerError(f"expected module '{name}' to return a tensor, got {type(output).__name__}")
+            self.pos[name], self.neg[name] = reduce_accumulators(output, self.differentiable)
+        return hook
+
+
+def capture(model: nn.Module, x: torch.Tensor, layers: Sequence[LayerInfo], *,
+            differentiable: bool = False) -> Accumulators:
+    """Run ``model(x)`` once and return its logits with the accumulators of ``layers``.
+
+    Without ``differentiable`` the pass runs under ``torch.inference_mode``; with it, the
+    returned tensors keep their autograd graph (for adaptive attacks).
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise DataError(f"expected an input batch tensor of shape (B, ...), got {getattr(x, 'shape', type(x))}")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise DataError("expected finite input values, got NaN or inf")
+    modules = dict(model.named_modules())
+    recorder = _Recorder(differentiable)
+    handles = []
+    try:
+        for layer in layers:
+            if layer.name not in modules:
+                raise LayerError(f"expected a module named '{layer.name}' in {type(model).__name__}, got none")
+            handles.append(modules[layer.name].register_forward_hook(recorder.hook_for(layer.name)))
+        if differentiable:
+            logits = model(x)
+        else:
+            with torch.inference_mode():
+                logits = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    missing = [layer.name for layer in layers if layer.name not in recorder.pos]
+    if missing:
+        raise LayerError(f"expected every tapped layer to run, got no output from {missing}")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise LayerError(f"expected the model to return logits of shape (B, M), got {getattr(logits, 'shape', type(logits))}")
+    return Accumulators(logits=logits, pos=recorder.pos, neg=recorder.neg)

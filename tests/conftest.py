@@ -1,0 +1,106 @@
+"""Tiny deterministic models shared by the tests."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from regroup_core.layers import discover_layers
+
+
+class HandNet(nn.Module):
+    """1×1 conv with hand-set weights, in-place-able ReLU, pool, hand-set fc.
+
+    For the input [[1, -2], [3, -4]]:
+      conv ch0 = x        → P = 4,  N = 6
+      conv ch1 = 0.5 - x  → P = 7,  N = 3
+      pooled relu = [1, 1.75]; fc logits = [1, 1.75, -0.25] → P = [1, 1.75, 0], N = [0, 0, 0.25]
+    """
+
+    def __init__(self, inplace: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, kernel_size=1)
+        self.relu = nn.ReLU(inplace=inplace)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2, 3)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([1.0, -1.0]).view(2, 1, 1, 1))
+            self.conv.bias.copy_(torch.tensor([0.0, 0.5]))
+            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]))
+            self.fc.bias.copy_(torch.tensor([0.0, 0.0, 0.5]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.relu(self.conv(x))).flatten(1))
+
+
+HAND_INPUT = torch.tensor([[1.0, -2.0], [3.0, -4.0]]).view(1, 1, 2, 2)
+
+
+class SmallNet(nn.Module):
+    """A small random CNN with BatchNorm, in-place ReLUs and a residual add (like a ResNet)."""
+
+    def __init__(self, num_classes: int = 4) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(6, 6, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(6)
+        self.conv3 = nn.Conv2d(6, 8, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(8, 12)
+        self.fc2 = nn.Linear(12, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += x.mean(1, keepdim=True)  # in-place add on the tapped BN output, like a bottleneck
+        out = self.relu(out)
+        out = self.relu(self.conv3(out))
+        return self.fc2(self.relu(self.fc1(self.pool(out).flatten(1))))
+
+
+def make_small(seed: int = 0, num_classes: int = 4) -> SmallNet:
+    torch.manual_seed(seed)
+    net = SmallNet(num_classes)
+    with torch.no_grad():  # non-trivial BN statistics so eval-mode BN is not the identity
+        for bn in (net.bn1, net.bn2):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+        # calibrate the last layer so that random inputs spread over all classes
+        net.eval()
+        ref = sample_inputs(256, seed=12345)
+        feats = net.relu(net.fc1(net.pool(net.relu(net.conv3(net.relu(
+            net.bn2(net.conv2(net.relu(net.bn1(net.conv1(ref)))))
+            + ref.mean(1, keepdim=True))))).flatten(1)))
+        mu, sd = feats.mean(0), feats.std(0) + 1e-6
+        w = torch.randn(net.fc2.out_features, net.fc2.in_features)
+        net.fc2.weight.copy_(w / sd)  # logits = standardised features @ w.T: balanced classes
+        net.fc2.bias.copy_(-(mu / sd) @ w.T)
+    return net.eval()
+
+
+@pytest.fixture
+def small_net() -> SmallNet:
+    return make_small()
+
+
+@pytest.fixture
+def small_layers(small_net):
+    return discover_layers(small_net)
+
+
+def sample_inputs(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 8, 8, generator=g)
+
+
+def self_labelled(net: nn.Module, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random images labelled by the net's own prediction, so every sample is 'correct'."""
+    x = sample_inputs(n, seed)
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    return x, y
