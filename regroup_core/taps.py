@@ -54,13 +54,16 @@ def reduce_accumulators(output: torch.Tensor, differentiable: bool = False
     """
     if output.dim() < 2:
         raise LayerError(f"expected a layer output of shape (B, D, ...), got {tuple(output.shape)}")
+    # Under mixed precision (autocast) the layer output is fp16/bf16: sum in float32 so a
+    # 56×56 reduction does not round to 8–11 mantissa bits (no float32 copy of the map).
+    acc_dtype = torch.float32 if output.dtype in (torch.float16, torch.bfloat16) else output.dtype
     if output.dim() == 2:  # fully connected: one scalar per neuron, nothing to accumulate
-        return output.clamp(min=0), (-output).clamp(min=0)
+        return output.clamp(min=0).to(acc_dtype), (-output).clamp(min=0).to(acc_dtype)
     dims = tuple(range(2, output.dim()))
     if differentiable:
-        return torch.relu(output).sum(dims), torch.relu(-output).sum(dims)
-    total = output.sum(dims)
-    absolute = torch.linalg.vector_norm(output, ord=1, dim=dims)
+        return torch.relu(output).sum(dims, dtype=acc_dtype), torch.relu(-output).sum(dims, dtype=acc_dtype)
+    total = output.sum(dims, dtype=acc_dtype)
+    absolute = torch.linalg.vector_norm(output, ord=1, dim=dims, dtype=acc_dtype)
     return ((absolute + total) * 0.5).clamp_(min=0), ((absolute - total) * 0.5).clamp_(min=0)
 
 
