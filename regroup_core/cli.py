@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .api import DEFAULT_THRESHOLD, fit, load_defended
-from .cli_scale import add_scale_args, fit_command, wants_scale
+from .cli_scale import add_estimate_parser, add_scale_args, estimate_command, fit_command, wants_scale
 from .datasets import default_fit_spec, default_selection_spec
 from .errors import RegroupError
 from .images import open_image
@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="a class without fitting samples: fail (default) or exclude it from votes")
     p.add_argument("--batch-size", type=int, default=64)
     add_scale_args(p)
+
+    add_estimate_parser(sub)
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
     _add_model_args(p)
@@ -138,7 +140,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"layers": _layers, "fit": _fit, "predict": _predict}
+    handlers = {"layers": _layers, "fit": _fit, "predict": _predict, "estimate": estimate_command}
     try:
         return handlers[args.command](args)
     except RegroupError as exc:

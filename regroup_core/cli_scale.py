@@ -21,7 +21,7 @@ from .regroup import REGroup, select_k
 from .sharded import fit_candidates, fit_sharded, layer_accuracy_distributed
 from .zoo import load_model
 
-__all__ = ["add_scale_args", "wants_scale", "fit_command"]
+__all__ = ["add_scale_args", "wants_scale", "fit_command", "add_estimate_parser", "estimate_command"]
 
 
 def add_scale_args(p: argparse.ArgumentParser) -> None:
@@ -78,3 +78,34 @@ def fit_command(args: argparse.Namespace) -> int:
         return 0
     finally:
         shutdown()
+
+
+def add_estimate_parser(sub) -> None:
+    p = sub.add_parser("estimate", help="project time and memory of a full ImageNet fit and evaluation")
+    p.add_argument("--model", required=True, help="model name (see 'layers')")
+    p.add_argument("--weights", default="random", help="weights to load (default 'random': timing does not "
+                   "depend on them)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batches", type=int, default=3, help="timed batches per path (after one warm-up)")
+    p.add_argument("--amp", choices=[v.value for v in Precision], default=Precision.OFF.value)
+    p.add_argument("--per-class", type=int, default=50)
+    p.add_argument("--accuracy", type=float, default=None,
+                   help="fraction of candidates classified correctly (default: the model's ImageNet top-1)")
+    p.add_argument("--workers", type=int, default=8, help="DataLoader workers per process to assume")
+    p.add_argument("--processes", type=int, default=1, help="processes (GPUs) to assume, e.g. torchrun's N")
+    p.add_argument("--json", action="store_true", help="print the projection as JSON")
+
+
+def estimate_command(args: argparse.Namespace) -> int:
+    import json
+
+    from .estimate import default_accuracy, format_report, measure, project
+
+    bundle = load_model(args.model, args.weights, device=args.device)
+    accuracy = args.accuracy if args.accuracy is not None else (default_accuracy(bundle.name) or 1.0)
+    m = measure(bundle, batch_size=args.batch_size, batches=args.batches, amp=args.amp)
+    projection = project(m, num_classes=bundle.num_classes, per_class=args.per_class, accuracy=accuracy,
+                         workers=args.workers, processes=args.processes)
+    print(json.dumps(projection) if args.json else format_report(projection))
+    return 0
