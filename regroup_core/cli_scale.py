@@ -57,7 +57,7 @@ def fit_command(args: argparse.Namespace) -> int:
             class_names=bundle.class_names, model_id=bundle.name, fingerprint=bundle.fingerprint,
             per_class=args.per_class, k=min(args.k or DEFAULT_K, len(bundle.layers)), on_empty=args.on_empty,
             info={"fit_data": candidates.description, "processes": ctx.world_size,
-                  "images_read": run.images_read, "candidates": run.candidates, "amp": args.amp})
+                  "images_read": run.images_read, "unreadable": run.unreadable, "candidates": run.candidates, "amp": args.amp})
         if args.k is None and selection is not None:
             accuracy, n = layer_accuracy_distributed(REGroup(bundle.model, classifiers), selection, bundle,
                                                      batch_size=args.batch_size, workers=args.workers,
@@ -72,6 +72,8 @@ def fit_command(args: argparse.Namespace) -> int:
                   f"{int(counts.sum())} samples ({int(counts.min())}..{int(counts.max())} per class), "
                   f"k={classifiers.k}; {ctx.world_size} process(es) read {run.images_read} of "
                   f"{run.candidates} candidates")
+            if run.unreadable:
+                print(f"skipped {run.unreadable} unreadable image(s) (see the warnings above)")
             if classifiers.excluded:
                 print(f"excluded classes (no fitting sample): {list(classifiers.excluded)}")
         barrier()

@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +48,7 @@ from tqdm.auto import tqdm
 from .classifier import DELTA
 from .datasets import resolve_data
 from .distributed import all_reduce_stats, all_reduce_sum, context, gather_rows, shard_indices
-from .errors import DataError
+from .errors import DataError, ImageError
 from .fit import FitStatistics, _accept
 from .precision import Precision, autocast
 from .regroup import REGroup
@@ -107,7 +109,12 @@ def fit_candidates(data: str | os.PathLike[str] | Dataset, bundle: ModelBundle, 
 # ---------------------------------------------------------------------------------------------
 
 class _Slotted(Dataset):
-    """``dataset[i]`` plus the slot it fills in its step: item ``(i, slot)`` → (image, label, slot)."""
+    """``dataset[i]`` plus the slot it fills in its step: item ``(i, slot)`` → (image, label, slot, error).
+
+    An unreadable image (:class:`ImageError`) comes back as ``image=None`` with its message:
+    one damaged file among 1.28 M must not stop a fit (it is skipped and counted, the same on
+    every run, so results stay deterministic).
+    """
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -116,16 +123,28 @@ class _Slotted(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, item: tuple[int, int]):
-        image, label = self.dataset[item[0]]
-        return image, int(label), item[1]
+        try:
+            image, label = self.dataset[item[0]]
+        except ImageError as exc:
+            return None, -1, item[1], str(exc)
+        return image, int(label), item[1], None
 
 
-def _collate(items: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    if not items:
-        return None  # this rank has nothing in this step but still joins its collectives
-    images = torch.stack([torch.as_tensor(x) for x, _, _ in items])
-    return (images, torch.tensor([y for _, y, _ in items], dtype=torch.int64),
-            torch.tensor([s for _, _, s in items], dtype=torch.int64))
+class _Batch(NamedTuple):
+    images: torch.Tensor | None
+    labels: torch.Tensor
+    slots: torch.Tensor
+    errors: list[str]
+
+
+def _collate(items: list) -> _Batch:
+    good = [it for it in items if it[0] is not None]
+    errors = [it[3] for it in items if it[0] is None]
+    if not good:  # this rank has nothing to run in this step but still joins its collectives
+        return _Batch(None, torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), errors)
+    return _Batch(torch.stack([torch.as_tensor(x) for x, _, _, _ in good]),
+                  torch.tensor([y for _, y, _, _ in good], dtype=torch.int64),
+                  torch.tensor([s for _, _, s, _ in good], dtype=torch.int64), errors)
 
 
 class _Schedule:
@@ -192,11 +211,13 @@ class _Schedule:
 
 @dataclass(frozen=True)
 class ShardedFit:
-    """Result of :func:`fit_sharded`: the all-reduced statistics and what the run did."""
+    """Result of :func:`fit_sharded`: the all-reduced statistics and what the run did (steps
+    done, images decoded and run, unreadable files skipped, candidates listed)."""
 
     stats: FitStatistics
     steps: int
     images_read: int
+    unreadable: int
     candidates: int
     complete: bool
 
@@ -249,7 +270,7 @@ def fit_sharded(bundle: ModelBundle, candidates: Candidates, *, per_class: int |
     loader = DataLoader(_Slotted(candidates.dataset), batch_sampler=schedule, num_workers=workers,
                         collate_fn=_collate, pin_memory=device.type == "cuda",
                         prefetch_factor=2 if workers > 0 else None)
-    step, read, saved_at = start_step, 0, start_step
+    step, read, unreadable, saved_at = start_step, 0, 0, start_step
     total_steps = -(-len(candidates.order) // span)
     bar = tqdm(total=total_steps, initial=start_step, desc=f"fit ({world} proc)" if world > 1 else "fit",
                unit="step", disable=not progress)
@@ -271,8 +292,11 @@ def fit_sharded(bundle: ModelBundle, candidates: Candidates, *, per_class: int |
         except StopIteration:
             break
         table = torch.zeros(span, 3, dtype=torch.int64)  # per slot: present, correct, label
-        if batch is not None:
-            images, batch_labels, slots = batch
+        for message in batch.errors:
+            unreadable += 1
+            warnings.warn(f"skipped an unreadable fit candidate: {message}", stacklevel=1)
+        if batch.images is not None:
+            images, batch_labels, slots = batch.images, batch.labels, batch.slots
             if batch_labels.min() < 0 or batch_labels.max() >= m:
                 raise DataError(f"expected labels in [0, {m}), got {batch_labels.min()}..{batch_labels.max()}")
             with autocast(device, amp):
@@ -285,7 +309,7 @@ def fit_sharded(bundle: ModelBundle, candidates: Candidates, *, per_class: int |
             read += len(slots)
         table = all_reduce_sum(table)
         keep = _accept(table[:, 1].bool(), table[:, 2], global_count, per_class)
-        if batch is not None:
+        if batch.images is not None:
             mine = keep[slots]
             if mine.any():
                 idx = mine.nonzero().squeeze(1)
@@ -303,8 +327,9 @@ def fit_sharded(bundle: ModelBundle, candidates: Candidates, *, per_class: int |
     complete = max_steps is None or step < max_steps or all_full()
     save()
     reduced = all_reduce_stats(stats)
-    images_read = int(all_reduce_sum(torch.tensor([read], dtype=torch.int64)).item())
-    return ShardedFit(stats=reduced, steps=step, images_read=images_read, candidates=len(candidates.order),
+    images_read, skipped = all_reduce_sum(torch.tensor([read, unreadable], dtype=torch.int64)).tolist()
+    return ShardedFit(stats=reduced, steps=step, images_read=images_read, unreadable=skipped,
+                      candidates=len(candidates.order),
                       complete=complete)
 
 

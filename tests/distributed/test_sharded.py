@@ -12,7 +12,7 @@ from regroup_core.checkpoint import common_step
 from regroup_core.errors import DataError
 from regroup_core.fit import accumulate
 from regroup_core.regroup import REGroup
-from regroup_core.sharded import evaluate_clean_distributed, fit_candidates, fit_sharded
+from regroup_core.sharded import Candidates, evaluate_clean_distributed, fit_candidates, fit_sharded
 from regroup_core.classifier import to_pmf
 from regroup_core.taps import capture, reduce_accumulators
 from regroup_core.zoo import load_model
@@ -165,3 +165,16 @@ def test_clean_evaluation_table_matches_direct_predictions(tmp_path):
     lines = path.read_text().splitlines()
     assert len(lines) == 31 and lines[0].startswith("index,label,softmax_top1")
     assert np.isfinite(table.softmax_prob.numpy()).all()
+
+
+def test_unreadable_candidate_is_skipped_and_counted(tmp_path):
+    write_folder(tmp_path, n=40, seed=10)
+    bundle = tiny_bundle()
+    candidates = fit_candidates(tmp_path, bundle, seed=2)
+    bad = int(candidates.order[1])  # read in the first step
+    candidates.dataset.samples[bad][0].write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="skipped an unreadable fit candidate"):
+        run = fit_sharded(bundle, candidates, per_class=None, batch_size=4)
+    assert run.unreadable == 1 and run.images_read == 39
+    rest = Candidates(candidates.dataset, np.array([i for i in candidates.order if i != bad]), candidates.labels, "")
+    _assert_same(run.stats, _engine_fit(bundle, rest, None))
