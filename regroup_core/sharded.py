@@ -57,7 +57,7 @@ from .voting import Variant
 from .zoo import ModelBundle
 
 __all__ = ["Candidates", "fit_candidates", "ShardedFit", "fit_sharded", "CleanTable",
-           "evaluate_clean_distributed", "layer_accuracy_distributed"]
+           "evaluate_clean_distributed", "layer_accuracy_distributed", "shard_loader"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,47 +392,103 @@ class CleanTable:
         return atomic_write(path, write)
 
 
-def _shard_loader(data: str | os.PathLike[str] | Dataset, bundle: ModelBundle, *, batch_size: int,
-                  workers: int) -> tuple[DataLoader, range, int]:
+def shard_loader(data: str | os.PathLike[str] | Dataset, bundle: ModelBundle, *, batch_size: int = 64,
+                 workers: int = 0, skip: int = 0) -> tuple[DataLoader, range]:
+    """A DataLoader over this rank's contiguous shard of ``data`` (minus its first ``skip``
+    items) and the shard's global indices. For per-rank loops (attacks...) whose rows are
+    then gathered in global order with :func:`regroup_core.distributed.gather_rows`."""
     dataset = data if isinstance(data, Dataset) else resolve_data(str(data), bundle)
     shard = shard_indices(len(dataset))
-    loader = DataLoader(Subset(dataset, list(shard)), batch_size=batch_size, shuffle=False, num_workers=workers,
-                        pin_memory=bundle.device.type == "cuda")
-    return loader, shard, len(dataset)
+    loader = DataLoader(Subset(dataset, list(shard[skip:])), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, pin_memory=bundle.device.type == "cuda")
+    return loader, shard
+
+
+_EVAL_COLUMNS = ("label", "softmax_top", "softmax_prob", "regroup_top", "regroup_borda")
+
+
+def _eval_key(bundle: ModelBundle, defended: REGroup, n: int, **options: object) -> str:
+    import hashlib
+    import json
+
+    c = defended.classifiers
+    digest = hashlib.sha256(json.dumps({"fingerprint": bundle.fingerprint, "layers": list(c.layer_names), "n": n,
+                                        **{k: str(v) for k, v in options.items()}}, sort_keys=True).encode())
+    digest.update(c.class_count.numpy().tobytes() + c.class_weight.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _load_eval(path: Path, key: str) -> dict[str, torch.Tensor] | None:
+    import json
+
+    from safetensors import safe_open
+
+    if not path.is_file():
+        return None
+    with safe_open(str(path), framework="pt") as fh:
+        meta = json.loads((fh.metadata() or {}).get("regroup", "{}"))
+        if meta.get("key") != key:
+            raise DataError(f"expected an evaluation checkpoint of this run at '{path}', got one of another "
+                            f"run (model, classifiers, data or options differ); use another checkpoint directory")
+        return {name: fh.get_tensor(name) for name in _EVAL_COLUMNS}
+
+
+def _save_eval(path: Path, key: str, columns: dict[str, torch.Tensor]) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    from .persistence import atomic_write
+
+    meta = {"regroup": json.dumps({"format": "regroup-eval-checkpoint", "key": key,
+                                   "rows": int(columns["label"].shape[0])})}
+    atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in columns.items()}, tmp, metadata=meta))
 
 
 def evaluate_clean_distributed(bundle: ModelBundle, defended: REGroup, data: str | os.PathLike[str] | Dataset, *,
                                k: int | None = None, variant: Variant | str = Variant.BOTH, top: int = 5,
                                batch_size: int = 64, workers: int = 0, amp: Precision | str | None = None,
+                               checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 20,
                                progress: bool = False) -> CleanTable:
     """Softmax and REGroup top-``top`` predictions of every image of ``data`` (clean).
 
     Collective under torchrun (every rank calls it; each runs its contiguous shard; every
-    rank returns the whole table). In a single process it is simply the whole evaluation.
+    rank returns the whole table, rows in data order). In a single process it is simply the
+    whole evaluation. With ``checkpoint=DIR`` each rank saves its rows every
+    ``checkpoint_every`` batches (``eval-rank{r}-of-{W}.safetensors``); the same call after a
+    kill resumes after the saved rows.
     """
     variant = Variant(variant)
-    loader, shard, _ = _shard_loader(data, bundle, batch_size=batch_size, workers=workers)
-    parts: dict[str, list[torch.Tensor]] = {n: [] for n in ("label", "st", "sp", "rt", "rb")}
     used_k = defended.classifiers.k if k is None else int(k)
-    for images, labels in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
+    n_top = min(top, bundle.num_classes)
+    dataset = data if isinstance(data, Dataset) else resolve_data(str(data), bundle)
+    ctx = context()
+    dtypes = {"label": torch.int64, "softmax_top": torch.int64, "softmax_prob": torch.float64,
+              "regroup_top": torch.int64, "regroup_borda": torch.int64}
+    done = {name: torch.zeros((0,) if name == "label" else (0, n_top), dtype=dtypes[name]) for name in _EVAL_COLUMNS}
+    path = key = None
+    if checkpoint is not None:
+        path = Path(checkpoint) / f"eval-rank{ctx.rank}-of-{ctx.world_size}.safetensors"
+        key = _eval_key(bundle, defended, len(dataset), k=used_k, variant=variant.value, top=n_top,
+                        amp=amp or "off", world=ctx.world_size, rank=ctx.rank)
+        done = _load_eval(path, key) or done
+    loader, shard = shard_loader(dataset, bundle, batch_size=batch_size, workers=workers,
+                                 skip=int(done["label"].shape[0]))
+    parts: dict[str, list[torch.Tensor]] = {name: [done[name]] for name in _EVAL_COLUMNS}
+    for i, (images, labels) in enumerate(tqdm(loader, desc="evaluate", unit="batch", disable=not progress)):
         with autocast(bundle.device, amp):
             pred = defended.predict(images, k=used_k, variant=variant)
-        st, sp = pred.softmax_top(top)
-        rt, rb = pred.regroup_top(top)
-        for name, t in (("label", torch.as_tensor(labels, dtype=torch.int64)), ("st", st), ("sp", sp),
-                        ("rt", rt), ("rb", rb)):
-            parts[name].append(t.cpu())
-    n_top = min(top, bundle.num_classes)
-
-    def stacked(name: str, dtype: torch.dtype, width: int | None) -> torch.Tensor:
-        shape = (0,) if width is None else (0, width)
-        local = torch.cat(parts[name]).to(dtype) if parts[name] else torch.zeros(shape, dtype=dtype)
-        return gather_rows(local)
-
+        st, sp = pred.softmax_top(n_top)
+        rt, rb = pred.regroup_top(n_top)
+        for name, t in zip(_EVAL_COLUMNS, (torch.as_tensor(labels), st, sp, rt, rb)):
+            parts[name].append(t.cpu().to(dtypes[name]))
+        if path is not None and (i + 1) % checkpoint_every == 0:
+            _save_eval(path, key, {name: torch.cat(parts[name]) for name in _EVAL_COLUMNS})
+    local = {name: torch.cat(parts[name]) for name in _EVAL_COLUMNS}
+    if path is not None:
+        _save_eval(path, key, local)
     return CleanTable(index=gather_rows(torch.tensor(list(shard), dtype=torch.int64)),
-                      label=stacked("label", torch.int64, None), softmax_top=stacked("st", torch.int64, n_top),
-                      softmax_prob=stacked("sp", torch.float64, n_top), regroup_top=stacked("rt", torch.int64, n_top),
-                      regroup_borda=stacked("rb", torch.int64, n_top), k=used_k)
+                      **{name: gather_rows(t) for name, t in local.items()}, k=used_k)
 
 
 def layer_accuracy_distributed(defended: REGroup, data: str | os.PathLike[str] | Dataset, bundle: ModelBundle, *,
@@ -443,7 +499,7 @@ def layer_accuracy_distributed(defended: REGroup, data: str | os.PathLike[str] |
     Hits and counts are all-reduced, so no rank fails alone on a shard without a correct
     sample (which would leave the others waiting).
     """
-    loader, _, _ = _shard_loader(data, bundle, batch_size=batch_size, workers=workers)
+    loader, _ = shard_loader(data, bundle, batch_size=batch_size, workers=workers)
     layers = len(defended.layers)
     hits = torch.zeros(layers + 1, dtype=torch.int64)
     for images, labels in tqdm(loader, desc="per-layer accuracy", disable=not progress):

@@ -178,3 +178,35 @@ def test_unreadable_candidate_is_skipped_and_counted(tmp_path):
     assert run.unreadable == 1 and run.images_read == 39
     rest = Candidates(candidates.dataset, np.array([i for i in candidates.order if i != bad]), candidates.labels, "")
     _assert_same(run.stats, _engine_fit(bundle, rest, None))
+
+
+def test_killed_clean_evaluation_resumes_to_the_same_table(tmp_path, monkeypatch):
+    write_folder(tmp_path / "data", n=30, seed=12)
+    bundle = tiny_bundle()
+    stats = fit_sharded(bundle, fit_candidates(tmp_path / "data", bundle), per_class=None, batch_size=8).stats
+    classifiers = stats.to_classifiers(class_names=CLASSES, model_id="small", fingerprint=bundle.fingerprint,
+                                       per_class=None, k=2, on_empty="exclude")
+    defended = REGroup(bundle.model, classifiers)
+    whole = evaluate_clean_distributed(bundle, defended, str(tmp_path / "data"), batch_size=4)
+    calls = []
+    real_predict = REGroup.predict
+
+    def dying_predict(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real_predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(REGroup, "predict", dying_predict)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_clean_distributed(bundle, defended, str(tmp_path / "data"), batch_size=4, checkpoint=ckpt,
+                                   checkpoint_every=2)
+    calls.clear()
+    monkeypatch.setattr(REGroup, "predict", lambda self, *a, **kw: calls.append(1) or real_predict(self, *a, **kw))
+    resumed = evaluate_clean_distributed(bundle, defended, str(tmp_path / "data"), batch_size=4, checkpoint=ckpt)
+    assert len(calls) == 6  # 8 rows saved after two batches; the other 22 rows are 6 batches
+    for name in ("index", "label", "softmax_top", "softmax_prob", "regroup_top", "regroup_borda"):
+        assert torch.equal(getattr(resumed, name), getattr(whole, name)), name
+    with pytest.raises(DataError, match="another run"):
+        evaluate_clean_distributed(bundle, defended, str(tmp_path / "data"), batch_size=4, checkpoint=ckpt, k=1)
