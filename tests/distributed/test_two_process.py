@@ -34,7 +34,8 @@ def _run(folder: str, out: str, checkpoint: str | None, max_steps: int | None = 
     run = fit_sharded(bundle, candidates, per_class=PER_CLASS, batch_size=BATCH, checkpoint=checkpoint)
     classifiers = run.stats.to_classifiers(class_names=CLASSES, model_id="small", fingerprint=bundle.fingerprint,
                                            per_class=PER_CLASS, k=3)
-    table = evaluate_clean_distributed(bundle, REGroup(bundle.model, classifiers), folder, batch_size=4)
+    table = evaluate_clean_distributed(bundle, REGroup(bundle.model, classifiers), folder, batch_size=4,
+                                       checkpoint=checkpoint)
     result = {f"pos/{n}": t for n, t in classifiers.pos.items()} | {f"neg/{n}": t for n, t in classifiers.neg.items()}
     result |= {"count": classifiers.class_count, "index": table.index, "label": table.label,
                "softmax_top": table.softmax_top, "softmax_prob": table.softmax_prob,
@@ -83,5 +84,5 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     assert ranks[0]["index"].tolist() == list(range(40))
     # the 2-rank checkpoints were written per rank and resumed (2 steps were not redone)
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
-    assert len(files) == 2 and files[0].startswith("fit-rank0-of-2-") and files[1].startswith("fit-rank1-of-2-")
+    assert [f[:15] for f in files] == ["eval-rank0-of-2", "eval-rank1-of-2", "fit-rank0-of-2-", "fit-rank1-of-2-"]
     assert int(ranks[0]["images_read"]) < int(single["images_read"])
