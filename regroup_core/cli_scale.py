@@ -43,7 +43,11 @@ def wants_scale(args: argparse.Namespace) -> bool:
 def fit_command(args: argparse.Namespace) -> int:
     ctx = init_from_env(args.device)
     try:
+        if not ctx.is_main:
+            barrier()  # rank 0 downloads/caches the weights first; the others then read the cache
         bundle = load_model(args.model, args.weights, device=ctx.device)
+        if ctx.is_main:
+            barrier()
         data = args.data or default_fit_spec(bundle)
         if data is None:
             raise RegroupError(f"expected --data (an ImageFolder directory or file list) for model "
