@@ -210,3 +210,21 @@ def test_killed_clean_evaluation_resumes_to_the_same_table(tmp_path, monkeypatch
         assert torch.equal(getattr(resumed, name), getattr(whole, name)), name
     with pytest.raises(DataError, match="another run"):
         evaluate_clean_distributed(bundle, defended, str(tmp_path / "data"), batch_size=4, checkpoint=ckpt, k=1)
+
+
+def test_layer_accuracy_for_k_selection_matches_engine(tmp_path):
+    from regroup_core.regroup import per_layer_accuracy
+    from regroup_core.sharded import layer_accuracy_distributed
+
+    write_folder(tmp_path / "data", n=40, seed=13)
+    bundle = tiny_bundle()
+    stats = fit_sharded(bundle, fit_candidates(tmp_path / "data", bundle), per_class=None, batch_size=8).stats
+    classifiers = stats.to_classifiers(class_names=CLASSES, model_id="small", fingerprint=bundle.fingerprint,
+                                       per_class=None, k=2, on_empty="exclude")
+    defended = REGroup(bundle.model, classifiers)
+    ours, n = layer_accuracy_distributed(defended, str(tmp_path / "data"), bundle, batch_size=6)
+    from regroup_core.datasets import make_loader, resolve_data
+
+    engine, n_engine = per_layer_accuracy(defended, make_loader(resolve_data(str(tmp_path / "data"), bundle),
+                                                                batch_size=6))
+    assert n == n_engine > 0 and np.allclose(ours, engine)
