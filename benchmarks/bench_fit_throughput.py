@@ -15,15 +15,14 @@ import argparse
 import json
 import os
 import platform
-
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-from regroup_core.estimate import measure  # noqa: E402
-from regroup_core.zoo import load_model  # noqa: E402
+from regroup_core.estimate import measure
+from regroup_core.zoo import load_model
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from .regroup import REGroup, select_k
 from .sharded import fit_candidates, fit_sharded, layer_accuracy_distributed
 from .zoo import load_model
 
-__all__ = ["add_scale_args", "wants_scale", "fit_command", "add_estimate_parser", "estimate_command"]
+__all__ = ["add_estimate_parser", "add_scale_args", "estimate_command", "fit_command", "wants_scale"]
 
 
 def add_scale_args(p: argparse.ArgumentParser) -> None:

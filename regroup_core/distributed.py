@@ -21,8 +21,19 @@ import torch.distributed as dist
 from .errors import DataError
 from .zoo import resolve_device
 
-__all__ = ["DistContext", "init_from_env", "context", "is_main_process", "shard_indices", "all_reduce_sum",
-           "all_reduce_stats", "gather_rows", "barrier", "shutdown", "env_world_size"]
+__all__ = [
+    "DistContext",
+    "all_reduce_stats",
+    "all_reduce_sum",
+    "barrier",
+    "context",
+    "env_world_size",
+    "gather_rows",
+    "init_from_env",
+    "is_main_process",
+    "shard_indices",
+    "shutdown",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,6 @@ def init_from_env(device: str | torch.device = "auto") -> DistContext:
     of the group already joined.
     """
     world = env_world_size()
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device)
     if dev.type == "cuda":

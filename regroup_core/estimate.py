@@ -38,7 +38,7 @@ from .regroup import REGroup
 from .taps import capture
 from .zoo import TORCHVISION_MODELS, ModelBundle
 
-__all__ = ["Measurement", "measure", "project", "classifier_bytes", "default_accuracy", "format_report"]
+__all__ = ["Measurement", "classifier_bytes", "default_accuracy", "format_report", "measure", "project"]
 
 
 @dataclass(frozen=True)
@@ -209,13 +209,13 @@ def _size(n: int | None) -> str:
 def format_report(p: dict[str, object]) -> str:
     m, a, fit = p["measured"], p["assumptions"], p["fit"]
     lines = [
-        f"model {m['model']} on {m['device']}, batch {m['batch_size']} x {m['batches']} timed batches, "
-        f"amp {m['amp']}",
-        f"measured: forward {m['forward_ips']:.1f} img/s, fit path {m['fit_ips']:.1f} img/s, "
-        f"REGroup predict {m['predict_ips']:.1f} img/s, JPEG decode+preprocess {m['decode_ips']:.1f} img/s/worker",
-        f"fit of {a['per_class']} x {a['num_classes']} classes at accuracy {a['accuracy']:.3f}: "
-        f"~{fit['candidates']} candidates, {_duration(fit['seconds'])} with {a['processes']} process(es) x "
-        f"{a['workers_per_process']} workers (bound by {fit['bound_by']})",
+        (f"model {m['model']} on {m['device']}, batch {m['batch_size']} x {m['batches']} timed batches, "
+         f"amp {m['amp']}"),
+        (f"measured: forward {m['forward_ips']:.1f} img/s, fit path {m['fit_ips']:.1f} img/s, REGroup predict "
+         f"{m['predict_ips']:.1f} img/s, JPEG decode+preprocess {m['decode_ips']:.1f} img/s/worker"),
+        (f"fit of {a['per_class']} x {a['num_classes']} classes at accuracy {a['accuracy']:.3f}: "
+         f"~{fit['candidates']} candidates, {_duration(fit['seconds'])} with {a['processes']} process(es) x "
+         f"{a['workers_per_process']} workers (bound by {fit['bound_by']})"),
     ]
     for n, row in p["evaluate_clean"].items():
         lines.append(f"clean evaluation of {int(n):,} images: {_duration(row['seconds'])}")

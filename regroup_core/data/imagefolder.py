@@ -34,8 +34,14 @@ from torch.utils.data import Dataset
 from ..errors import DataError
 from ..images import open_image
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFiles", "folder_samples", "list_samples", "image_files",
-           "interleaved_order"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageFiles",
+    "folder_samples",
+    "image_files",
+    "interleaved_order",
+    "list_samples",
+]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                               ".pgm"})

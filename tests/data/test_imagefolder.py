@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "distributed"))
-from tiny import CLASSES, gray_preprocess, tiny_bundle, write_folder  # noqa: E402
+from tiny import CLASSES, gray_preprocess, tiny_bundle, write_folder
 
-import regroup_core.data.imagefolder as imagefolder  # noqa: E402
-from regroup_core.data.imagefolder import (  # noqa: E402
+from regroup_core.data import imagefolder
+from regroup_core.data.imagefolder import (
     folder_samples,
     image_files,
     interleaved_order,
     list_samples,
 )
-from regroup_core.errors import DataError  # noqa: E402
-from regroup_core.sharded import fit_candidates, fit_sharded  # noqa: E402
+from regroup_core.errors import DataError
+from regroup_core.sharded import fit_candidates, fit_sharded
 
 
 def test_folder_samples_map_folders_by_class_name(tmp_path):

@@ -7,13 +7,13 @@ import pytest
 import torch
 from tiny import CLASSES, tiny_bundle, write_folder
 
-import regroup_core.sharded as sharded
+from regroup_core import sharded
 from regroup_core.checkpoint import common_step
+from regroup_core.classifier import to_pmf
 from regroup_core.errors import DataError
 from regroup_core.fit import accumulate
 from regroup_core.regroup import REGroup
 from regroup_core.sharded import Candidates, evaluate_clean_distributed, fit_candidates, fit_sharded
-from regroup_core.classifier import to_pmf
 from regroup_core.taps import capture, reduce_accumulators
 from regroup_core.zoo import load_model
 
