@@ -49,6 +49,7 @@ def test_file_list_paths_labels_and_errors(tmp_path):
     x, y = data[0]
     assert tuple(x.shape) == (1, 8, 8) and y == written[0][1]
     assert data.labels.tolist() == [y for _, y in written[:5]]
+    assert [data.path(i) for i in range(len(data))] == [p for p, _ in samples]
     listing.write_text("imgs/a/img000.png 7\n")
     with pytest.raises(DataError, match=r"list.txt:1: expected a label in \[0, 4\), got 7"):
         list_samples(listing, CLASSES)

@@ -172,7 +172,7 @@ def test_unreadable_candidate_is_skipped_and_counted(tmp_path):
     bundle = tiny_bundle()
     candidates = fit_candidates(tmp_path, bundle, seed=2)
     bad = int(candidates.order[1])  # read in the first step
-    candidates.dataset.samples[bad][0].write_bytes(b"not a png")
+    candidates.dataset.path(bad).write_bytes(b"not a png")
     with pytest.warns(UserWarning, match="skipped an unreadable fit candidate"):
         run = fit_sharded(bundle, candidates, per_class=None, batch_size=4)
     assert run.unreadable == 1 and run.images_read == 39
