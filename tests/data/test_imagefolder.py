@@ -44,12 +44,12 @@ def test_file_list_paths_labels_and_errors(tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(lines) + "\n")
     samples = list_samples(listing, CLASSES)
-    assert [(p.resolve(), y) for p, y in samples] == [(p.resolve(), y) for p, y in written[:5]]
+    assert [(Path(p).resolve(), y) for p, y in samples] == [(p.resolve(), y) for p, y in written[:5]]
     data = image_files(listing, CLASSES, gray_preprocess)
     x, y = data[0]
     assert tuple(x.shape) == (1, 8, 8) and y == written[0][1]
     assert data.labels.tolist() == [y for _, y in written[:5]]
-    assert [data.path(i) for i in range(len(data))] == [p for p, _ in samples]
+    assert [data.path(i) for i in range(len(data))] == [Path(p) for p, _ in samples]
     listing.write_text("imgs/a/img000.png 7\n")
     with pytest.raises(DataError, match=r"list.txt:1: expected a label in \[0, 4\), got 7"):
         list_samples(listing, CLASSES)
