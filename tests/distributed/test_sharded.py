@@ -228,3 +228,16 @@ def test_layer_accuracy_for_k_selection_matches_engine(tmp_path):
     engine, n_engine = per_layer_accuracy(defended, make_loader(resolve_data(str(tmp_path / "data"), bundle),
                                                                 batch_size=6))
     assert n == n_engine > 0 and np.allclose(ours, engine)
+
+
+def test_shard_helpers_cover_everything_once():
+    from regroup_core.distributed import rank_owns, shard_indices
+
+    for n, world in ((0, 3), (7, 2), (10, 4), (3, 5)):
+        blocks = [shard_indices(n, r, world) for r in range(world)]
+        assert [i for b in blocks for i in b] == list(range(n))
+        assert max(len(b) for b in blocks) - min(len(b) for b in blocks) <= 1
+        owners = [[r for r in range(world) if rank_owns(i, r, world)] for i in range(n)]
+        assert all(len(o) == 1 for o in owners)
+    with pytest.raises(DataError):
+        shard_indices(5, 2, 2)
