@@ -153,6 +153,8 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
     if threat is ThreatModel.ADAPTIVE and options.get("temperature") is None and defended is not None:
         options["temperature"] = calibrate_temperature(defended, images)
     targets = options.pop("targets", None)
+    if options.get("epsilon_255") is not None and float(options["epsilon_255"]) == preset.epsilon_255:
+        options.pop("epsilon_255")  # the preset's own ε: same cache entry as the default run
     base = {"v": CACHE_VERSION, "model": bundle.fingerprint, "attack": preset.as_dict(), "threat": threat.value,
             "seed": seed, "options": {k: (v.value if isinstance(v, Surrogate) else v) for k, v in sorted(options.items())}}
     if threat is not ThreatModel.TRANSFER and defended is not None:
