@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 
 from .api import DEFAULT_THRESHOLD, fit, load_defended
-from .cli_scale import add_estimate_parser, add_scale_args, estimate_command, fit_command, wants_scale
+from .cli_scale import (add_estimate_parser, add_scale_args, estimate_command, fill_suite_cache, fit_command,
+                        load_model_in_order, wants_scale)
+from .distributed import init_from_env, shutdown
 from .datasets import default_fit_spec, default_selection_spec
 from .errors import RegroupError
 from .images import open_image
@@ -74,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
                    help="threat model (attacks that do not fit it are skipped and listed)")
-    p.add_argument("--n", type=int, default=100, help="correctly classified test images to attack")
+    p.add_argument("--n", "--num-images", dest="n", type=int, default=100,
+                   help="correctly classified test images to attack (under torchrun write --num-images: "
+                   "torchrun's own parser takes --n for an ambiguous abbreviation of its options)")
     p.add_argument("--data", default=None, help="test data (default: the embedded model's mnist:test)")
     p.add_argument("--out", required=True, type=Path, help="directory for results.csv and results.json")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -166,7 +170,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .experiments import AdversarialCache, attack_table, clean_summary, run_suite, select_correct
     from .persistence import atomic_write
 
-    bundle = load_model(args.model, args.weights, device=args.device)
+    ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
+    bundle = load_model_in_order(args, ctx)
     defended = load_defended(bundle, args.classifier)
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if not attacks:
@@ -186,6 +191,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
     cache = AdversarialCache(args.cache or args.out / "cache")
     test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    if ctx.distributed:  # each rank attacks its chunks into the shared cache; rank 0 assembles
+        fill_suite_cache(bundle, defended, test, attacks=attacks, threats=threats, seed=args.seed, cache=cache,
+                         chunk_size=args.chunk_size, attack_options=options)
+        if not ctx.is_main:
+            return 0
     suite = run_suite(bundle, defended, test, attacks=attacks, threats=threats, seed=args.seed, cache=cache,
                       chunk_size=args.chunk_size, attack_options=options, progress=not args.json)
     table = attack_table(suite)
@@ -227,3 +237,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        shutdown()  # leave torchrun's process group, if one was joined
