@@ -18,10 +18,17 @@ from pathlib import Path
 import torch
 
 from .api import DEFAULT_THRESHOLD, fit, load_defended
-from .cli_scale import (add_estimate_parser, add_scale_args, estimate_command, fill_suite_cache, fit_command,
-                        load_model_in_order, wants_scale)
-from .distributed import init_from_env, shutdown
+from .cli_scale import (
+    add_estimate_parser,
+    add_scale_args,
+    estimate_command,
+    fill_suite_cache,
+    fit_command,
+    load_model_in_order,
+    wants_scale,
+)
 from .datasets import default_fit_spec, default_selection_spec
+from .distributed import init_from_env, shutdown
 from .errors import RegroupError
 from .images import open_image
 from .persistence import save_classifiers
