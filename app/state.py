@@ -1,0 +1,182 @@
+"""Shared, cached resources and per-session state of the app.
+
+Cached objects (models, defended classifiers, sample images) are shared by every browser
+session and are **read-only**: never mutate what these loaders return. What belongs to one
+user (the chosen model, the current image, the last attack) lives in ``st.session_state``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+import regroup_core
+from regroup_core import ModelBundle, Prediction, REGroup
+from regroup_core.persistence import atomic_write
+from regroup_core.zoo import ASSETS_DIR, EMBEDDED_MODELS
+
+__all__ = ["ModelChoice", "CurrentImage", "AttackRun", "APP_MODELS", "CACHE_DIR", "model_choice",
+           "set_model_choice", "load_bundle", "load_defended", "current_model", "current_image",
+           "set_current_image", "predict_ranks", "last_attack", "set_last_attack", "stash_upload"]
+
+APP_MODELS = ("mnist-vgg", "mnist-resnet", "resnet50", "vgg19")
+"""The models offered in the app (the library supports more ResNets/VGGs)."""
+
+CACHE_DIR = Path(".cache") / "app"
+"""Fitted classifier files and uploaded weights (content-addressed), shared by sessions."""
+
+
+def shipped_classifier(name: str) -> str | None:
+    path = ASSETS_DIR / "classifiers" / f"{name}.safetensors"
+    return str(path) if name in EMBEDDED_MODELS and path.is_file() else None
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What a session works with: a model, its weights and its classifier file (if any)."""
+
+    name: str = "mnist-vgg"
+    weights: str | None = None
+    classifier: str | None = field(default_factory=lambda: shipped_classifier("mnist-vgg"))
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        return (self.name, self.weights, self.classifier)
+
+
+@dataclass(frozen=True)
+class CurrentImage:
+    """The image a session is looking at: PNG bytes (model independent), a label if known."""
+
+    name: str
+    png: bytes
+    label: int | None
+    source: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.png).hexdigest()[:16]
+
+    def pil(self) -> Image.Image:
+        return Image.open(io.BytesIO(self.png))
+
+
+@dataclass(frozen=True)
+class AttackRun:
+    """The last attack of a session: which model and image it belongs to, and its result."""
+
+    model_key: tuple[str, str | None, str | None]
+    image_digest: str
+    adversarial: np.ndarray  # (C, H, W) float32 in [0, 1]
+    success: bool
+    settings: dict
+
+
+def image_from_pil(img: Image.Image, *, name: str, label: int | None, source: str) -> CurrentImage:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return CurrentImage(name=name, png=buf.getvalue(), label=label, source=source)
+
+
+# --------------------------------------------------------------------------------------------
+# Cached, shared, read-only resources
+# --------------------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def load_bundle(name: str, weights: str | None) -> ModelBundle:
+    return regroup_core.load_model(name, weights=weights)
+
+
+@st.cache_resource(show_spinner="Loading the REGroup classifiers…", max_entries=4)
+def load_defended(name: str, weights: str | None, classifier: str) -> REGroup:
+    return regroup_core.load_defended(load_bundle(name, weights), classifier)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def predict_ranks(model_key: tuple[str, str | None, str | None], x: np.ndarray) -> Prediction:
+    """Prediction of a batch (B, C, H, W) with every layer's ranks (a copy per caller)."""
+    defended = load_defended(*model_key)  # type: ignore[arg-type]
+    bundle = load_bundle(model_key[0], model_key[1])
+    batch = bundle.check_batch(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    return defended.predict(batch, k=defended.classifiers.k, scope="all")
+
+
+def stash_upload(data: bytes, suffix: str) -> str:
+    """Write uploaded bytes to the content-addressed cache and return the path."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    path = CACHE_DIR / f"upload-{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
+    if not path.is_file():  # concurrent sessions: atomic rename, readers never see half a file
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return str(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-session state
+# --------------------------------------------------------------------------------------------
+
+def model_choice() -> ModelChoice:
+    return st.session_state.setdefault("model_choice", ModelChoice())
+
+
+def set_model_choice(choice: ModelChoice) -> None:
+    st.session_state["model_choice"] = choice
+
+
+def current_model() -> tuple[ModelBundle, REGroup | None]:
+    """The session's model and, when a classifier file is chosen, its REGroup defence."""
+    choice = model_choice()
+    bundle = load_bundle(choice.name, choice.weights)
+    defended = load_defended(*choice.key) if choice.classifier else None
+    return bundle, defended
+
+
+def require_defended() -> tuple[ModelBundle, REGroup]:
+    """Like :func:`current_model`, but stops the page with a hint when no classifier is loaded."""
+    bundle, defended = current_model()
+    if defended is None:
+        st.info(f"**{bundle.name}** has no REGroup classifiers yet: fit or load them on the Model page.")
+        st.page_link("app_pages/model.py", label="Go to the Model page", icon="🧠")
+        st.stop()
+    return bundle, defended
+
+
+def current_image() -> CurrentImage | None:
+    return st.session_state.get("current_image")
+
+
+def set_current_image(image: CurrentImage) -> None:
+    if st.session_state.get("current_image") != image:
+        st.session_state["current_image"] = image
+
+
+def image_tensor(bundle: ModelBundle, image: CurrentImage) -> np.ndarray:
+    """(C, H, W) float32 in [0, 1]: the image preprocessed for ``bundle``."""
+    return bundle.preprocess(image.pil()).numpy()
+
+
+def last_attack() -> AttackRun | None:
+    """The session's last attack if it belongs to the current model and image."""
+    run: AttackRun | None = st.session_state.get("last_attack")
+    image = current_image()
+    if run is None or image is None or run.model_key != model_choice().key or run.image_digest != image.digest:
+        return None
+    return run
+
+
+def set_last_attack(run: AttackRun) -> None:
+    st.session_state["last_attack"] = run
+
+
+def label_text(bundle: ModelBundle, c: int | None) -> str:
+    if c is None:
+        return "unknown"
+    name = bundle.class_names[c]
+    return name if name == str(c) else f"{c}: {name}"
+
