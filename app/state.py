@@ -180,3 +180,61 @@ def label_text(bundle: ModelBundle, c: int | None) -> str:
     name = bundle.class_names[c]
     return name if name == str(c) else f"{c}: {name}"
 
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def cached_attack(model_key: tuple[str, str | None, str | None], x: np.ndarray, label: int, attack: str,
+                  threat: str, epsilon_255: float | None, steps: int | None, target: int | None,
+                  seed: int) -> tuple[np.ndarray, bool, dict]:
+    """One image attacked (same inputs → same result for every session, without rerunning)."""
+    from app import attacking
+
+    bundle = load_bundle(model_key[0], model_key[1])
+    defended = load_defended(*model_key) if model_key[2] else None  # type: ignore[arg-type]
+    images = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(0)
+    result = attacking.run(bundle, images, torch.tensor([label]), attack, threat=threat, defended=defended,
+                           epsilon_255=epsilon_255, steps=steps,
+                           targets=None if target is None else torch.tensor([target]), seed=seed)
+    return result.adversarial[0].numpy(), bool(result.success[0]), dict(result.settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def tsne_points(model_key: tuple[str, str | None, str | None], layer_name: str, classes: tuple[int, ...],
+                per_class: int, with_adversarial: bool, epsilon_255: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """t-SNE of one layer's accumulator PMFs (pos, neg, pos+neg) for real samples of ``classes``,
+    with PGD (transfer) adversarial versions of the same images when asked."""
+    from app import attacking
+    from regroup_core.analysis.tsne import embed, layer_pmfs
+
+    bundle = load_bundle(model_key[0], model_key[1])
+    layer = next(layer for layer in bundle.layers if layer.name == layer_name)
+    x, y = sample_set(bundle.name, classes, per_class)
+    images, labels, adv_flags = x, y, np.zeros(len(y), dtype=bool)
+    if with_adversarial:
+        result = attacking.run(bundle, torch.from_numpy(x), torch.from_numpy(y), "pgd", threat="transfer",
+                               epsilon_255=epsilon_255, steps=10, seed=seed)  # 10 steps: interactive on a CPU
+        images = np.concatenate([x, result.adversarial.numpy()])
+        labels = np.concatenate([y, y])
+        adv_flags = np.concatenate([adv_flags, np.ones(len(y), dtype=bool)])
+    out: dict[str, np.ndarray] = {"images": images, "labels": labels, "adversarial": adv_flags}
+    batch = torch.from_numpy(images)
+    for variant in ("pos", "neg", "pos+neg"):
+        out[variant] = embed(layer_pmfs(bundle.model, batch, layer, variant=variant), seed=seed, max_iter=300)
+    return out
+
+
+def sample_set(model_name: str, classes: tuple[int, ...], per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real images of ``classes``: the embedded test split for MNIST models, foolbox's ImageNet
+    samples otherwise. Returns (N, C, H, W) float32 and (N,) int64."""
+    if model_name.startswith("mnist-"):
+        from regroup_core.data.mnist import mnist_split
+
+        x, y = mnist_split("test").tensors
+        idx = [j for c in classes for j in (y == c).nonzero().flatten()[:per_class].tolist()]
+        return x[idx].numpy(), y[idx].numpy()
+    from app.gallery import gallery
+
+    bundle = load_bundle(model_name, "random")
+    items = [it for it in gallery("foolbox samples", model_name) if it.label in classes or not classes]
+    return (np.stack([bundle.preprocess(it.image).numpy() for it in items]),
+            np.array([it.label for it in items], dtype=np.int64))

@@ -94,23 +94,25 @@ def demote(ranking: torch.Tensor, cls: int) -> torch.Tensor:
     return _move(ranking, cls, ranking.numel())
 
 
-def voters_to_flip(b: Ballots, target: int) -> int | None:
-    """Fewest ballots an attacker must rewrite (target first, current winner last) for Borda to pick ``target``.
+def voters_to_flip(b: Ballots, target: int, rule: str = "borda") -> int | None:
+    """How many ballots an attacker must rewrite (target first, current winner last) to make ``target`` win.
 
-    Greedy on the ballots that help the target most when rewritten; exact for Borda because
-    each rewrite's gain in the target-vs-winner margin is independent of the others.
-    Returns None when even all ballots do not suffice (never happens with ≥ 1 ballot), 0 when
-    ``target`` already wins.
+    Greedy: rewrite first the ballots where the target gains most on the winner. For Borda the
+    margin gain of each rewrite is independent of the others, so the count is the minimum; for
+    plurality and Copeland it is an upper bound. 0 when ``target`` already wins; None when
+    rewriting every ballot does not suffice.
     """
-    winner = tally(b)["borda"][1]
+    if rule not in RULES:
+        raise DataError(f"expected a rule in {RULES}, got '{rule}'")
+    winner = tally(b)[rule][1]
     if winner == target:
         return 0
     m = b.num_classes
     current = b
-    # gain of rewriting voter v: target rises to M-1 points, the winner falls to 0 points
+    # Borda gain of rewriting voter v: target rises to M-1 points, the winner falls to 0 points
     gain = (b.ranks[:, target] - 1) + (m - b.ranks[:, winner])
     for count, v in enumerate(torch.argsort(gain, descending=True, stable=True).tolist(), start=1):
         current = current.replace(v, demote(promote(current.ranks[v], target), winner))
-        if tally(current)["borda"][1] == target:
+        if tally(current)[rule][1] == target:
             return count
     return None
