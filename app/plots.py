@@ -37,9 +37,19 @@ def _marks(fig: go.Figure, columns: Sequence[str], marks: Mapping[str, int | Non
                            text="<br>".join(labels), showarrow=False, font=dict(color=color, size=11))
 
 
+def _voter_band(fig: go.Figure, n_layers: int, k: int | None) -> None:
+    """Dashed outline around the rows of the k voting layers (the last k)."""
+    if k:
+        fig.add_shape(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=n_layers - k - 0.5, y1=n_layers - 0.5,
+                      line=dict(color="#ff7f0e", width=2, dash="dash"), fillcolor="rgba(0,0,0,0)")
+        fig.add_annotation(xref="paper", yref="y", x=0, y=n_layers - k - 0.5, xanchor="left", yanchor="bottom",
+                           text=f"k = {k} voting layers", showarrow=False, font=dict(color="#ff7f0e", size=11),
+                           bgcolor="rgba(255,255,255,0.7)")
+
+
 def rank_heatmap(ranks: np.ndarray, *, layers: Sequence[str], classes: Sequence[int],
                  class_names: Sequence[str], num_classes: int, title: str,
-                 marks: Mapping[str, int | None] | None = None) -> go.Figure:
+                 marks: Mapping[str, int | None] | None = None, k: int | None = None) -> go.Figure:
     """Layers × classes heatmap of each class's rank (1 = the layer's first choice).
 
     Args:
@@ -52,19 +62,20 @@ def rank_heatmap(ranks: np.ndarray, *, layers: Sequence[str], classes: Sequence[
     text = np.array([[f"{layers[i]}<br>class {columns[j]}<br>rank {int(ranks[i, j])} of {num_classes}"
                       for j in range(len(classes))] for i in range(len(layers))])
     fig = go.Figure(go.Heatmap(z=ranks, x=columns, y=list(layers), zmin=1, zmax=num_classes,
-                               colorscale="Viridis_r", hovertext=text, hoverinfo="text",
+                               colorscale="Blues_r", hovertext=text, hoverinfo="text",
                                colorbar=dict(title="rank")))
     fig.update_xaxes(title_text="class", type="category", tickangle=-45 if len(columns) > 12 else 0)
     _layer_axis(fig, len(layers))
     fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"))
     if marks:
         _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
+    _voter_band(fig, len(layers), k)
     return fig
 
 
 def rank_change_heatmap(clean: np.ndarray, adversarial: np.ndarray, *, layers: Sequence[str],
                         classes: Sequence[int], class_names: Sequence[str], title: str,
-                        marks: Mapping[str, int | None] | None = None) -> go.Figure:
+                        marks: Mapping[str, int | None] | None = None, k: int | None = None) -> go.Figure:
     """Adversarial minus clean rank: blue = the class moved up (toward first), red = down."""
     clean = np.asarray(clean, dtype=np.int16)
     adversarial = np.asarray(adversarial, dtype=np.int16)
@@ -81,6 +92,7 @@ def rank_change_heatmap(clean: np.ndarray, adversarial: np.ndarray, *, layers: S
     fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"))
     if marks:
         _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
+    _voter_band(fig, len(layers), k)
     return fig
 
 

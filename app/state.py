@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ __all__ = ["ModelChoice", "CurrentImage", "AttackRun", "APP_MODELS", "CACHE_DIR"
 APP_MODELS = ("mnist-vgg", "mnist-resnet", "resnet50", "vgg19")
 """The models offered in the app (the library supports more ResNets/VGGs)."""
 
-CACHE_DIR = Path(".cache") / "app"
+CACHE_DIR = Path(os.environ.get("REGROUP_APP_CACHE", Path(".cache") / "app"))
 """Fitted classifier files and uploaded weights (content-addressed), shared by sessions."""
 
 
@@ -142,7 +143,7 @@ def require_defended() -> tuple[ModelBundle, REGroup]:
     bundle, defended = current_model()
     if defended is None:
         st.info(f"**{bundle.name}** has no REGroup classifiers yet: fit or load them on the Model page.")
-        st.page_link("app_pages/model.py", label="Go to the Model page", icon="🧠")
+        st.page_link("app_pages/model.py", label="Go to the Model page", icon=":material/memory:")
         st.stop()
     return bundle, defended
 

@@ -17,16 +17,16 @@ import streamlit as st  # noqa: E402
 
 from app import state  # noqa: E402
 
-st.set_page_config(page_title="REGroup Explorer", page_icon="🗳️", layout="wide")
+st.set_page_config(page_title="REGroup Explorer", page_icon=":material/how_to_vote:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/model.py", title="Model", icon="🧠", default=True),
-    st.Page("app_pages/attack_lab.py", title="Attack lab", icon="⚔️"),
-    st.Page("app_pages/layer_ranks.py", title="Layer ranks", icon="🌡️"),
-    st.Page("app_pages/ablations.py", title="Ablations", icon="📉"),
-    st.Page("app_pages/tsne.py", title="t-SNE", icon="✨"),
-    st.Page("app_pages/classroom.py", title="Voting classroom", icon="🗳️"),
-    st.Page("app_pages/benchmark.py", title="Benchmark", icon="📋"),
+    st.Page("app_pages/model.py", title="Model", icon=":material/memory:", default=True),
+    st.Page("app_pages/attack_lab.py", title="Attack lab", icon=":material/bolt:"),
+    st.Page("app_pages/layer_ranks.py", title="Layer ranks", icon=":material/grid_on:"),
+    st.Page("app_pages/ablations.py", title="Ablations", icon=":material/bar_chart:"),
+    st.Page("app_pages/tsne.py", title="t-SNE", icon=":material/scatter_plot:"),
+    st.Page("app_pages/classroom.py", title="Voting classroom", icon=":material/how_to_vote:"),
+    st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/table_chart:"),
 ]
 
 page = st.navigation(PAGES)

@@ -23,11 +23,11 @@ log = logging.getLogger("regroup_app")
 def show_error(exc: BaseException) -> None:
     """Show ``exc`` the friendly way (see module doc)."""
     if isinstance(exc, RegroupError):
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=":material/warning:")
         return
     log.exception("unexpected error in a page", exc_info=exc)
     st.error("Something unexpected went wrong on this page. Try other settings or reload the page; "
-             "if it keeps happening, report the details below.", icon="🛑")
+             "if it keeps happening, report the details below.", icon=":material/error:")
     with st.expander("Details"):
         st.code(f"{type(exc).__name__}: {exc}", language=None)
 

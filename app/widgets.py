@@ -56,7 +56,7 @@ def image_picker(bundle: ModelBundle) -> state.CurrentImage | None:
         try:
             img = read_image_upload(upload, max_mb=int(st.get_option("server.maxUploadSize")))
         except RegroupError as exc:
-            st.error(f"That file cannot be used: {exc}", icon="⚠️")
+            st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
             return state.current_image()
         label = _class_picker(bundle, "upload-label", None)
         chosen = state.image_from_pil(img, name=upload.name, label=label, source="upload")

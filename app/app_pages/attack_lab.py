@@ -38,7 +38,7 @@ def _attack_form(bundle, defended, image: state.CurrentImage):
 
 
 def body() -> None:
-    st.title("⚔️ Attack lab")
+    st.title("Attack lab")
     bundle, defended = state.require_defended()
     with st.container(border=True):
         image = widgets.image_picker(bundle)
@@ -62,16 +62,16 @@ def body() -> None:
                                               adversarial=adv, success=success, settings=settings))
     run = state.last_attack()
     c1, c2, c3 = st.columns(3)
-    c1.image(widgets.to_pil(x, size=224), caption=f"original — {image.name}", width="stretch")
+    c1.image(widgets.to_pil(x, size=224), caption=f"original — {image.name}", width=224)
     if run is None:
         c2.info("Run an attack to see the adversarial image and its perturbation.")
         widgets.prediction_bars(bundle, pred, 0, label=image.label, title="Original")
         return
     delta = run.adversarial - x
-    c2.image(widgets.to_pil(run.adversarial, size=224), caption="adversarial", width="stretch")
+    c2.image(widgets.to_pil(run.adversarial, size=224), caption="adversarial", width=224)
     c3.image(widgets.to_pil(widgets.amplified(delta), size=224),
              caption=f"perturbation, amplified (max |δ| = {255 * float(np.abs(delta).max()):.1f}/255)",
-             width="stretch")
+             width=224)
     adv_pred = state.predict_ranks(state.model_choice().key, run.adversarial[None])
     soft_ok = int(adv_pred.softmax_labels[0]) == image.label if image.label is not None else None
     reg_ok = int(adv_pred.regroup_labels[0]) == image.label if image.label is not None else None
@@ -88,7 +88,7 @@ def body() -> None:
                        key="download-adv")
     with st.expander("Attack settings"):
         st.json(run.settings)
-    st.page_link("app_pages/layer_ranks.py", label="See what each layer voted → Layer ranks", icon="🌡️")
+    st.page_link("app_pages/layer_ranks.py", label="See what each layer voted → Layer ranks", icon=":material/grid_on:")
 
 
 run_page(body)

@@ -32,7 +32,7 @@ def _ballot_text(ranking, class_names, n=5) -> str:
 
 
 def body() -> None:
-    st.title("🗳️ Voting classroom")
+    st.title("Voting classroom")
     bundle, defended = state.require_defended()
     image = widgets.ensure_image(bundle)
     key = state.model_choice().key

@@ -13,7 +13,7 @@ from app.fitting import fit_to_file
 from app.ui import run_page
 from app.uploads import read_bytes_upload
 from regroup_core.datasets import default_fit_spec, default_selection_spec
-from regroup_core.errors import ClassifierFileError, ModelError
+from regroup_core.errors import ModelError, RegroupError
 
 WEIGHT_OPTIONS = {
     "embedded": ["Embedded (trained on MNIST)", "Upload a weights file"],
@@ -61,6 +61,7 @@ def _classifier_ui(bundle, choice: state.ModelChoice) -> None:
         ["Fit now", "Upload a classifier file"]
     how = st.radio("Source", options, horizontal=True, key="classifier-source")
     new_path: str | None = None
+    shown_name: str | None = None  # what to call an uploaded file in messages (not its cache path)
     if how == "Shipped classifier file":
         st.caption(f"`{Path(shipped).name}` — fitted on mnist:train, k chosen on mnist:selection.")
         if choice.classifier != shipped:
@@ -70,6 +71,7 @@ def _classifier_ui(bundle, choice: state.ModelChoice) -> None:
                                   type=["safetensors"], key="classifier-file")
         if upload is not None:
             new_path = state.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), ".safetensors")
+            shown_name = upload.name
     else:
         default_data = default_fit_spec(bundle) or ""
         data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",
@@ -97,7 +99,12 @@ def _classifier_ui(bundle, choice: state.ModelChoice) -> None:
                 status.update(label="Fitted.", state="complete")
             new_path = str(path)
     if new_path is not None and new_path != choice.classifier:
-        state.load_defended(choice.name, choice.weights, new_path)  # validate before switching
+        try:  # validate before switching
+            state.load_defended(choice.name, choice.weights, new_path)
+        except RegroupError as exc:
+            if shown_name is None:
+                raise
+            raise type(exc)(f"{shown_name}: {str(exc).replace(repr(new_path), 'it').replace(new_path, 'it')}") from None
         state.set_model_choice(state.ModelChoice(choice.name, choice.weights, new_path))
         st.rerun()
 
@@ -127,7 +134,7 @@ def _accuracy_ui(defended) -> None:
 
 
 def body() -> None:
-    st.title("🧠 Model")
+    st.title("Model")
     st.write("REGroup turns a pretrained CNN into an ensemble of layer-wise generative classifiers "
              "that vote with a Borda count. Pick the network and its classifiers here; every other "
              "page uses them.")
@@ -146,7 +153,7 @@ def body() -> None:
         try:
             state.load_bundle(name, weights)  # fail here, before switching, with a clear message
         except ModelError as exc:
-            st.error(str(exc), icon="⚠️")
+            st.error(str(exc), icon=":material/warning:")
             return
         classifier = state.shipped_classifier(name) if weights is None else None
         state.set_model_choice(state.ModelChoice(name, weights, classifier))

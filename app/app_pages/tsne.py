@@ -27,7 +27,7 @@ def _selected(event) -> list[int]:
 
 
 def body() -> None:
-    st.title("✨ t-SNE of layer accumulators")
+    st.title("t-SNE of layer accumulators")
     st.write("Each point is one image's accumulator PMF at the chosen layer, embedded in 2-D. Classes that "
              "form clusters are what the layer's generative classifier can tell apart; adversarial points "
              "(×) show whether a perturbation moves an image into another class's cluster.")

