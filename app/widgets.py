@@ -108,3 +108,19 @@ def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int
                                      title=f"{title}: REGroup top-5 (k={pred.k})",
                                      value_title="Borda count", highlight=hi_r),
                     width="stretch", key=f"bars-reg-{title}")
+
+
+def progress_callback(text: str):
+    """An ``st.progress`` bar and a ``callback(done, total, message)`` that moves it."""
+    bar = st.progress(0.0, text=text)
+
+    def callback(done: int, total: int, message: str) -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{text} — {message} ({done}/{total})")
+
+    return bar, callback
+
+
+def default_linf_epsilon(bundle: ModelBundle) -> float:
+    """A demo ε on the 0–255 scale: MNIST digits need a larger budget than ImageNet photos
+    (the paper's ε = 4/255 is for ImageNet) before softmax falls."""
+    return 64.0 if bundle.name.startswith("mnist-") else 4.0

@@ -1,2 +1,74 @@
+"""Benchmark: an attack table (attacks × threat models) with progress, shown like the paper's
+Table 2, downloadable as CSV or JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
 import streamlit as st
-st.title("benchmark")
+
+from app import attacking, experiments, state, widgets
+from app.ui import run_page
+
+
+def body() -> None:
+    st.title("Benchmark")
+    st.write("Top-1 accuracy of softmax and REGroup on test images the model classifies correctly, "
+             "after each attack (like the paper's Table 2). *transfer* attacks the softmax model; "
+             "*blackbox* and *adaptive* attack REGroup itself.")
+    bundle, defended = state.require_defended()
+    key = state.model_choice().key
+    names = attacking.attack_names()
+    c1, c2, c3 = st.columns(3)
+    attacks = c1.multiselect("Attacks", names, default=[a for a in ("pgd", "deepfool") if a in names],
+                             key="bench-attacks")
+    threats = c2.multiselect("Threat models", list(attacking.THREATS), default=["transfer"], key="bench-threats")
+    n = int(c3.number_input("Test images", 2, 1000, 20, key="bench-n"))
+    eps = float(c3.slider("ε for L∞ attacks (0–255)", 1.0, 128.0, widgets.default_linf_epsilon(bundle), 1.0,
+                          key="bench-eps"))
+    jobs = [(a, t) for a in attacks for t in threats if attacking.applicable(a, t)]
+    skipped = [(a, t) for a in attacks for t in threats if not attacking.applicable(a, t)]
+    if skipped:
+        st.caption("Skipped (attack does not fit the threat model): "
+                   + ", ".join(f"{a}/{t}" for a, t in skipped))
+    if not jobs:
+        st.warning("Choose at least one attack and a threat model it fits.")
+        return
+    params = {"model": key, "fingerprint": bundle.fingerprint, "attacks": attacks, "threats": threats, "n": n,
+              "eps": eps}
+    rows = experiments.cached_result(state.CACHE_DIR, "table", params, None)
+    if rows is None and st.button(f"Run {len(jobs)} attack(s) on {n} images", type="primary", key="bench-run"):
+        bar, callback = widgets.progress_callback("Benchmark")
+        rows = experiments.cached_result(
+            state.CACHE_DIR, "table", params,
+            lambda: experiments.attack_table(bundle, defended, attacks=attacks, threats=threats, n=n,
+                                             epsilon_255=eps, callback=callback))
+        bar.empty()
+    if rows is None:
+        st.info("Press the button to run the table; results are stored and shown again next time.")
+        return
+    df = pd.DataFrame(rows)
+    st.dataframe(df.style.format({"success %": "{:.1f}", "softmax %": "{:.1f}", "REGroup %": "{:.1f}"},
+                                 na_rep="–").background_gradient(subset=["softmax %", "REGroup %"], cmap="RdYlGn",
+                                                                 vmin=0, vmax=100),
+                 hide_index=True, width="stretch")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download CSV", df.to_csv(index=False).encode(), file_name="regroup-benchmark.csv",
+                       mime="text/csv", key="bench-csv")
+    d2.download_button("Download JSON", json.dumps({"settings": params, "backend": experiments.BACKEND,
+                                                    "rows": rows}, indent=2, default=str).encode(),
+                       file_name="regroup-benchmark.json", mime="application/json", key="bench-json")
+    import plotly.graph_objects as go
+
+    labels = [f"{r['attack']}<br>{r['threat']}" for r in rows]
+    fig = go.Figure([go.Bar(name=m, x=labels, y=df[f"{m} %"], text=[f"{v:.1f}" for v in df[f"{m} %"]],
+                            hovertemplate=f"{m}<br>%{{x}}<br>accuracy %{{y:.1f}} %<extra></extra>")
+                     for m in ("softmax", "REGroup")])
+    fig.update_layout(barmode="group", title=f"Top-1 accuracy after each attack ({n} images)", height=380,
+                      yaxis=dict(title="accuracy (%)", range=[0, 105]), xaxis=dict(title="attack / threat model"),
+                      margin=dict(l=10, r=10, t=50, b=10))
+    st.plotly_chart(fig, width="stretch", key="bench-chart")
+
+
+run_page(body)
