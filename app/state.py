@@ -239,3 +239,20 @@ def sample_set(model_name: str, classes: tuple[int, ...], per_class: int) -> tup
     items = [it for it in gallery("foolbox samples", model_name) if it.label in classes or not classes]
     return (np.stack([bundle.preprocess(it.image).numpy() for it in items]),
             np.array([it.label for it in items], dtype=np.int64))
+
+
+_PERSISTED = ("abl-", "bench-", "tsne-", "ranks-", "class-", "attack-", "eps-", "steps-", "threat-", "target-",
+              "gallery-", "image-from", "upload-label", "model-name", "weights-", "fit-", "classifier-source")
+_NOT_SETTABLE = ("attack-run", "bench-run", "bench-csv", "bench-json", "fit-button", "weights-file-", "chart-")
+
+
+def persist_widget_state() -> None:
+    """Keep this session's settings when it switches pages.
+
+    Streamlit forgets a widget's value once a run does not render it (another page); copying the
+    value into session state under the same key keeps it. Buttons, downloads and uploaders cannot
+    be set that way and are skipped.
+    """
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith(_PERSISTED) and not key.startswith(_NOT_SETTABLE):
+            st.session_state[key] = st.session_state[key]

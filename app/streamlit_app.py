@@ -29,6 +29,7 @@ PAGES = [
     st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/table_chart:"),
 ]
 
+state.persist_widget_state()
 page = st.navigation(PAGES)
 
 with st.sidebar:

@@ -123,4 +123,4 @@ def progress_callback(text: str):
 def default_linf_epsilon(bundle: ModelBundle) -> float:
     """A demo ε on the 0–255 scale: MNIST digits need a larger budget than ImageNet photos
     (the paper's ε = 4/255 is for ImageNet) before softmax falls."""
-    return 64.0 if bundle.name.startswith("mnist-") else 4.0
+    return 32.0 if bundle.name.startswith("mnist-") else 4.0

@@ -53,7 +53,7 @@ def body() -> None:
                                                    title=f"Top-1 accuracy with pos, neg and pos+neg voters "
                                                          f"(k = {defended.classifiers.k}, {n} images)",
                                                    x_title="images", y_title="accuracy (%)"),
-                                width="stretch", key="abl-variants-chart")
+                                width="stretch", key="chart-abl-variants")
                 st.dataframe(df.round(1), hide_index=True, width="stretch")
 
     with tab2:
@@ -68,7 +68,7 @@ def body() -> None:
                                              "(and each k-th highest layer alone)", x_title="k",
                                              y_title="accuracy (%)", vline=defended.classifiers.k,
                                              vline_text=f"chosen k = {defended.classifiers.k}"),
-                            width="stretch", key="abl-k-chart")
+                            width="stretch", key="chart-abl-k")
 
     with tab3:
         default = [2.0, 8.0, 16.0, 32.0, 64.0] if bundle.name.startswith("mnist-") else [1.0, 2.0, 4.0, 8.0, 16.0]
@@ -83,7 +83,7 @@ def body() -> None:
             if sweep:
                 st.plotly_chart(plots.line_chart(epsilons, sweep, title=f"PGD L∞ (transfer) on {n} images",
                                                  x_title="ε (0–255 scale)", y_title="accuracy (%)"),
-                                width="stretch", key="abl-eps-chart")
+                                width="stretch", key="chart-abl-eps")
 
 
 run_page(body)

@@ -20,10 +20,13 @@ def _attack_form(bundle, defended, image: state.CurrentImage):
                           format_func=lambda t: t, help="\n".join(f"- **{t}**: {h}" for t, h in attacking.THREAT_HELP.items()))
     c2.caption(attacking.THREAT_HELP[threat])
     eps_default = attacking.default_epsilon_255(attack)
+    if eps_default is not None and eps_default <= 16:  # an L∞ budget: the paper's is for ImageNet
+        eps_default = max(eps_default, widgets.default_linf_epsilon(bundle))
     eps = None
     if eps_default is not None:
-        eps = c3.slider("ε (on the 0–255 scale)", 0.5, 128.0, float(eps_default), 0.5, key=f"eps-{attack}",
-                        help="Perturbation budget: ε/255 on images in [0, 1].")
+        eps = c3.slider("ε (on the 0–255 scale)", 0.5, 128.0, float(eps_default), 0.5, key=f"eps-{attack}-{bundle.name}",
+                        help="Perturbation budget: ε/255 on images in [0, 1]. MNIST digits need a larger ε "
+                             "than ImageNet photos (the paper's 4/255) before softmax falls.")
     steps_default = attacking.default_steps(attack)
     steps = None
     if steps_default is not None:

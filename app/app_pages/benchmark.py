@@ -49,6 +49,7 @@ def body() -> None:
         st.info("Press the button to run the table; results are stored and shown again next time.")
         return
     df = pd.DataFrame(rows)
+    df["success %"] = pd.to_numeric(df["success %"], errors="coerce")  # JSON null → NaN, shown as –
     st.dataframe(df.style.format({"success %": "{:.1f}", "softmax %": "{:.1f}", "REGroup %": "{:.1f}"},
                                  na_rep="–").background_gradient(subset=["softmax %", "REGroup %"], cmap="RdYlGn",
                                                                  vmin=0, vmax=100),
@@ -68,7 +69,7 @@ def body() -> None:
     fig.update_layout(barmode="group", title=f"Top-1 accuracy after each attack ({n} images)", height=380,
                       yaxis=dict(title="accuracy (%)", range=[0, 105]), xaxis=dict(title="attack / threat model"),
                       margin=dict(l=10, r=10, t=50, b=10))
-    st.plotly_chart(fig, width="stretch", key="bench-chart")
+    st.plotly_chart(fig, width="stretch", key="chart-bench")
 
 
 run_page(body)

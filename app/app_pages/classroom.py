@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+import torch
 
 from app import plots, state, widgets
 from app.ui import run_page
@@ -15,14 +16,16 @@ RULE_TEXT = {"borda": "Borda (REGroup)", "plurality": "Plurality (first choices)
              "copeland": "Copeland (Condorcet-consistent)"}
 
 EXPLANATION = """
-**Why Borda resists a few manipulated voters.** Under *plurality* only first choices count, so
-when the vote is split an attacker who flips a couple of ballots' first choice can change the
-winner. Under *Borda* every ballot ranks every class, and a class earns points from all of them:
-the true class usually sits near the top of *most* ballots even when it is first on few. To move
-a new class ahead, the attacker must lift it (and sink the leader) on many ballots at once — and
-since REGroup's ballots come from different layers whose responses an attack perturbs
-differently, one perturbation rarely rewrites many of them consistently. Copeland, a
-Condorcet-consistent rule, also looks at whole rankings, through pairwise majorities.
+**Why Borda resists a few manipulated voters — and when it does not.** Under *plurality* only
+first choices count, so when the first places are split, flipping a couple of them changes the
+winner. Under *Borda* every ballot ranks every class and each class collects points from all of
+them, so one fully rewritten ballot moves the margin between two classes by at most 2(M − 1)
+points. Borda therefore holds when the winner leads on *most* ballots by a wide total margin,
+and falls quickly when a runner-up is close (the counts above show which case this image is).
+An input perturbation does not rewrite ballots at will: it shifts the responses of every layer
+at once, and layers disagree about where it pushes. REGroup's bet is that the many lower-ranked
+positions (not only first choices) of many layers move less than the softmax output does.
+Copeland, a Condorcet-consistent rule, also uses whole rankings, through pairwise majorities.
 """
 
 
@@ -62,7 +65,8 @@ def body() -> None:
     voter = d1.selectbox("Voter", range(len(b.names)), format_func=lambda v: b.names[v], key="class-voter")
     before = tally(b)
     promoted = d2.selectbox("Put this class first", range(m), format_func=lambda c: state.label_text(bundle, c),
-                            index=(before["borda"][1] + 1) % m, key="class-promote")
+                            index=int(torch.argsort(before["borda"][0], descending=True, stable=True)[1]),
+                            key="class-promote", help="Default: the Borda runner-up.")
     sink = d3.toggle("…and the current Borda winner last", value=True, key="class-sink")
     ranking = promote(b.ranks[voter], int(promoted))
     if sink and before["borda"][1] != int(promoted):
@@ -81,7 +85,7 @@ def body() -> None:
                                  {"before": [float(before[rule][0][c]) for c in classes],
                                   "after": [float(after[rule][0][c]) for c in classes]},
                                  title=RULE_TEXT[rule], x_title="class", y_title="score", percent=False)
-        col.plotly_chart(fig, width="stretch", key=f"class-bars-{rule}")
+        col.plotly_chart(fig, width="stretch", key=f"chart-class-bars-{rule}")
 
     st.subheader("3 · How many voters must an attacker control?")
     target = int(promoted)
@@ -92,6 +96,11 @@ def body() -> None:
         col.metric(f"{RULE_TEXT[rule]}", "—" if n is None else f"{n} of {len(b.names)}",
                    help=f"Ballots to rewrite (class {names[target]} first, the winner last) to make "
                         f"{names[target]} win; greedy, exact for Borda.")
+    scores = before["borda"][0]
+    top2 = torch.argsort(scores, descending=True, stable=True)[:2].tolist()
+    st.markdown(f"Here the Borda winner **{names[top2[0]]}** leads the runner-up **{names[top2[1]]}** by "
+                f"{int(scores[top2[0]] - scores[top2[1]])} points; one rewritten ballot can swing at most "
+                f"2(M − 1) = {2 * (m - 1)} points.")
     st.markdown(EXPLANATION)
 
 

@@ -57,7 +57,7 @@ def body() -> None:
         fig = plots.tsne_scatter(data[variant], labels=data["labels"], adversarial=data["adversarial"],
                                  class_names=bundle.class_names, title=f"{variant} accumulators — {layer}")
         event = col.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                 key=f"tsne-{variant}")
+                                 key=f"chart-tsne-{variant}")
         chosen += _selected(event)
     st.caption("Click a point, or drag a box/lasso, to see the images.")
     if chosen:

@@ -116,3 +116,44 @@ def test_classroom_manipulating_one_voter():
 def test_classroom_mismatched_classifier_is_friendly():
     at = start("classroom", model_choice=ModelChoice("mnist-vgg", None, shipped_classifier("mnist-resnet")))
     _friendly(at, "expected")
+
+
+# ---- Ablations --------------------------------------------------------------------------------
+
+def test_ablations_voter_ablation_runs_and_is_stored():
+    at = start("ablations")
+    at.number_input(key="abl-n").set_value(3).run()
+    at.button(key="run-variants").click().run()
+    assert_clean(at)
+    assert charts(at) == 1
+    at.switch_page("app_pages/model.py").run()
+    at.switch_page("app_pages/ablations.py").run()
+    assert charts(at) == 1  # shown again from the stored result, without pressing Run
+    assert any("Stored result" in c.value for c in at.caption)
+
+
+def test_ablations_missing_classifier_file_is_friendly():
+    at = start("ablations", model_choice=_missing_classifier())
+    _friendly(at, "nonexistent")
+
+
+# ---- Benchmark --------------------------------------------------------------------------------
+
+def test_benchmark_table_and_downloads():
+    at = start("benchmark")
+    at.multiselect(key="bench-attacks").set_value(["pgd"]).run()
+    at.number_input(key="bench-n").set_value(3).run()
+    at.button(key="bench-run").click().run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert list(table["attack"]) == ["none (clean)", "pgd"] and list(table["#S"]) == [3, 3]
+    assert charts(at) == 1
+    assert len(at.get("download_button")) == 2
+
+
+def test_benchmark_attack_that_fits_no_threat_model_is_a_warning():
+    at = start("benchmark")
+    at.multiselect(key="bench-attacks").set_value(["pgd"]).run()
+    at.multiselect(key="bench-threats").set_value(["blackbox"]).run()  # gradient attack, decision threat
+    assert not at.exception and not at.error
+    assert any("Choose at least one attack" in w.value for w in at.warning)
