@@ -1,8 +1,8 @@
-"""The one place the Ablations and Benchmark pages get experiment results from.
+"""The Ablations and Benchmark pages' view of :mod:`regroup_core.experiments`.
 
-Backend: small experiments composed from library calls (``app.attacking.run`` +
-``REGroup.predict(scope="all")`` + ``Prediction.borda_at``), so every number re-aggregates one
-set of per-layer rankings. Swap the bodies for ``regroup_core.experiments`` when it is merged.
+Each function runs (or reuses from the library's on-disk adversarial cache) one experiment suite
+and returns plain JSON-able rows; :func:`cached_result` also stores those rows as JSON so a page
+shows them again, in any session, without pressing Run.
 """
 
 from __future__ import annotations
@@ -13,22 +13,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
+import pandas as pd
+from torch.utils.data import TensorDataset
 
 from app import attacking
 from regroup_core import ModelBundle, REGroup
-from regroup_core.errors import DataError
+from regroup_core import experiments as lib
+from regroup_core.datasets import default_test_spec
 from regroup_core.persistence import atomic_write
 
-__all__ = ["test_images", "variant_table", "k_ablation", "epsilon_sweep", "attack_table", "BACKEND",
-           "cached_result"]
+__all__ = ["test_images", "variant_table", "k_ablation", "epsilon_sweep", "attack_table", "cached_result",
+           "BACKEND", "LINF_MAX_DEFAULT"]
 
-BACKEND = "app.experiments (library calls)"
+BACKEND = "regroup_core.experiments"
 Callback = Callable[[int, int, str], None]
+LINF_MAX_DEFAULT = 16.0
+"""Presets whose default ε (0–255) is at most this are L∞ budgets the page's ε slider replaces."""
 
 
 def _noop(done: int, total: int, message: str) -> None:
     pass
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def cached_result(cache_dir: Path, kind: str, params: dict, compute: Callable[[], object] | None):
@@ -40,7 +50,7 @@ def cached_result(cache_dir: Path, kind: str, params: dict, compute: Callable[[]
         try:
             return json.loads(path.read_text())["result"]
         except (OSError, ValueError, KeyError):
-            pass  # damaged or half-written by an old version: recompute
+            pass  # damaged or from an older version: recompute
     if compute is None:
         return None
     result = compute()
@@ -50,126 +60,88 @@ def cached_result(cache_dir: Path, kind: str, params: dict, compute: Callable[[]
     return json.loads(payload)["result"]
 
 
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def _records(df: pd.DataFrame) -> list[dict]:
+    return json.loads(df.to_json(orient="records"))
 
 
-def test_images(bundle: ModelBundle, defended: REGroup, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Up to ``n`` real test images the softmax model classifies correctly (the paper's protocol),
-    balanced over classes: the embedded test split, or foolbox's ImageNet samples."""
-    if n < 1:
-        raise DataError(f"expected n >= 1, got {n}")
-    if bundle.name.startswith("mnist-"):
-        from regroup_core.data.mnist import mnist_split
+def test_images(bundle: ModelBundle, defended: REGroup, n: int) -> lib.TestImages:
+    """``n`` test images softmax classifies correctly: the embedded test split, or foolbox's
+    ImageNet samples for torchvision models (no ImageNet data ships)."""
+    spec = default_test_spec(bundle)
+    if spec is not None:
+        return lib.select_correct(bundle, spec, n)
+    from app.gallery import gallery
 
-        x, y = mnist_split("test").tensors
-        order = torch.argsort(torch.arange(len(y)) % 100 * 10 + y, stable=True)  # interleave classes
-        x, y = x[order], y[order]
-    else:
-        from app.gallery import gallery
+    import torch
 
-        items = gallery("foolbox samples", bundle.name)
-        x = torch.stack([bundle.preprocess(it.image) for it in items])
-        y = torch.tensor([it.label for it in items])
-    keep = []
-    for lo in range(0, len(y), 256):
-        pred = defended.predict(x[lo:lo + 256], k=defended.classifiers.k)
-        keep += (lo + torch.nonzero(pred.softmax_labels == y[lo:lo + 256]).flatten()).tolist()
-        if len(keep) >= n:
-            break
-    if not keep:
-        raise DataError("expected test images the model classifies correctly, got none")
-    idx = torch.tensor(keep[:n])
-    return x[idx], y[idx]
+    items = gallery("foolbox samples", bundle.name)
+    data = TensorDataset(torch.stack([bundle.preprocess(it.image) for it in items]),
+                         torch.tensor([it.label for it in items]))
+    return lib.select_correct(bundle, data, n)
 
 
-def _eps(attack: str, epsilon_255: float | None) -> float | None:
-    """The given ε for attacks that take one (L∞ presets), else the preset's own setting."""
-    default = attacking.default_epsilon_255(attack)
-    return None if default is None or epsilon_255 is None or default > 64 else float(epsilon_255)
-
-
-def _predict(defended: REGroup, x: torch.Tensor):
-    return defended.predict(x, k=defended.classifiers.k, scope="all")
-
-
-def _acc(labels: torch.Tensor, predicted: torch.Tensor) -> float:
-    return 100.0 * float((predicted == labels).float().mean())
-
-
-def variant_table(bundle: ModelBundle, defended: REGroup, *, attacks: Sequence[str], n: int,
-                  epsilon_255: float | None = None, callback: Callback = _noop) -> list[dict]:
-    """Accuracy (%) of softmax and of REGroup with pos, neg and pos+neg voters, clean and per attack."""
-    x, y = test_images(bundle, defended, n)
-    rows = []
-    sets = [("clean", x)]
-    for i, attack in enumerate(attacks):
-        callback(i, len(attacks), f"{attack} on {len(y)} images")
-        sets.append((attack, attacking.run(bundle, x, y, attack, threat="transfer",
-                                           epsilon_255=_eps(attack, epsilon_255)).adversarial))
-    for name, images in sets:
-        pred = _predict(defended, images)
-        row = {"images": name, "softmax": _acc(y, pred.softmax_labels)}
-        for variant in ("pos", "neg", "pos+neg"):
-            row[variant] = _acc(y, pred.borda_at(pred.k, variant).argmax(1))
-        rows.append(row)
-    callback(len(attacks), len(attacks), "done")
-    return rows
-
-
-def k_ablation(bundle: ModelBundle, defended: REGroup, *, attack: str, n: int, epsilon_255: float | None = None,
-               callback: Callback = _noop) -> dict[str, list[float]]:
-    """REGroup accuracy (%) for every k, clean and adversarial, and each layer's own accuracy."""
-    x, y = test_images(bundle, defended, n)
-    callback(0, 1, f"{attack} on {len(y)} images")
-    adv = attacking.run(bundle, x, y, attack, threat="transfer", epsilon_255=_eps(attack, epsilon_255)).adversarial
-    out: dict[str, list[float]] = {}
-    for name, images in (("clean", x), (attack, adv)):
-        pred = _predict(defended, images)
-        layers = len(pred.layers)
-        out[f"REGroup, {name}"] = [_acc(y, pred.borda_at(k).argmax(1)) for k in range(1, layers + 1)]
-        per_layer = pred.layer_labels()  # (B, L) in network order; report top layer first like k
-        out[f"layer alone, {name}"] = [_acc(y, per_layer[:, layers - k]) for k in range(1, layers + 1)]
-        out[f"softmax, {name}"] = [_acc(y, pred.softmax_labels)] * layers
-    callback(1, 1, "done")
+def _options(attacks: Sequence[str], epsilon_255: float | None) -> dict[str, dict]:
+    """The page's ε for L∞ presets with a small default budget; other presets keep their own."""
+    out = {}
+    for a in attacks:
+        default = attacking.default_epsilon_255(a)
+        if epsilon_255 is not None and default is not None and default <= LINF_MAX_DEFAULT:
+            out[a] = {"epsilon_255": float(epsilon_255)}
     return out
 
 
-def epsilon_sweep(bundle: ModelBundle, defended: REGroup, *, epsilons_255: Sequence[float], n: int,
+def _suite(bundle, defended, *, attacks, threats, n, epsilon_255, cache_dir, callback) -> lib.Suite:
+    test = test_images(bundle, defended, n)
+    return lib.run_suite(bundle, defended, test, attacks=list(attacks), threats=list(threats),
+                         cache=lib.AdversarialCache(cache_dir / "adversarial"),
+                         attack_options=_options(attacks, epsilon_255), callback=callback)
+
+
+def variant_table(bundle: ModelBundle, defended: REGroup, *, attacks: Sequence[str], n: int, cache_dir: Path,
+                  epsilon_255: float | None = None, callback: Callback = _noop) -> list[dict]:
+    """Fig. 3: REGroup top-1 (%) with pos, neg and pos+neg voters — clean, and per attack on the
+    images the attack fooled softmax on (#S)."""
+    suite = _suite(bundle, defended, attacks=attacks, threats=["transfer"], n=n, epsilon_255=epsilon_255,
+                   cache_dir=cache_dir, callback=callback)
+    df = lib.variant_ablation(suite)
+    wide = df.pivot_table(index=["attack", "n"], columns="variant", values="regroup_top1", sort=False).reset_index()
+    return _records(wide)
+
+
+def k_ablation(bundle: ModelBundle, defended: REGroup, *, attack: str, n: int, cache_dir: Path,
+               epsilon_255: float | None = None, callback: Callback = _noop) -> dict[str, list[float]]:
+    """Figs. 4/6: REGroup top-1 (%) for k = 1..L and each k-th highest layer's own accuracy,
+    clean and under ``attack`` (on #S)."""
+    suite = _suite(bundle, defended, attacks=[attack], threats=["transfer"], n=n, epsilon_255=epsilon_255,
+                   cache_dir=cache_dir, callback=callback)
+    ks, per_layer = lib.k_ablation(suite), lib.layer_accuracy(suite)
+    out: dict[str, list[float]] = {}
+    for name in ("clean", attack):
+        rows = ks[ks["attack"] == name].sort_values("k")
+        label = "clean" if name == "clean" else f"{attack} (#S = {int(rows['n'].iloc[0])})"
+        out[f"REGroup, {label}"] = [float(v) for v in rows["regroup_top1"]]
+        layers = per_layer[per_layer["attack"] == name].sort_values("depth", ascending=False)
+        out[f"k-th highest layer alone, {label}"] = [float(v) for v in layers["accuracy"]]
+    return out
+
+
+def epsilon_sweep(bundle: ModelBundle, defended: REGroup, *, epsilons_255: Sequence[float], n: int, cache_dir: Path,
                   callback: Callback = _noop) -> dict[str, list[float]]:
-    """Softmax and REGroup accuracy (%) under PGD L∞ (transfer) for each ε (0–255 scale)."""
-    x, y = test_images(bundle, defended, n)
-    soft, reg = [], []
-    for i, eps in enumerate(epsilons_255):
-        callback(i, len(epsilons_255), f"PGD ε={eps:g}/255")
-        pred = _predict(defended, attacking.run(bundle, x, y, "pgd", threat="transfer",
-                                                epsilon_255=float(eps)).adversarial)
-        soft.append(_acc(y, pred.softmax_labels))
-        reg.append(_acc(y, pred.regroup_labels))
-    callback(len(epsilons_255), len(epsilons_255), "done")
-    return {"softmax": soft, "REGroup": reg}
+    """Fig. 2: softmax and REGroup top-1 (%) under PGD L∞ (transfer) for each ε (0–255 scale)."""
+    test = test_images(bundle, defended, n)
+    df = lib.epsilon_sweep(bundle, defended, test, epsilons_255=list(epsilons_255),
+                           cache=lib.AdversarialCache(cache_dir / "adversarial"), callback=callback)
+    return {"softmax": [float(v) for v in df["softmax_top1"]], "REGroup": [float(v) for v in df["regroup_top1"]]}
 
 
 def attack_table(bundle: ModelBundle, defended: REGroup, *, attacks: Sequence[str], threats: Sequence[str], n: int,
-                 epsilon_255: float | None = None, callback: Callback = _noop) -> list[dict]:
-    """Rows like the paper's Table 2: per attack and threat model, the number of test images,
-    the attack's success rate and the softmax and REGroup top-1 accuracy (%)."""
-    x, y = test_images(bundle, defended, n)
-    jobs = [(a, t) for a in attacks for t in threats if attacking.applicable(a, t)]
-    if not jobs:
-        raise DataError("expected at least one attack that fits the chosen threat models, got none")
-    clean = _predict(defended, x)
-    rows = [{"attack": "none (clean)", "threat": "-", "#S": len(y), "success %": np.nan,
-             "softmax %": _acc(y, clean.softmax_labels), "REGroup %": _acc(y, clean.regroup_labels)}]
-    for i, (attack, threat) in enumerate(jobs):
-        callback(i, len(jobs), f"{attack} / {threat}")
-        result = attacking.run(bundle, x, y, attack, threat=threat, defended=defended,
-                               epsilon_255=_eps(attack, epsilon_255))
-        pred = _predict(defended, result.adversarial)
-        rows.append({"attack": attack, "threat": threat, "#S": len(y),
-                     "success %": 100.0 * float(result.success.float().mean()),
-                     "softmax %": _acc(y, pred.softmax_labels), "REGroup %": _acc(y, pred.regroup_labels)})
-    callback(len(jobs), len(jobs), "done")
-    return rows
+                 cache_dir: Path, epsilon_255: float | None = None, callback: Callback = _noop) -> list[dict]:
+    """Tables 2–5: one row per (attack, threat) plus worst-case rows; every column of
+    :func:`regroup_core.experiments.attack_table` (settings as JSON)."""
+    suite = _suite(bundle, defended, attacks=attacks, threats=threats, n=n, epsilon_255=epsilon_255,
+                   cache_dir=cache_dir, callback=callback)
+    summary = lib.clean_summary(suite)
+    clean = {"attack": "none (clean)", "threat": "-", "n": summary["n"], "softmax_top1": summary["softmax_top1"],
+             "regroup_top1": summary["regroup_top1"], "regroup_top5": summary["regroup_top5"],
+             "softmax_robust": summary["softmax_top1"], "regroup_robust": summary["regroup_top1"], "k": summary["k"]}
+    return [clean] + _records(lib.attack_table(suite))

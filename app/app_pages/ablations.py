@@ -44,15 +44,17 @@ def body() -> None:
         if attacks:
             rows = _section("variants", {**base, "attacks": attacks},
                             lambda cb: experiments.variant_table(bundle, defended, attacks=attacks, n=n,
-                                                                 epsilon_255=eps, callback=cb),
+                                                                 epsilon_255=eps, cache_dir=state.CACHE_DIR,
+                                                                 callback=cb),
                             "Run the voter ablation")
             if rows:
                 df = pd.DataFrame(rows)
-                st.plotly_chart(plots.grouped_bars(list(df["images"]), {c: list(df[c]) for c in
-                                                                        ("softmax", "pos", "neg", "pos+neg")},
-                                                   title=f"Top-1 accuracy with pos, neg and pos+neg voters "
-                                                         f"(k = {defended.classifiers.k}, {n} images)",
-                                                   x_title="images", y_title="accuracy (%)"),
+                cats = [f"{a} (n = {m})" for a, m in zip(df["attack"], df["n"])]
+                st.plotly_chart(plots.grouped_bars(cats, {c: list(df[c]) for c in ("pos", "neg", "pos+neg")},
+                                                   title=f"REGroup top-1 with pos, neg and pos+neg voters "
+                                                         f"(k = {defended.classifiers.k})",
+                                                   x_title="images (attacks: those that fooled softmax, #S)",
+                                                   y_title="accuracy (%)"),
                                 width="stretch", key="chart-abl-variants")
                 st.dataframe(df.round(1), hide_index=True, width="stretch")
 
@@ -60,12 +62,12 @@ def body() -> None:
         attack = st.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0, key="abl-k-attack")
         curves = _section("k-ablation", {**base, "attack": attack},
                           lambda cb: experiments.k_ablation(bundle, defended, attack=attack, n=n, epsilon_255=eps,
-                                                            callback=cb),
+                                                            cache_dir=state.CACHE_DIR, callback=cb),
                           "Run the k-ablation")
         if curves:
             ks = list(range(1, len(next(iter(curves.values()))) + 1))
-            st.plotly_chart(plots.line_chart(ks, curves, title="Accuracy as the highest k layers vote "
-                                             "(and each k-th highest layer alone)", x_title="k",
+            st.plotly_chart(plots.line_chart(ks, curves, title="REGroup top-1 as the highest k layers vote, "
+                                             "and each k-th highest layer's own vote", x_title="k",
                                              y_title="accuracy (%)", vline=defended.classifiers.k,
                                              vline_text=f"chosen k = {defended.classifiers.k}"),
                             width="stretch", key="chart-abl-k")
@@ -78,7 +80,7 @@ def body() -> None:
             epsilons = sorted(float(e) for e in picked)
             sweep = _section("eps-sweep", {**base, "epsilons": epsilons},
                              lambda cb: experiments.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=n,
-                                                                  callback=cb),
+                                                                  cache_dir=state.CACHE_DIR, callback=cb),
                              "Run the ε sweep")
             if sweep:
                 st.plotly_chart(plots.line_chart(epsilons, sweep, title=f"PGD L∞ (transfer) on {n} images",

@@ -146,7 +146,8 @@ def test_benchmark_table_and_downloads():
     at.button(key="bench-run").click().run()
     assert_clean(at)
     table = at.dataframe[0].value
-    assert list(table["attack"]) == ["none (clean)", "pgd"] and list(table["#S"]) == [3, 3]
+    assert list(table["attack"])[:2] == ["none (clean)", "pgd"] and list(table["n"])[:2] == [3, 3]
+    assert list(table["threat"])[:2] == ["-", "transfer"]
     assert charts(at) == 1
     assert len(at.get("download_button")) == 2
 
