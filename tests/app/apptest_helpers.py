@@ -1,11 +1,11 @@
-"""Helpers for the AppTest page tests: one fresh app per test, started on a chosen page."""
+"""Helpers for the AppTest page tests: one fresh app per test, started on a chosen page.
+
+(Not a conftest.py: the engine tests import the top-level ``conftest`` by name.)
+"""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
-
-import pytest
 
 ENTRY = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
 
@@ -31,23 +31,3 @@ def assert_clean(at) -> None:
 
 def charts(at) -> int:
     return len(at.get("plotly_chart"))
-
-
-@pytest.fixture(scope="session")
-def digit_png() -> bytes:
-    from PIL import Image
-
-    from regroup_core.data.mnist import mnist_split
-
-    x, _ = mnist_split("test").tensors
-    buf = io.BytesIO()
-    Image.fromarray((x[0, 0].numpy() * 255).astype("uint8"), mode="L").save(buf, "PNG")
-    return buf.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def _app_cache(tmp_path, monkeypatch):
-    """Uploaded and fitted files of page tests go to a temporary cache, not the repo's."""
-    import app.state
-
-    monkeypatch.setattr(app.state, "CACHE_DIR", tmp_path / "app-cache")
