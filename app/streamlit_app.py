@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 from app import state  # noqa: E402
 
 st.set_page_config(page_title="REGroup Explorer", page_icon=":material/how_to_vote:", layout="wide")
+state.configure_threads()
 
 PAGES = [
     st.Page("app_pages/model.py", title="Model", icon=":material/memory:", default=True),
