@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,6 +267,9 @@ def persist_widget_state() -> None:
     value into session state under the same key keeps it. Buttons, downloads and uploaders cannot
     be set that way and are skipped.
     """
+    # Streamlit then logs "created with a default value but also had its value set via the
+    # Session State API" (with a stack) for each such widget: expected here, so silenced.
+    logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and key.startswith(_PERSISTED) and not key.startswith(_NOT_SETTABLE):
             st.session_state[key] = st.session_state[key]

@@ -41,7 +41,9 @@ def _weights_ui(name: str, current: state.ModelChoice) -> str | None | bool:
     if upload is None:
         return current.weights if current.name == name and current.weights not in (None, "random") else False
     suffix = Path(upload.name).suffix.lower()
-    return state.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), suffix)
+    path = state.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), suffix)
+    st.session_state.setdefault("upload-names", {})[path] = upload.name  # for messages
+    return path
 
 
 def state_max_mb() -> int:
@@ -119,15 +121,15 @@ def _accuracy_ui(defended) -> None:
     if sel and "layer_accuracy" in sel:
         acc = [100 * a for a in sel["layer_accuracy"]]
         names = [layer.name for layer in cls.layers]
-        fig = plots.line_chart(list(range(1, len(acc) + 1)), {"layer's own Borda vote": acc},
+        fig = plots.line_chart(names, {"layer's own Borda vote": acc},
                                title=f"Per-layer accuracy on {sel.get('data', 'held-out data')} "
                                      f"({sel.get('samples', '?')} correctly classified samples)",
-                               x_title="layer (1 = first)", y_title="accuracy (%)")
+                               x_title="layer (input → output)", y_title="accuracy (%)")
         fig.add_hline(y=100 * float(sel.get("threshold", 0.75)), line_dash="dot",
-                      annotation_text="threshold")
-        fig.add_vrect(x0=len(acc) - cls.k + 0.5, x1=len(acc) + 0.5, fillcolor="#2f6fdf", opacity=0.1,
-                      annotation_text=f"k = {cls.k} voters")
-        fig.update_traces(customdata=names, hovertemplate="%{customdata}<br>accuracy %{y:.1f} %<extra></extra>")
+                      annotation_text=f"threshold {100 * float(sel.get('threshold', 0.75)):.0f} %")
+        fig.add_vrect(x0=len(acc) - cls.k - 0.5, x1=len(acc) - 0.5, fillcolor="#2f6fdf", opacity=0.1,
+                      annotation_text=f"k = {cls.k} voting layers", annotation_position="top left")
+        fig.update_xaxes(type="category")
         st.plotly_chart(fig, width="stretch")
     else:
         st.caption("This classifier file records no k-selection accuracies (k was fixed).")
@@ -153,7 +155,9 @@ def body() -> None:
         try:
             state.load_bundle(name, weights)  # fail here, before switching, with a clear message
         except ModelError as exc:
-            st.error(str(exc), icon=":material/warning:")
+            shown = st.session_state.get("upload-names", {}).get(weights) if isinstance(weights, str) else None
+            message = str(exc).replace(weights, shown) if shown else str(exc)
+            st.error(message, icon=":material/warning:")
             return
         classifier = state.shipped_classifier(name) if weights is None else None
         state.set_model_choice(state.ModelChoice(name, weights, classifier))

@@ -183,3 +183,25 @@ def test_benchmark_attack_that_fits_no_threat_model_is_a_warning():
     at.multiselect(key="bench-threats").set_value(["blackbox"]).run()  # gradient attack, decision threat
     assert not at.exception and not at.error
     assert any("Choose at least one attack" in w.value for w in at.warning)
+
+
+def test_model_page_fits_classifiers_with_progress():
+    at = start()
+    at.radio(key="classifier-source").set_value("Fit now").run()
+    at.text_input(key="fit-selection").set_value("").run()
+    at.number_input(key="fit-per-class").set_value(3).run()
+    at.number_input(key="fit-k").set_value(2).run()
+    at.button(key="fit-button").click().run()
+    assert_clean(at)
+    choice = at.session_state["model_choice"]
+    assert choice.classifier.endswith(".safetensors") and "classifiers-mnist-vgg-" in choice.classifier
+    assert any(m.label.startswith("k") and m.value == "2" for m in at.metric)
+    assert any(m.label == "Fitting samples" and m.value == "30" for m in at.metric)
+
+
+def test_model_page_rejects_a_bad_weights_file():
+    at = start()
+    at.radio(key="weights-mnist-vgg").set_value("Upload a weights file").run()
+    at.file_uploader(key="weights-file-mnist-vgg").set_value(("w.pth", b"\x80\x04garbage", "application/octet-stream")).run()
+    _friendly(at, "expected a weights file")
+    assert at.session_state["model_choice"].weights is None  # still the embedded weights
