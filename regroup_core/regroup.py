@@ -24,7 +24,14 @@ from .classifier import GenerativeClassifiers, to_pmf
 from .errors import DataError, LayerError
 from .layers import LayerInfo, check_layers
 from .taps import capture
-from .voting import Variant, aggregate_borda, borda_points, kl_divergences, stable_ranks, top_classes
+from .voting import (
+    Variant,
+    aggregate_borda,
+    borda_points,
+    kl_divergences,
+    stable_ranks,
+    top_classes,
+)
 
 __all__ = ["REGroup", "Prediction", "select_k", "per_layer_accuracy"]
 

@@ -14,7 +14,11 @@ from safetensors.torch import save_file
 from regroup_core.errors import ClassifierFileError
 from regroup_core.fit import fit_classifiers
 from regroup_core.layers import discover_layers
-from regroup_core.persistence import check_compatible, load_classifiers, save_classifiers
+from regroup_core.persistence import (
+    check_compatible,
+    load_classifiers,
+    save_classifiers,
+)
 from regroup_core.zoo import weights_fingerprint
 
 
