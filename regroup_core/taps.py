@@ -55,6 +55,8 @@ def reduce_accumulators(output: torch.Tensor, differentiable: bool = False
     if output.dim() < 2:
         raise LayerError(f"expected a layer output of shape (B, D, ...), got {tuple(output.shape)}")
     if output.dim() == 2:  # fully connected: one scalar per neuron, nothing to accumulate
+        if differentiable:  # relu saves its output, clamp its input (which an in-place ReLU overwrites)
+            return torch.relu(output), torch.relu(-output)
         return output.clamp(min=0), (-output).clamp(min=0)
     dims = tuple(range(2, output.dim()))
     if differentiable:

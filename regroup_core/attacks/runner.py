@@ -1,0 +1,311 @@
+"""Run one attack preset on a batch of images under a threat model.
+
+:func:`run_attack` is the single entry point of the CLI, the experiments and the app. It checks
+its inputs before foolbox sees them (foolbox answers out-of-bounds inputs with a bare
+``AssertionError`` and silently ignores targeted criteria in DeepFool/Spatial), builds the
+attacked model for the threat model, runs the attack batch by batch with seeded torch and NumPy
+generators, and judges success on the model the attacker targeted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import DataError
+from ..regroup import REGroup
+from ..zoo import ModelBundle
+from .presets import AttackFamily, AttackPreset, get_preset
+from .spsa import spsa
+from .threats import RegroupScores, SoftRegroup, Surrogate, ThreatModel, calibrate_temperature
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython, which wants git on PATH
+import foolbox as fb  # noqa: E402
+
+__all__ = ["AttackResult", "run_attack", "random_targets", "applicable", "classifier_hash", "Progress"]
+
+Progress = Callable[[int, int, str], None]
+"""``callback(done, total, message)`` called after each batch."""
+
+# Attacks whose foolbox implementation ignores a targeted criterion without a word.
+_IGNORE_TARGETS = {"deepfool", "spatial"}
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """Adversarial images and what it took to make them.
+
+    Attributes:
+        adversarial: (B, C, H, W) float32 images in the model's bounds, on the CPU.
+        success: (B,) bool — the attacked model (softmax for ``transfer``, REGroup for
+            ``blackbox``, the surrogate for ``adaptive``) is fooled: predicts ≠ label, or ==
+            target for targeted attacks (and, for high-confidence presets, with probability ≥ 0.9).
+        targets: (B,) int64 target classes of targeted attacks, else None.
+        settings: every parameter actually used (JSON-serialisable).
+        elapsed: seconds spent.
+        per_sample: extra per-image tensors (e.g. ``epsilon_255`` reached by ε-ladder attacks).
+    """
+
+    adversarial: torch.Tensor
+    success: torch.Tensor
+    targets: torch.Tensor | None
+    settings: dict[str, Any]
+    elapsed: float
+    per_sample: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float:
+        return float(self.success.float().mean()) if len(self.success) else 0.0
+
+
+def applicable(preset: AttackPreset, threat: ThreatModel) -> bool:
+    """transfer: every attack; blackbox: decision/score-based; adaptive: gradient-based."""
+    if threat is ThreatModel.TRANSFER:
+        return True
+    if threat is ThreatModel.BLACKBOX:
+        return preset.family in (AttackFamily.DECISION, AttackFamily.SCORE)
+    return preset.family is AttackFamily.GRADIENT
+
+
+def classifier_hash(defended: REGroup) -> str:
+    """SHA-256 of the classifier arrays, δ and k (keys caches of REGroup-dependent attacks)."""
+    c = defended.classifiers
+    digest = hashlib.sha256(f"{c.model_id}|{c.fingerprint}|{c.delta}|{c.k}|{c.excluded}".encode())
+    for table in (c.pos, c.neg):
+        for name in sorted(table):
+            digest.update(name.encode())
+            digest.update(table[name].detach().cpu().contiguous().numpy().tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def random_targets(labels: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
+    """A uniformly random target ≠ the true class for every label (seeded)."""
+    g = torch.Generator().manual_seed(int(seed))
+    offsets = torch.randint(1, num_classes, (len(labels),), generator=g)
+    return (labels.cpu() + offsets) % num_classes
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed the global torch and NumPy generators foolbox draws from; restore them afterwards."""
+    np_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if torch.cuda.is_available() else []):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+
+
+def _check_inputs(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor,
+                  targets: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    bundle.check_batch(images)  # shape, finiteness and bounds: our DataError, not foolbox's AssertionError
+    labels = torch.as_tensor(labels).to(torch.int64).cpu()
+    m = bundle.num_classes
+    if labels.shape != (images.shape[0],):
+        raise DataError(f"expected labels of shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= m):
+        raise DataError(f"expected labels in [0, {m}), got [{int(labels.min())}, {int(labels.max())}]")
+    if targets is not None:
+        if targets.shape != labels.shape:
+            raise DataError(f"expected targets of shape {tuple(labels.shape)}, got {tuple(targets.shape)}")
+        if len(targets) and (targets.min() < 0 or targets.max() >= m):
+            raise DataError(f"expected targets in [0, {m}), got [{int(targets.min())}, {int(targets.max())}]")
+        if (targets == labels).any():
+            raise DataError("expected every target to differ from its true label, got equal ones")
+    return images.detach().float().cpu(), labels
+
+
+def _foolbox_attack(preset: AttackPreset, p: dict[str, Any]):
+    name = preset.name.removesuffix("-targeted").removesuffix("-hc")
+    if name in ("pgd",):
+        return fb.attacks.LinfPGD(abs_stepsize=p["abs_stepsize"], steps=p["steps"], random_start=p["random_start"])
+    if name == "pgd-l2":
+        return fb.attacks.L2PGD(rel_stepsize=p["rel_stepsize"], steps=p["steps"], random_start=p["random_start"])
+    if name == "deepfool":
+        return fb.attacks.L2DeepFoolAttack(steps=p["steps"], candidates=p["candidates"], overshoot=p["overshoot"])
+    if name == "cw":
+        return fb.attacks.L2CarliniWagnerAttack(
+            binary_search_steps=p["binary_search_steps"], steps=p["steps"], stepsize=p["stepsize"],
+            confidence=p["confidence"], initial_const=p["initial_const"], abort_early=p["abort_early"])
+    if name == "ead":
+        return fb.attacks.EADAttack(
+            binary_search_steps=p["binary_search_steps"], steps=p["steps"], initial_stepsize=p["initial_stepsize"],
+            confidence=p["confidence"], initial_const=p["initial_const"], regularization=p["regularization"],
+            abort_early=p["abort_early"])
+    if name == "boundary":
+        return fb.attacks.BoundaryAttack(steps=p["steps"], spherical_step=p["spherical_step"],
+                                         source_step=p["source_step"], step_adaptation=p["step_adaptation"])
+    if name == "hopskipjump":
+        return fb.attacks.HopSkipJumpAttack(steps=p["steps"], initial_gradient_eval_steps=p["initial_gradient_eval_steps"],
+                                            max_gradient_eval_steps=p["max_gradient_eval_steps"], gamma=p["gamma"])
+    if name == "spatial":
+        return fb.attacks.SpatialAttack(max_translation=p["max_translation"], max_rotation=p["max_rotation"],
+                                        num_translations=p["num_translations"], num_rotations=p["num_rotations"],
+                                        grid_search=p["grid_search"])
+    raise DataError(f"expected a foolbox-backed attack, got '{preset.name}'")  # pragma: no cover
+
+
+def _fooled(attacked: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None,
+            min_confidence: float | None, device: torch.device) -> torch.Tensor:
+    """Success on the attacked model (see :attr:`AttackResult.success`)."""
+    with torch.no_grad():
+        scores = attacked(x.to(device)).float().cpu()
+    pred = scores.argmax(1)
+    ok = pred != labels if targets is None else pred == targets
+    if min_confidence is not None:
+        ok &= torch.softmax(scores, 1).max(1).values >= min_confidence
+    return ok
+
+
+def _run_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, x: torch.Tensor, y: torch.Tensor,
+               t: torch.Tensor | None, eps: float | None, device: torch.device, seed: int,
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Adversarials for one batch (CPU tensors) and per-sample extras."""
+    xd, yd = x.to(device), y.to(device)
+    td = None if t is None else t.to(device)
+    if preset.family is AttackFamily.SCORE:
+        g = torch.Generator().manual_seed(seed)
+        adv = spsa(attacked, xd, yd, epsilon=eps, steps=p["steps"], samples=p["samples"], delta=p["delta"],
+                   lr=p["lr"], early_stop_loss=p["early_stop_loss"], targets=td, generator=g)
+        return adv.cpu(), {}
+    fmodel = fb.PyTorchModel(attacked, bounds=(0.0, 1.0), device=device)
+    criterion = fb.criteria.Misclassification(yd) if td is None else fb.criteria.TargetedMisclassification(td)
+    attack = _foolbox_attack(preset, p)
+    if preset.name == "spatial":  # SpatialAttack takes no epsilons
+        adv, _, _ = attack(fmodel, xd, criterion)
+        return adv.detach().cpu(), {}
+    ladder = p.get("epsilon_ladder_255")
+    if not ladder:
+        _, adv, _ = attack(fmodel, xd, criterion, epsilons=eps)
+        return adv.detach().cpu(), {}
+    # ε ladder (binary-search / high-confidence PGD): grow ε on the images not yet successful
+    rungs = [e for e in ladder if e / 255.0 >= eps - 1e-12] or [eps * 255.0]
+    out = x.clone()
+    used = torch.full((len(x),), float("nan"))
+    todo = torch.ones(len(x), dtype=torch.bool)
+    for rung in rungs:
+        idx = todo.nonzero().squeeze(1)
+        if len(idx) == 0:
+            break
+        crit = (fb.criteria.Misclassification(yd[idx.to(device)]) if td is None
+                else fb.criteria.TargetedMisclassification(td[idx.to(device)]))
+        _, adv, _ = attack(fmodel, xd[idx.to(device)], crit, epsilons=rung / 255.0)
+        adv = adv.detach().cpu()
+        out[idx] = adv
+        used[idx] = rung
+        ok = _fooled(attacked, adv, y[idx], None if t is None else t[idx], preset.min_confidence, device)
+        todo[idx[ok]] = False
+    return out, {"epsilon_255": used}
+
+
+def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, attack: str | AttackPreset, *,
+               threat: ThreatModel | str = ThreatModel.TRANSFER, defended: REGroup | None = None,
+               epsilon_255: float | None = None, steps: int | None = None, targets: torch.Tensor | None = None,
+               seed: int = 0, batch_size: int = 64, progress: bool = False, callback: Progress | None = None,
+               temperature: float | None = None, surrogate: Surrogate | str = Surrogate.LOG_SOFTMAX,
+               **overrides: Any) -> AttackResult:
+    """Attack ``images`` (B, C, H, W) in [0, 1] with true ``labels`` (B,).
+
+    Args:
+        attack: a preset name (see :data:`~regroup_core.attacks.presets.PRESETS`) or an AttackPreset.
+        threat: ``transfer`` (attack the softmax model), ``blackbox`` (query the exact REGroup;
+            decision/score-based attacks) or ``adaptive`` (white-box on :class:`SoftRegroup`).
+        defended: the REGroup classifier (required for blackbox and adaptive).
+        epsilon_255: budget on the 0–255 scale (default: the preset's); used as ``/ 255``.
+        steps: iterations (default: the preset's CPU-affordable count).
+        targets: target classes for targeted presets (default: random ≠ label, from ``seed``).
+        seed: seeds torch and NumPy for the attack and the random targets.
+        temperature, surrogate: adaptive threat model only (τ default: calibrated on ``images``).
+        overrides: any other key of the preset's ``params`` (e.g. ``binary_search_steps=3``).
+    """
+    preset = get_preset(attack)
+    threat = ThreatModel(threat)
+    surrogate = Surrogate(surrogate)
+    if targets is not None and not preset.targeted:
+        if preset.name in _IGNORE_TARGETS:
+            raise DataError(f"expected no targets for '{preset.name}' (foolbox's implementation silently "
+                            "ignores targeted criteria), got targets")
+        raise DataError(f"expected no targets for the untargeted '{preset.name}', got targets; "
+                        "use a '-targeted' preset")
+    images, labels = _check_inputs(bundle, images, labels,
+                                   None if targets is None else torch.as_tensor(targets).to(torch.int64).cpu())
+    if not applicable(preset, threat):
+        raise DataError(f"expected an attack that fits the '{threat.value}' threat model, got '{preset.name}' "
+                        f"({preset.family.value}-based; blackbox takes decision/score-based attacks, "
+                        "adaptive takes gradient-based ones)")
+    if threat is not ThreatModel.TRANSFER and defended is None:
+        raise DataError(f"expected a REGroup classifier (defended=) for the '{threat.value}' threat model, got none")
+    unknown = sorted(set(overrides) - set(preset.params))
+    if unknown:
+        raise DataError(f"expected parameters among {sorted(preset.params)} for '{preset.name}', got {unknown}")
+    params = {**preset.params, **overrides}
+    if steps is not None:
+        if int(steps) < 1:
+            raise DataError(f"expected steps >= 1, got {steps}")
+        params["steps"] = int(steps)
+    eps_255 = preset.epsilon_255 if epsilon_255 is None else float(epsilon_255)
+    if eps_255 is not None and not eps_255 > 0:
+        raise DataError(f"expected epsilon_255 > 0, got {eps_255}")
+    if preset.name == "spatial" and epsilon_255 is not None:
+        raise DataError("expected no epsilon for 'spatial' (foolbox's SpatialAttack takes none), got one")
+    eps = None if eps_255 is None else eps_255 / 255.0
+    if preset.targeted:
+        targets = random_targets(labels, bundle.num_classes, seed) if targets is None else torch.as_tensor(targets).cpu()
+
+    device = bundle.device
+    settings: dict[str, Any] = {
+        "attack": preset.name, "threat": threat.value, "family": preset.family.value, "norm": preset.norm,
+        "epsilon_255": eps_255, "epsilon": eps, "epsilon_scale": "epsilon = epsilon_255 / 255 on [0, 1] inputs",
+        "params": params, "targeted": preset.targeted, "min_confidence": preset.min_confidence,
+        "seed": int(seed), "batch_size": int(batch_size), "n": len(labels), "model": bundle.name,
+        "model_fingerprint": bundle.fingerprint, "bounds": list(bundle.bounds), "foolbox": fb.__version__,
+        "device": str(device),
+    }
+    if threat is ThreatModel.TRANSFER:
+        attacked: nn.Module = bundle.model
+    elif threat is ThreatModel.BLACKBOX:
+        attacked = RegroupScores(defended).eval()
+        settings.update(k=defended.classifiers.k, classifier_hash=classifier_hash(defended))
+    else:
+        tau = calibrate_temperature(defended, images) if temperature is None else float(temperature)
+        attacked = SoftRegroup(defended, tau, surrogate).eval()
+        settings.update(k=defended.classifiers.k, classifier_hash=classifier_hash(defended), temperature=tau,
+                        temperature_rule="given" if temperature is not None else "median KL gap (1st vs 2nd) on the attacked images",
+                        surrogate=surrogate.value)
+
+    start = time.perf_counter()
+    advs, extras = [], []
+    total = len(labels)
+    bar = tqdm(total=total, desc=f"{preset.name}/{threat.value}", disable=not progress, unit="img")
+    try:
+        for lo in range(0, total, batch_size):
+            hi = min(lo + batch_size, total)
+            t = None if targets is None else targets[lo:hi]
+            with _seeded(seed * 1_000_003 + lo):
+                adv, extra = _run_batch(preset, params, attacked, images[lo:hi], labels[lo:hi], t, eps, device,
+                                        seed * 1_000_003 + lo)
+            advs.append(adv.float().clamp(*bundle.bounds))
+            extras.append(extra)
+            bar.update(hi - lo)
+            if callback is not None:
+                callback(hi, total, f"{preset.name}/{threat.value}")
+    finally:
+        bar.close()
+    adversarial = torch.cat(advs) if advs else images.clone()
+    success = (_fooled(attacked, adversarial, labels, targets, preset.min_confidence, device)
+               if total else torch.zeros(0, dtype=torch.bool))
+    per_sample = {key: torch.cat([e[key] for e in extras]) for key in (extras[0] if extras else {})}
+    return AttackResult(adversarial=adversarial, success=success, targets=targets, settings=settings,
+                        elapsed=time.perf_counter() - start, per_sample=per_sample)

@@ -1,0 +1,16 @@
+"""The paper's experiments (Tables 2–6, Figs. 2–4/6) and a voting-rule comparison, as tidy tables.
+
+    test = select_correct(bundle, "mnist:test", 200, defended=defended)
+    suite = run_suite(bundle, defended, test, attacks=["pgd", "deepfool"], threats=["transfer"],
+                      cache=AdversarialCache.default(), callback=lambda done, total, msg: ...)
+    attack_table(suite); k_ablation(suite); variant_ablation(suite); voting_rules(suite)
+"""
+
+from .cache import AdversarialCache, cache_key
+from .suite import AttackRun, Suite, TestImages, cached_attack, predict_all, run_suite, select_correct
+from .tables import (attack_table, clean_summary, epsilon_sweep, k_ablation, layer_accuracy, timing,
+                     variant_ablation, voting_rules)
+
+__all__ = ["AdversarialCache", "AttackRun", "Suite", "TestImages", "attack_table", "cache_key", "cached_attack",
+           "clean_summary", "epsilon_sweep", "k_ablation", "layer_accuracy", "predict_all", "run_suite",
+           "select_correct", "timing", "variant_ablation", "voting_rules"]
