@@ -1,4 +1,7 @@
-"""Command line: ``python -m regroup_core {layers,fit,predict} ...``.
+"""Command line: ``python -m regroup_core {layers,fit,predict,estimate} ...``.
+
+Under ``torchrun --nproc_per_node N -m regroup_core fit ...`` the fit is sharded over N
+processes (see :mod:`regroup_core.cli_scale`).
 
 Every user error (bad file, unknown model, mismatched classifier) is one line on stderr and a
 non-zero exit code, never a traceback.
@@ -15,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .api import DEFAULT_THRESHOLD, fit, load_defended
+from .cli_scale import add_estimate_parser, add_scale_args, estimate_command, fit_command, wants_scale
 from .datasets import default_fit_spec, default_selection_spec
 from .errors import RegroupError
 from .images import open_image
@@ -42,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--out", required=True, type=Path, help="classifier file to write (.safetensors)")
     p.add_argument("--per-class", type=int, default=50, help="fitting samples per class (default 50)")
-    p.add_argument("--data", default=None, help="'mnist:train' or an ImageFolder directory "
+    p.add_argument("--data", default=None, help="'mnist:train', an ImageFolder directory or a 'path label' "
+                   "file list "
                    "(default: the embedded model's train split)")
     p.add_argument("--selection", default=None, help="held-out data for choosing k "
                    "(default: the embedded model's selection split)")
@@ -51,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--on-empty", choices=("error", "exclude"), default="error",
                    help="a class without fitting samples: fail (default) or exclude it from votes")
     p.add_argument("--batch-size", type=int, default=64)
+    add_scale_args(p)
+
+    add_estimate_parser(sub)
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
     _add_model_args(p)
@@ -74,6 +82,8 @@ def _layers(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    if wants_scale(args):  # torchrun, image folders/lists, checkpoints, workers or AMP
+        return fit_command(args)
     bundle = load_model(args.model, args.weights, device=args.device)
     data = args.data or default_fit_spec(bundle)
     if data is None:
@@ -130,7 +140,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"layers": _layers, "fit": _fit, "predict": _predict}
+    handlers = {"layers": _layers, "fit": _fit, "predict": _predict, "estimate": estimate_command}
     try:
         return handlers[args.command](args)
     except RegroupError as exc:

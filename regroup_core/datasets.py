@@ -4,6 +4,7 @@ A spec is a string:
 
 * ``mnist:train``, ``mnist:selection``, ``mnist:test`` — the embedded offline MNIST splits
   (see :mod:`regroup_core.data.mnist`);
+* a text file of ``path label`` lines (see :mod:`regroup_core.data.imagefolder`);
 * a directory in ``ImageFolder`` layout (one sub-folder per class), read with the model's own
   preprocessing. Sub-folders named like the model's classes are mapped by name; otherwise
   there must be exactly one per class, in class-index order when sorted (ImageNet's ``nXXXX``
@@ -82,7 +83,12 @@ def resolve_data(spec: str, bundle: ModelBundle) -> Dataset:
     root = Path(spec)
     if root.is_dir():
         return ImageFolderData(root, bundle)
-    raise DataError(f"expected 'mnist:<split>' or an ImageFolder directory, got '{spec}'")
+    if root.is_file():  # a 'path label' file list (ImageNet-style), read lazily
+        from .data.imagefolder import image_files
+
+        return image_files(root, bundle.class_names, bundle.preprocess)
+    raise DataError(f"expected 'mnist:<split>', an ImageFolder directory or a 'path label' file list, "
+                    f"got '{spec}'")
 
 
 def make_loader(dataset: Dataset, *, batch_size: int = 64, workers: int = 0, shuffle: bool = False,

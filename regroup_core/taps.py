@@ -27,6 +27,8 @@ from .layers import LayerInfo
 
 __all__ = ["Accumulators", "capture", "reduce_accumulators"]
 
+_HALF = (torch.float16, torch.bfloat16)
+
 
 @dataclass(frozen=True)
 class Accumulators:
@@ -59,10 +61,13 @@ def reduce_accumulators(output: torch.Tensor, differentiable: bool = False
             return torch.relu(output), torch.relu(-output)
         return output.clamp(min=0), (-output).clamp(min=0)
     dims = tuple(range(2, output.dim()))
+    # Under mixed precision (autocast) the map is fp16/bf16: sum it in float32 so a 56×56
+    # reduction does not round to 8–11 mantissa bits (and without a float32 copy of the map).
+    acc = torch.float32 if output.dtype in _HALF else output.dtype
     if differentiable:
-        return torch.relu(output).sum(dims), torch.relu(-output).sum(dims)
-    total = output.sum(dims)
-    absolute = torch.linalg.vector_norm(output, ord=1, dim=dims)
+        return torch.relu(output).sum(dims, dtype=acc), torch.relu(-output).sum(dims, dtype=acc)
+    total = output.sum(dims, dtype=acc)
+    absolute = torch.linalg.vector_norm(output, ord=1, dim=dims, dtype=acc)
     return ((absolute + total) * 0.5).clamp_(min=0), ((absolute - total) * 0.5).clamp_(min=0)
 
 
@@ -84,7 +89,9 @@ class _Recorder:
                                  "got a second call (a reused module cannot be a REGroup voter)")
             if not isinstance(output, torch.Tensor):
                 raise LayerError(f"expected module '{name}' to return a tensor, got {type(output).__name__}")
-            self.pos[name], self.neg[name] = reduce_accumulators(output, self.differentiable)
+            pos, neg = reduce_accumulators(output, self.differentiable)
+            # accumulators are at least float32, also for fp16/bf16 fully connected outputs
+            self.pos[name], self.neg[name] = (pos.float(), neg.float()) if pos.dtype in _HALF else (pos, neg)
         return hook
 
 

@@ -1,0 +1,171 @@
+"""PyTorch's own distributed runtime, the few pieces REGroup needs.
+
+Run any command on N processes with ``torchrun --nproc_per_node N -m regroup_core ...``:
+torchrun sets ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``/``MASTER_ADDR``/``MASTER_PORT`` and
+:func:`init_from_env` joins the process group (gloo on CPU, nccl on CUDA, one GPU per local
+rank). Without those variables everything runs as a world of one and no group is created,
+so every helper here is also correct (and free) in a single process.
+
+Collectives move only tensors (never pickled objects): :func:`all_reduce_stats` sums fit
+statistics, :func:`gather_rows` concatenates per-rank result rows of different lengths.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from .errors import DataError
+from .zoo import resolve_device
+
+__all__ = ["DistContext", "init_from_env", "context", "is_main_process", "shard_indices", "all_reduce_sum",
+           "all_reduce_stats", "gather_rows", "barrier", "shutdown", "env_world_size"]
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands: its rank, the world size and the device it computes on."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def env_world_size() -> int:
+    """``WORLD_SIZE`` as set by torchrun (1 when absent)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise DataError(f"expected an integer WORLD_SIZE, got {os.environ['WORLD_SIZE']!r}") from None
+
+
+def init_from_env(device: str | torch.device = "auto") -> DistContext:
+    """Join the process group torchrun describes (if any) and pick this rank's device.
+
+    ``device="auto"`` uses CUDA when present. With CUDA each process takes GPU ``LOCAL_RANK``
+    and the backend is nccl; on CPU it is gloo. Idempotent: a second call returns the context
+    of the group already joined.
+    """
+    world = env_world_size()
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", init_method="env://")
+    return context(dev)
+
+
+def context(device: str | torch.device | None = None) -> DistContext:
+    """The current rank and world size (1 process when no group was joined)."""
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        rank, world = 0, 1
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    return DistContext(rank=rank, world_size=world, local_rank=int(os.environ.get("LOCAL_RANK", "0")), device=dev)
+
+
+def _active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a single process): the one that writes files and prints."""
+    return not _active() or dist.get_rank() == 0
+
+
+def barrier() -> None:
+    if _active():
+        dist.barrier()
+
+
+def shutdown() -> None:
+    """Leave the process group (if one was joined)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard_indices(n: int, rank: int | None = None, world_size: int | None = None) -> range:
+    """This rank's contiguous block of ``range(n)``; sizes differ by at most one, no padding.
+
+    Blocks in rank order concatenate to ``range(n)``, so per-rank results gathered in rank
+    order are in global order (see :func:`gather_rows`).
+    """
+    if rank is None or world_size is None:
+        ctx = context()
+        rank, world_size = ctx.rank, ctx.world_size
+    if not 0 <= rank < world_size:
+        raise DataError(f"expected 0 <= rank < {world_size}, got {rank}")
+    base, extra = divmod(n, world_size)
+    start = rank * base + min(rank, extra)
+    return range(start, start + base + (1 if rank < extra else 0))
+
+
+def _comm_device() -> torch.device:
+    """nccl moves CUDA tensors only; gloo CPU tensors."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of ``tensor`` over all ranks (a new tensor on ``tensor``'s device)."""
+    if not _active():
+        return tensor.clone()
+    buf = tensor.to(_comm_device()).contiguous().clone()
+    dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+    return buf.to(tensor.device)
+
+
+def all_reduce_stats(stats):
+    """The fit statistics of every rank summed (identical on all ranks); ``stats`` is unchanged.
+
+    Sums are exact merges (see :class:`regroup_core.fit.FitStatistics`); float64 sums differ
+    from a one-process fit only by summation order.
+    """
+    from .fit import FitStatistics
+
+    if not _active():
+        return stats
+    reduced = [all_reduce_sum(t) for t in stats.tensors()]
+    n = len(stats.layers)
+    names = [layer.name for layer in stats.layers]
+    return FitStatistics(layers=stats.layers, num_classes=stats.num_classes, delta=stats.delta,
+                         pos_sum=dict(zip(names, reduced[:n])), neg_sum=dict(zip(names, reduced[n:2 * n])),
+                         weight=reduced[2 * n], count=reduced[2 * n + 1])
+
+
+def gather_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's ``rows`` (shapes (n_r, ...), n_r may differ) in rank order.
+
+    Every rank gets the whole table. Rows are padded to the longest shard for the
+    collective and trimmed afterwards (no duplicates).
+    """
+    if not _active():
+        return rows
+    device = _comm_device()
+    local = rows.to(device).contiguous()
+    world = dist.get_world_size()
+    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([local.shape[0]], dtype=torch.int64, device=device))
+    longest = int(max(int(s) for s in sizes))
+    padded = torch.zeros((longest, *local.shape[1:]), dtype=local.dtype, device=device)
+    padded[:local.shape[0]] = local
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:int(s)] for p, s in zip(parts, sizes)]).to(rows.device)

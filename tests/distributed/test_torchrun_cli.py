@@ -1,0 +1,65 @@
+"""``torchrun --nproc_per_node 2 -m regroup_core fit`` writes the one-process classifier."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from regroup_core.cli import main
+from regroup_core.data.mnist import MNIST_CLASS_NAMES
+from regroup_core.persistence import load_classifiers
+from regroup_core.zoo import load_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _digits_folder(root: Path, n: int = 60) -> None:
+    """Random 28×28 PNGs filed under the embedded model's own prediction (+ a few wrong ones)."""
+    bundle = load_model("mnist-vgg", device="cpu")
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((n, 28, 28)) ** 3 * 255).astype(np.uint8)
+    x = torch.stack([bundle.preprocess(Image.fromarray(p, mode="L")) for p in pixels])
+    with torch.no_grad():
+        labels = bundle.model(x).argmax(1).tolist()
+    for i, label in enumerate(labels):
+        label = (label + 1) % 10 if i % 5 == 0 else label
+        folder = root / MNIST_CLASS_NAMES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels[i], mode="L").save(folder / f"{i:03d}.png")
+    for name in MNIST_CLASS_NAMES:
+        (root / name).mkdir(exist_ok=True)
+
+
+def test_torchrun_fit_equals_single_process_fit(tmp_path):
+    data = tmp_path / "digits"
+    _digits_folder(data)
+    args = ["fit", "--model", "mnist-vgg", "--device", "cpu", "--data", str(data), "--per-class", "2",
+            "--k", "3", "--on-empty", "exclude", "--batch-size", "4", "--seed", "3"]
+    assert main(args + ["--out", str(tmp_path / "one.safetensors")]) == 0
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "regroup_core", *args,
+           "--out", str(tmp_path / "two.safetensors"), "--checkpoint", str(tmp_path / "ckpt")]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("wrote ") == 1  # rank 0 alone reports
+    one, two = load_classifiers(tmp_path / "one.safetensors"), load_classifiers(tmp_path / "two.safetensors")
+    assert torch.equal(one.class_count, two.class_count) and one.excluded == two.excluded
+    for name in one.pos:
+        assert torch.allclose(one.pos[name], two.pos[name], rtol=0, atol=1e-6)
+        assert torch.allclose(one.neg[name], two.neg[name], rtol=0, atol=1e-6)
+    assert two.info["processes"] == 2 and one.info["processes"] == 1
+    assert len(list((tmp_path / "ckpt").iterdir())) == 2  # one checkpoint per rank
