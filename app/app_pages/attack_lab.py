@@ -14,7 +14,7 @@ def _attack_form(bundle, defended, image: state.CurrentImage):
     c1, c2, c3 = st.columns(3)
     attack = c1.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0, key="attack-name",
                           format_func=lambda n: n, help="Presets of the paper's Table 7.")
-    c1.caption(attacking.describe(attack))
+    c1.caption(f"Preset: {attacking.describe(attack)}. The ε and steps set here override it.")
     threats = [t for t in attacking.THREATS if attacking.applicable(attack, t)]
     threat = c2.selectbox("Threat model", threats, key=f"threat-{attack}",
                           format_func=lambda t: t, help="\n".join(f"- **{t}**: {h}" for t, h in attacking.THREAT_HELP.items()))

@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
@@ -45,7 +45,9 @@ def server():
     cmd = [sys.executable, "-m", "app", "--server.port", str(port), "--server.headless", "true"]
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "server.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    # a fresh result cache, so the Ablations/Benchmark pages offer their Run buttons every time
+    env = {**os.environ, "REGROUP_APP_CACHE": str(tmp_path_factory.mktemp("app-cache"))}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -131,6 +133,7 @@ def test_every_page_in_chromium(server, tmp_path):
             _check(page, "Model")
 
             _goto(page, "Attack lab")
+            page.screenshot(path=str(ARTIFACTS / "attack-lab-gallery.png"))  # the default: gallery
             page.get_by_text("Upload", exact=True).click()
             _settle(page)
             page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(str(not_image))
@@ -139,9 +142,13 @@ def test_every_page_in_chromium(server, tmp_path):
             assert page.locator("[data-testid=stException]").count() == 0
             page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(str(digit))
             _settle(page)
+            page.get_by_label("True class (if you know it)", exact=False).first.click()  # tell the app it is a 2
+            page.get_by_role("option", name="2", exact=True).click()
+            _settle(page)
             page.get_by_role("button", name="Run attack").click()
             _settle(page)
             page.get_by_text("perturbation, amplified").first.wait_for(timeout=120_000)
+            assert page.get_by_text("After the attack softmax is").count() > 0
             _check(page, "Attack lab")
 
             for title in PAGES[2:]:
