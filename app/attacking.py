@@ -8,8 +8,17 @@ import torch
 from regroup_core import ModelBundle, REGroup
 from regroup_core import attacks as _lib
 
-__all__ = ["THREATS", "THREAT_HELP", "attack_names", "describe", "is_targeted", "default_epsilon_255",
-           "default_steps", "applicable", "run"]
+__all__ = [
+    "THREATS",
+    "THREAT_HELP",
+    "applicable",
+    "attack_names",
+    "default_epsilon_255",
+    "default_steps",
+    "describe",
+    "is_targeted",
+    "run",
+]
 
 THREATS = tuple(t.value for t in _lib.ThreatModel)
 THREAT_HELP = {

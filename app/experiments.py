@@ -22,8 +22,16 @@ from regroup_core import experiments as lib
 from regroup_core.datasets import default_test_spec
 from regroup_core.persistence import atomic_write
 
-__all__ = ["test_images", "variant_table", "k_ablation", "epsilon_sweep", "attack_table", "cached_result",
-           "BACKEND", "LINF_MAX_DEFAULT"]
+__all__ = [
+    "BACKEND",
+    "LINF_MAX_DEFAULT",
+    "attack_table",
+    "cached_result",
+    "epsilon_sweep",
+    "k_ablation",
+    "test_images",
+    "variant_table",
+]
 
 BACKEND = "regroup_core.experiments"
 Callback = Callable[[int, int, str], None]
@@ -70,9 +78,9 @@ def test_images(bundle: ModelBundle, defended: REGroup, n: int) -> lib.TestImage
     spec = default_test_spec(bundle)
     if spec is not None:
         return lib.select_correct(bundle, spec, n)
-    from app.gallery import gallery
-
     import torch
+
+    from app.gallery import gallery
 
     items = gallery("foolbox samples", bundle.name)
     data = TensorDataset(torch.stack([bundle.preprocess(it.image) for it in items]),

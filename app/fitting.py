@@ -11,7 +11,7 @@ from pathlib import Path
 from regroup_core import ModelBundle, fit, save_classifiers
 from regroup_core.datasets import make_loader, resolve_data
 
-__all__ = ["Reporting", "fit_to_file", "classifier_path"]
+__all__ = ["Reporting", "classifier_path", "fit_to_file"]
 
 Progress = Callable[[str, int, int], None]
 """callback(stage, done, total)."""

@@ -12,7 +12,7 @@ from PIL import Image
 
 from regroup_core.errors import DataError
 
-__all__ = ["GalleryItem", "SOURCES", "gallery"]
+__all__ = ["SOURCES", "GalleryItem", "gallery"]
 
 SOURCES = ("Model's test set", "foolbox samples", "scikit-image photos")
 SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera", "cat")

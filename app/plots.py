@@ -8,8 +8,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["rank_heatmap", "rank_change_heatmap", "score_bars", "buildup_lines", "tsne_scatter",
-           "line_chart", "grouped_bars", "MARK_COLORS", "ADV_COLOR"]
+__all__ = [
+    "ADV_COLOR",
+    "MARK_COLORS",
+    "buildup_lines",
+    "grouped_bars",
+    "line_chart",
+    "rank_change_heatmap",
+    "rank_heatmap",
+    "score_bars",
+    "tsne_scatter",
+]
 
 MARK_COLORS = {"true": "#1a9850", "softmax": "#d73027", "REGroup": "#2f6fdf"}
 ADV_COLOR = "#d73027"
@@ -19,7 +28,7 @@ _HEIGHT_PER_LAYER = 22
 def _layer_axis(fig: go.Figure, n_layers: int) -> None:
     fig.update_yaxes(title_text="layer (input → output, top layer last)", autorange="reversed",
                      type="category")
-    fig.update_layout(height=max(300, 140 + _HEIGHT_PER_LAYER * n_layers), margin=dict(l=10, r=10, t=60, b=10))
+    fig.update_layout(height=max(300, 140 + _HEIGHT_PER_LAYER * n_layers), margin={"l": 10, "r": 10, "t": 60, "b": 10})
 
 
 def _marks(fig: go.Figure, columns: Sequence[str], marks: Mapping[str, int | None],
@@ -32,18 +41,18 @@ def _marks(fig: go.Figure, columns: Sequence[str], marks: Mapping[str, int | Non
     for col, labels in per_col.items():
         color = MARK_COLORS.get(labels[0], "#444")
         fig.add_shape(type="rect", xref="x", yref="paper", x0=col - 0.5, x1=col + 0.5, y0=0, y1=1,
-                      line=dict(color=color, width=3), fillcolor="rgba(0,0,0,0)")
+                      line={"color": color, "width": 3}, fillcolor="rgba(0,0,0,0)")
         fig.add_annotation(x=columns[col], y=1.0, xref="x", yref="paper", yanchor="bottom",
-                           text="<br>".join(labels), showarrow=False, font=dict(color=color, size=11))
+                           text="<br>".join(labels), showarrow=False, font={"color": color, "size": 11})
 
 
 def _voter_band(fig: go.Figure, n_layers: int, k: int | None) -> None:
     """Dashed outline around the rows of the k voting layers (the last k)."""
     if k:
         fig.add_shape(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=n_layers - k - 0.5, y1=n_layers - 0.5,
-                      line=dict(color="#ff7f0e", width=2, dash="dash"), fillcolor="rgba(0,0,0,0)")
+                      line={"color": "#ff7f0e", "width": 2, "dash": "dash"}, fillcolor="rgba(0,0,0,0)")
         fig.add_annotation(xref="paper", yref="y", x=0, y=n_layers - k - 0.5, xanchor="left", yanchor="bottom",
-                           text=f"k = {k} voting layers", showarrow=False, font=dict(color="#ff7f0e", size=11),
+                           text=f"k = {k} voting layers", showarrow=False, font={"color": "#ff7f0e", "size": 11},
                            bgcolor="rgba(255,255,255,0.7)")
 
 
@@ -63,10 +72,10 @@ def rank_heatmap(ranks: np.ndarray, *, layers: Sequence[str], classes: Sequence[
                       for j in range(len(classes))] for i in range(len(layers))])
     fig = go.Figure(go.Heatmap(z=ranks, x=columns, y=list(layers), zmin=1, zmax=num_classes,
                                colorscale="Blues_r", hovertext=text, hoverinfo="text",
-                               colorbar=dict(title="rank")))
+                               colorbar={"title": "rank"}))
     fig.update_xaxes(title_text="class", type="category", tickangle=-45 if len(columns) > 12 else 0)
     _layer_axis(fig, len(layers))
-    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"))
+    fig.update_layout(title={"text": title, "y": 0.98, "yanchor": "top"})
     if marks:
         _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
     _voter_band(fig, len(layers), k)
@@ -86,10 +95,10 @@ def rank_change_heatmap(clean: np.ndarray, adversarial: np.ndarray, *, layers: S
                       f" ({int(diff[i, j]):+d})" for j in range(len(classes))] for i in range(len(layers))])
     fig = go.Figure(go.Heatmap(z=diff, x=columns, y=list(layers), zmin=-bound, zmax=bound, zmid=0,
                                colorscale="RdBu_r", hovertext=text, hoverinfo="text",
-                               colorbar=dict(title="Δ rank")))
+                               colorbar={"title": "Δ rank"}))
     fig.update_xaxes(title_text="class", type="category", tickangle=-45 if len(columns) > 12 else 0)
     _layer_axis(fig, len(layers))
-    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"))
+    fig.update_layout(title={"text": title, "y": 0.98, "yanchor": "top"})
     if marks:
         _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
     _voter_band(fig, len(layers), k)
@@ -104,7 +113,7 @@ def score_bars(labels: Sequence[str], values: Sequence[float], *, title: str, va
                            hovertemplate="class %{y}<br>" + value_title + " %{x}<extra></extra>"))
     fig.update_yaxes(title_text="class", autorange="reversed", type="category")
     fig.update_xaxes(title_text=value_title)
-    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, height=260, margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
 
@@ -120,14 +129,14 @@ def buildup_lines(buildup: np.ndarray, *, classes: Sequence[int], class_names: S
         width = 4 if c in marked else 1.5
         fig.add_trace(go.Scatter(
             x=ks, y=buildup[:, c], mode="lines+markers", name=f"{class_names[c]}"
-            + (f" ({marked[c]})" if c in marked else ""), line=dict(width=width),
+            + (f" ({marked[c]})" if c in marked else ""), line={"width": width},
             customdata=np.array(top_layers)[:len(ks)],
             hovertemplate=f"class {class_names[c]}<br>k=%{{x}} (adds %{{customdata}})<br>Borda %{{y}}<extra></extra>"))
     fig.add_vline(x=chosen_k, line_dash="dash", annotation_text=f"chosen k = {chosen_k}")
     fig.update_xaxes(title_text="k (highest layers voting)", dtick=1)
     fig.update_yaxes(title_text="Borda total (pos + neg voters)")
     fig.update_layout(title="How the Borda total builds up as k grows", height=380,
-                      margin=dict(l=10, r=10, t=50, b=10))
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
 
@@ -149,12 +158,12 @@ def tsne_scatter(points: np.ndarray, *, labels: Sequence[int], adversarial: Sequ
             fig.add_trace(go.Scattergl(
                 x=points[idx, 0], y=points[idx, 1], mode="markers", customdata=idx,
                 name=f"{class_names[c]} ({kind})",
-                marker=dict(color=palette[n % len(palette)], size=9 if adv else 7,
-                            symbol="x" if adv else "circle", line=dict(width=0)),
+                marker={"color": palette[n % len(palette)], "size": 9 if adv else 7,
+                            "symbol": "x" if adv else "circle", "line": {"width": 0}},
                 hovertemplate=f"true class {class_names[c]}, {kind}<br>point %{{customdata}}<extra></extra>"))
     fig.update_xaxes(title_text="t-SNE 1")
     fig.update_yaxes(title_text="t-SNE 2")
-    fig.update_layout(title=title, height=480, margin=dict(l=10, r=10, t=50, b=10), dragmode="select")
+    fig.update_layout(title=title, height=480, margin={"l": 10, "r": 10, "t": 50, "b": 10}, dragmode="select")
     return fig
 
 
@@ -169,7 +178,7 @@ def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], *, tit
         fig.add_vline(x=vline, line_dash="dash", annotation_text=vline_text)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title, range=[0, 101] if percent else None)
-    fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
 
@@ -182,5 +191,5 @@ def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]
                              hovertemplate=f"{name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.1f}}<extra></extra>"))
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title, range=[0, 105] if percent else None)
-    fig.update_layout(title=title, barmode="group", height=380, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=title, barmode="group", height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig

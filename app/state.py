@@ -24,9 +24,24 @@ from regroup_core import ModelBundle, Prediction, REGroup
 from regroup_core.persistence import atomic_write
 from regroup_core.zoo import ASSETS_DIR, EMBEDDED_MODELS
 
-__all__ = ["ModelChoice", "CurrentImage", "AttackRun", "APP_MODELS", "CACHE_DIR", "model_choice",
-           "set_model_choice", "load_bundle", "load_defended", "current_model", "current_image",
-           "set_current_image", "predict_ranks", "last_attack", "set_last_attack", "stash_upload"]
+__all__ = [
+    "APP_MODELS",
+    "CACHE_DIR",
+    "AttackRun",
+    "CurrentImage",
+    "ModelChoice",
+    "current_image",
+    "current_model",
+    "last_attack",
+    "load_bundle",
+    "load_defended",
+    "model_choice",
+    "predict_ranks",
+    "set_current_image",
+    "set_last_attack",
+    "set_model_choice",
+    "stash_upload",
+]
 
 APP_MODELS = ("mnist-vgg", "mnist-resnet", "resnet50", "vgg19")
 """The models offered in the app (the library supports more ResNets/VGGs)."""

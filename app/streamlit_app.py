@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first on the path, not the repo root
     sys.path.insert(0, str(ROOT))
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
-from app import state  # noqa: E402
+from app import state
 
 st.set_page_config(page_title="REGroup Explorer", page_icon=":material/how_to_vote:", layout="wide")
 state.configure_threads()

@@ -9,7 +9,7 @@ from PIL import Image
 from regroup_core.errors import ImageError, RegroupError
 from regroup_core.images import open_image
 
-__all__ = ["MAX_UPLOAD_MB", "read_image_upload", "read_bytes_upload"]
+__all__ = ["MAX_UPLOAD_MB", "read_bytes_upload", "read_image_upload"]
 
 MAX_UPLOAD_MB = 10
 """Largest accepted upload; also ``server.maxUploadSize`` in streamlit_config.toml."""

@@ -14,7 +14,7 @@ from app.uploads import read_image_upload
 from regroup_core import ModelBundle, Prediction
 from regroup_core.errors import RegroupError
 
-__all__ = ["image_picker", "ensure_image", "prediction_bars", "to_pil", "amplified", "png_bytes"]
+__all__ = ["amplified", "ensure_image", "image_picker", "png_bytes", "prediction_bars", "to_pil"]
 
 
 def to_pil(x: np.ndarray, *, size: int | None = None) -> Image.Image:

@@ -78,8 +78,8 @@ def body() -> None:
                             hovertemplate=f"{name}<br>%{{x}}<br>accuracy on all n %{{y:.1f}} %<extra></extra>")
                      for name, col in (("softmax", "softmax_robust"), ("REGroup", "regroup_robust"))])
     fig.update_layout(barmode="group", title=f"Top-1 accuracy on all {n} images after each attack", height=380,
-                      yaxis=dict(title="accuracy (%)", range=[0, 105]), xaxis=dict(title="attack / threat model"),
-                      margin=dict(l=10, r=10, t=50, b=10))
+                      yaxis={"title": "accuracy (%)", "range": [0, 105]}, xaxis={"title": "attack / threat model"},
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
     st.plotly_chart(fig, width="stretch", key="chart-bench")
 
 

@@ -50,7 +50,7 @@ def body() -> None:
         classes = focus_classes(pos, neg, top_n=top_n, marked=[c for c in marks.values() if c is not None])
     sel = classes
     clean_r = (pos if voter == "pos" else neg)[:, sel].numpy()
-    common = dict(layers=layers, classes=classes, class_names=bundle.class_names, k=defended.classifiers.k)
+    common = {"layers": layers, "classes": classes, "class_names": bundle.class_names, "k": defended.classifiers.k}
     if adv is None:
         st.plotly_chart(plots.rank_heatmap(clean_r, num_classes=m, title=f"Clean image — {voter} voters",
                                            marks=marks, **common), width="stretch", key="hm-clean")

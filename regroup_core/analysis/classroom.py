@@ -16,7 +16,7 @@ import torch
 from ..errors import DataError
 from ..voting import borda_points, copeland_scores, plurality_counts, top_classes
 
-__all__ = ["Ballots", "ballots", "tally", "promote", "demote", "voters_to_flip", "RULES"]
+__all__ = ["RULES", "Ballots", "ballots", "demote", "promote", "tally", "voters_to_flip"]
 
 RULES = ("borda", "plurality", "copeland")
 

@@ -14,7 +14,7 @@ import torch
 from ..errors import DataError
 from ..voting import Variant, aggregate_borda, borda_points, top_classes
 
-__all__ = ["focus_classes", "borda_buildup", "image_ranks"]
+__all__ = ["borda_buildup", "focus_classes", "image_ranks"]
 
 
 def image_ranks(pos_ranks: torch.Tensor, neg_ranks: torch.Tensor, i: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

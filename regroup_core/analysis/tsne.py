@@ -15,7 +15,7 @@ from ..layers import LayerInfo
 from ..taps import capture
 from ..voting import Variant
 
-__all__ = ["layer_pmfs", "embed"]
+__all__ = ["embed", "layer_pmfs"]
 
 
 def layer_pmfs(model: nn.Module, images: torch.Tensor, layer: LayerInfo, *,

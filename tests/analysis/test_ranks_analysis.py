@@ -45,7 +45,7 @@ def test_borda_buildup_matches_aggregate_borda_for_every_k():
 
 def test_image_ranks_int16_and_checks():
     pos = torch.ones(2, 3, 4, dtype=torch.int32)
-    p, n = image_ranks(pos, pos, 1)
+    p, _n = image_ranks(pos, pos, 1)
     assert p.dtype == torch.int16 and p.shape == (3, 4)
     with pytest.raises(DataError):
         image_ranks(pos, pos, 2)

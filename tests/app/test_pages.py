@@ -4,6 +4,7 @@ friendly message (st.error / st.warning), never an exception element."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -59,10 +60,10 @@ def test_model_page_rejects_a_bad_classifier_file():
     _friendly(at, "bad")  # a ClassifierFileError naming the file, not a traceback
 
 
-def test_model_page_rejects_a_mismatched_classifier_file(tmp_path):
+def test_model_page_rejects_a_mismatched_classifier_file():
     at = start()
     at.radio(key="classifier-source").set_value("Upload a classifier file").run()
-    data = open(shipped_classifier("mnist-resnet"), "rb").read()
+    data = Path(shipped_classifier("mnist-resnet")).read_bytes()
     at.file_uploader(key="classifier-file").set_value(("resnet.safetensors", data, "application/octet-stream")).run()
     _friendly(at, "expected")
     assert at.session_state["model_choice"].classifier == shipped_classifier("mnist-vgg")  # unchanged
