@@ -40,9 +40,11 @@ def classifier_path(cache_dir: Path, bundle: ModelBundle, settings: dict) -> Pat
 
 
 def fit_to_file(bundle: ModelBundle, *, data: str, selection: str | None, per_class: int, k: int | None,
-                threshold: float, cache_dir: Path, callback: Progress, batch_size: int = 64) -> Path:
+                threshold: float, cache_dir: Path, callback: Progress, batch_size: int = 64,
+                on_empty: str = "error") -> Path:
     """Fit (unless an identical fit is cached) and return the classifier file's path."""
-    settings = {"data": data, "selection": selection, "per_class": per_class, "k": k, "threshold": threshold}
+    settings = {"data": data, "selection": selection, "per_class": per_class, "k": k, "threshold": threshold,
+                "on_empty": on_empty}
     path = classifier_path(cache_dir, bundle, settings)
     if path.is_file():
         callback("cached", 1, 1)
@@ -52,6 +54,7 @@ def fit_to_file(bundle: ModelBundle, *, data: str, selection: str | None, per_cl
     if selection and k is None:
         held_out = Reporting(make_loader(resolve_data(selection, bundle), batch_size=batch_size), "choose k",
                              callback)
-    classifiers = fit(bundle, train, per_class=per_class, selection=held_out, threshold=threshold, k=k)
+    classifiers = fit(bundle, train, per_class=per_class, selection=held_out, threshold=threshold, k=k,
+                      on_empty=on_empty)
     save_classifiers(classifiers, path)  # atomic: concurrent sessions never read half a file
     return path

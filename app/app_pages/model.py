@@ -85,6 +85,9 @@ def _classifier_ui(bundle, choice: state.ModelChoice) -> None:
         threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05, key="fit-threshold")
         fixed_k = c3.number_input("k (0 = choose from held-out data)", 0, len(bundle.layers),
                                   0 if selection else min(5, len(bundle.layers)), key="fit-k")
+        exclude = st.checkbox("Exclude classes without any correctly classified fitting sample (they then never "
+                              "win a vote) instead of stopping with an error", value=False, key="fit-exclude",
+                              help="Useful with a partial ImageFolder, e.g. a few ImageNet classes.")
         if st.button("Fit the classifiers", type="primary", key="fit-button"):
             if not data.strip():
                 st.error("Give the fitting data: `mnist:train` or an ImageFolder directory.")
@@ -97,7 +100,8 @@ def _classifier_ui(bundle, choice: state.ModelChoice) -> None:
             with st.status("Fitting the layer-wise generative classifiers…", expanded=True) as status:
                 path = fit_to_file(bundle, data=data.strip(), selection=selection.strip() or None,
                                    per_class=int(per_class), k=int(fixed_k) or None, threshold=float(threshold),
-                                   cache_dir=state.CACHE_DIR, callback=report)
+                                   cache_dir=state.CACHE_DIR, callback=report,
+                                   on_empty="exclude" if exclude else "error")
                 status.update(label="Fitted.", state="complete")
             new_path = str(path)
     if new_path is not None and new_path != choice.classifier:

@@ -206,3 +206,31 @@ def test_model_page_rejects_a_bad_weights_file():
     at.file_uploader(key="weights-file-mnist-vgg").set_value(("w.pth", b"\x80\x04garbage", "application/octet-stream")).run()
     _friendly(at, "expected a weights file")
     assert at.session_state["model_choice"].weights is None  # still the embedded weights
+
+
+def _digit_folder(root: Path, classes=(0, 1), per_class: int = 4) -> Path:
+    from PIL import Image
+
+    from regroup_core.data.mnist import mnist_split
+
+    x, y = mnist_split("test").tensors
+    for c in classes:
+        (root / str(c)).mkdir(parents=True)
+        for j in (y == c).nonzero().flatten()[:per_class].tolist():
+            Image.fromarray((x[j, 0].numpy() * 255).astype("uint8"), mode="L").save(root / str(c) / f"{j}.png")
+    return root
+
+
+def test_model_page_partial_imagefolder_needs_exclude(tmp_path):
+    folder = _digit_folder(tmp_path / "digits")
+    at = start()
+    at.radio(key="classifier-source").set_value("Fit now").run()
+    at.text_input(key="fit-data").set_value(str(folder)).run()
+    at.text_input(key="fit-selection").set_value("").run()
+    at.number_input(key="fit-k").set_value(1).run()
+    at.button(key="fit-button").click().run()
+    _friendly(at, "expected at least one correctly classified fitting sample per class")
+    at.checkbox(key="fit-exclude").check().run()
+    at.button(key="fit-button").click().run()
+    assert_clean(at)
+    assert "classifiers-mnist-vgg-" in at.session_state["model_choice"].classifier
