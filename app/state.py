@@ -264,9 +264,11 @@ def sample_set(model_name: str, classes: tuple[int, ...], per_class: int) -> tup
         return x[idx].numpy(), y[idx].numpy()
     from app.gallery import gallery
 
-    bundle = load_bundle(model_name, "random")
+    from regroup_core.zoo import imagenet_preprocess
+
+    preprocess = imagenet_preprocess()  # the torchvision models' own preprocessing, no model needed
     items = [it for it in gallery("foolbox samples", model_name) if it.label in classes or not classes]
-    return (np.stack([bundle.preprocess(it.image).numpy() for it in items]),
+    return (np.stack([preprocess(it.image).numpy() for it in items]),
             np.array([it.label for it in items], dtype=np.int64))
 
 

@@ -200,6 +200,7 @@ def test_model_page_fits_classifiers_with_progress():
     assert any(m.label == "Fitting samples" and m.value == "30" for m in at.metric)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on our garbage bytes
 def test_model_page_rejects_a_bad_weights_file():
     at = start()
     at.radio(key="weights-mnist-vgg").set_value("Upload a weights file").run()
