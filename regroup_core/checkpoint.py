@@ -30,7 +30,7 @@ from .fit import FitStatistics
 from .layers import LayerInfo
 from .persistence import atomic_write
 
-__all__ = ["run_key", "save_checkpoint", "load_checkpoint", "common_step"]
+__all__ = ["common_step", "load_checkpoint", "run_key", "save_checkpoint"]
 
 FORMAT = "regroup-fit-checkpoint"
 _NAME = re.compile(r"fit-rank(\d+)-of-(\d+)-step(\d+)\.safetensors$")
@@ -137,7 +137,7 @@ def load_checkpoint(directory: str | Path, *, rank: int, world_size: int, step: 
     path = _path(Path(directory), rank, world_size, step)
     cursor = int(_meta(path)["cursor"])
     with safe_open(str(path), framework="pt") as fh:
-        t = {k: fh.get_tensor(k) for k in fh.keys()}
+        t = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open is not a dict
     names = [layer.name for layer in empty.layers]
     try:
         stats = FitStatistics(layers=empty.layers, num_classes=empty.num_classes, delta=empty.delta,

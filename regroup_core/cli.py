@@ -1,7 +1,7 @@
-"""Command line: ``python -m regroup_core {layers,fit,predict,estimate} ...``.
+"""Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate} ...``.
 
-Under ``torchrun --nproc_per_node N -m regroup_core fit ...`` the fit is sharded over N
-processes (see :mod:`regroup_core.cli_scale`).
+Under ``torchrun --nproc_per_node N -m regroup_core fit|evaluate ...`` the work is sharded
+over N processes (see :mod:`regroup_core.cli_scale`).
 
 Every user error (bad file, unknown model, mismatched classifier) is one line on stderr and a
 non-zero exit code, never a traceback.
@@ -18,8 +18,17 @@ from pathlib import Path
 import torch
 
 from .api import DEFAULT_THRESHOLD, fit, load_defended
-from .cli_scale import add_estimate_parser, add_scale_args, estimate_command, fit_command, wants_scale
+from .cli_scale import (
+    add_estimate_parser,
+    add_scale_args,
+    estimate_command,
+    fill_suite_cache,
+    fit_command,
+    load_model_in_order,
+    wants_scale,
+)
 from .datasets import default_fit_spec, default_selection_spec
+from .distributed import init_from_env, shutdown
 from .errors import RegroupError
 from .images import open_image
 from .persistence import save_classifiers
@@ -67,7 +76,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     p.add_argument("images", nargs="+", type=Path)
+
+    p = sub.add_parser("evaluate", help="attack test images and compare softmax with REGroup")
+    _add_model_args(p)
+    p.add_argument("--classifier", required=True, type=Path, help="fitted classifier file")
+    p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
+    p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
+                   help="threat model (attacks that do not fit it are skipped and listed)")
+    p.add_argument("--n", "--num-images", dest="n", type=int, default=100,
+                   help="correctly classified test images to attack (under torchrun write --num-images: "
+                   "torchrun's own parser takes --n for an ambiguous abbreviation of its options)")
+    p.add_argument("--data", default=None, help="test data (default: the embedded model's mnist:test)")
+    p.add_argument("--out", required=True, type=Path, help="directory for results.csv and results.json")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="override every attack's step count")
+    p.add_argument("--epsilon", type=float, default=None, help="override every bounded attack's ε (0-255 scale)")
+    p.add_argument("--cache", type=Path, default=None, help="adversarial cache directory (default: OUT/cache)")
+    p.add_argument("--chunk-size", type=int, default=50, help="images per cached chunk")
     return parser
+
+
+def _attack_names() -> list[str]:
+    from .attacks.presets import preset_names
+
+    return list(preset_names())
 
 
 def _layers(args: argparse.Namespace) -> int:
@@ -138,9 +171,71 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from .attacks.presets import get_preset
+    from .datasets import default_test_spec
+    from .experiments import AdversarialCache, attack_table, clean_summary, run_suite, select_correct
+    from .persistence import atomic_write
+
+    ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
+    bundle = load_model_in_order(args, ctx)
+    defended = load_defended(bundle, args.classifier)
+    attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
+    if not attacks:
+        raise RegroupError("expected at least one attack in --attacks, got none")
+    options: dict[str, dict] = {}
+    for a in attacks:
+        preset = get_preset(a)  # unknown names: one-line error before any work
+        opts: dict = {}
+        if args.steps is not None and "steps" in preset.params:
+            opts["steps"] = args.steps
+        if args.epsilon is not None and preset.name != "spatial":
+            opts["epsilon_255"] = args.epsilon
+        options[a] = opts
+    data = args.data or default_test_spec(bundle)
+    if data is None:
+        raise RegroupError(f"expected --data (an ImageFolder directory) for model '{args.model}', got none")
+    threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
+    cache = AdversarialCache(args.cache or args.out / "cache")
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    if ctx.distributed:  # each rank attacks its chunks into the shared cache; rank 0 assembles
+        fill_suite_cache(bundle, defended, test, attacks=attacks, threats=threats, seed=args.seed, cache=cache,
+                         chunk_size=args.chunk_size, attack_options=options)
+        if not ctx.is_main:
+            return 0
+    suite = run_suite(bundle, defended, test, attacks=attacks, threats=threats, seed=args.seed, cache=cache,
+                      chunk_size=args.chunk_size, attack_options=options, progress=not args.json)
+    table = attack_table(suite)
+    clean = clean_summary(suite)
+    settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
+                "cache_hits": cache.hits, "cache_misses": cache.misses}
+    rows = json.loads(table.to_json(orient="records"))
+    for row in rows:
+        if row.get("settings"):
+            row["settings"] = json.loads(row["settings"])
+    payload = {"rows": rows, "clean": clean, "settings": settings}
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(args.out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1, default=str)))
+    if args.json:
+        print(json.dumps(payload, default=str))
+        return 0
+    cols = ["attack", "threat", "n_success", "softmax_top1", "regroup_top1", "regroup_top5", "regroup_robust",
+            "median_l2", "median_linf"]
+    print(table[cols].to_string(index=False, na_rep="-"))
+    print(f"clean ({clean['n']} correctly classified images): softmax {clean['softmax_top1']} %, "
+          f"REGroup top-1 {clean['regroup_top1']} %, top-5 {clean['regroup_top5']} %")
+    if suite.settings["skipped"]:
+        print(f"skipped (attack does not fit the threat model): {', '.join(suite.settings['skipped'])}")
+    print(f"cache {cache.root}: {cache.hits} hits, {cache.misses} misses; wrote {args.out / 'results.csv'} "
+          f"and {args.out / 'results.json'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"layers": _layers, "fit": _fit, "predict": _predict, "estimate": estimate_command}
+    handlers = {"layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate,
+                "estimate": estimate_command}
     try:
         return handlers[args.command](args)
     except RegroupError as exc:
@@ -149,3 +244,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        shutdown()  # leave torchrun's process group, if one was joined

@@ -1,10 +1,16 @@
-"""The scalable ``fit`` path of the CLI (torchrun, image folders, file lists, checkpoints, AMP).
+"""The scalable paths of the CLI: ``fit`` (torchrun, image folders, file lists, checkpoints,
+AMP), ``evaluate`` under torchrun, and ``estimate``.
 
 ``python -m regroup_core fit`` takes this path when it runs under torchrun (``WORLD_SIZE`` >
 1), when ``--data`` is an image folder or file list, or when ``--checkpoint``, ``--workers``
 or ``--amp`` is given; the embedded MNIST default keeps the one-process path of
 :func:`regroup_core.api.fit` (both give the same classifiers on the same data order).
 Every rank computes; rank 0 alone prints, shows progress and writes the output file.
+
+``evaluate`` under torchrun (:func:`fill_suite_cache`): every rank selects the same test
+images, attacks the chunks it owns (chunk c goes to rank ``c % N``) into the shared
+adversarial cache, and waits for the others; rank 0 then runs the suite, whose every chunk is
+now a cache hit (same keys, same per-chunk seeds as a one-process run), and writes the tables.
 """
 
 from __future__ import annotations
@@ -13,15 +19,16 @@ import argparse
 
 from .api import DEFAULT_K
 from .datasets import default_fit_spec, default_selection_spec
-from .distributed import barrier, env_world_size, init_from_env, shutdown
+from .distributed import DistContext, barrier, env_world_size, init_from_env, shutdown
 from .errors import RegroupError
 from .persistence import save_classifiers
 from .precision import Precision
 from .regroup import REGroup, select_k
 from .sharded import fit_candidates, fit_sharded, layer_accuracy_distributed
-from .zoo import load_model
+from .zoo import ModelBundle, load_model
 
-__all__ = ["add_scale_args", "wants_scale", "fit_command", "add_estimate_parser", "estimate_command"]
+__all__ = ["add_estimate_parser", "add_scale_args", "estimate_command", "fill_suite_cache", "fit_command",
+           "load_model_in_order", "wants_scale"]
 
 
 def add_scale_args(p: argparse.ArgumentParser) -> None:
@@ -40,10 +47,39 @@ def wants_scale(args: argparse.Namespace) -> bool:
             or args.amp != Precision.OFF.value or (bool(data) and not data.startswith("mnist:")))
 
 
+def load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
+    """``load_model`` on this rank's device; rank 0 first, so that it alone downloads weights."""
+    if not ctx.is_main:
+        barrier()
+    bundle = load_model(args.model, args.weights, device=ctx.device)
+    if ctx.is_main:
+        barrier()
+    return bundle
+
+
+def fill_suite_cache(bundle: ModelBundle, defended: REGroup, test, *, attacks: list[str], threats: list[str],
+                     seed: int, cache, chunk_size: int, attack_options: dict[str, dict]) -> None:
+    """Attack this rank's chunks of every applicable (attack, threat) pair into ``cache``, then
+    wait for every rank (collective). Mirrors :func:`regroup_core.experiments.run_suite`."""
+    from .attacks.presets import get_preset
+    from .attacks.runner import applicable
+    from .attacks.threats import ThreatModel
+    from .distributed import rank_owns
+    from .experiments.suite import cached_attack
+
+    for attack in attacks:
+        for threat in (ThreatModel(t) for t in threats):
+            if applicable(get_preset(attack), threat):
+                cached_attack(bundle, test.images, test.labels, attack, ids=test.ids, threat=threat,
+                              defended=defended, cache=cache, chunk_size=chunk_size, seed=seed, owned=rank_owns,
+                              **dict(attack_options.get(attack, {})))
+    barrier()
+
+
 def fit_command(args: argparse.Namespace) -> int:
     ctx = init_from_env(args.device)
     try:
-        bundle = load_model(args.model, args.weights, device=ctx.device)
+        bundle = load_model_in_order(args, ctx)
         data = args.data or default_fit_spec(bundle)
         if data is None:
             raise RegroupError(f"expected --data (an ImageFolder directory or file list) for model "

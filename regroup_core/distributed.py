@@ -21,8 +21,8 @@ import torch.distributed as dist
 from .errors import DataError
 from .zoo import resolve_device
 
-__all__ = ["DistContext", "init_from_env", "context", "is_main_process", "shard_indices", "all_reduce_sum",
-           "all_reduce_stats", "gather_rows", "barrier", "shutdown", "env_world_size"]
+__all__ = ["DistContext", "all_reduce_stats", "all_reduce_sum", "barrier", "context", "env_world_size",
+           "gather_rows", "init_from_env", "is_main_process", "rank_owns", "shard_indices", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,6 @@ def init_from_env(device: str | torch.device = "auto") -> DistContext:
     of the group already joined.
     """
     world = env_world_size()
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device)
     if dev.type == "cuda":
@@ -114,6 +113,18 @@ def shard_indices(n: int, rank: int | None = None, world_size: int | None = None
     base, extra = divmod(n, world_size)
     start = rank * base + min(rank, extra)
     return range(start, start + base + (1 if rank < extra else 0))
+
+
+def rank_owns(item: int, rank: int | None = None, world_size: int | None = None) -> bool:
+    """Round-robin ownership of work units (chunks of a cached suite...): ``item % world == rank``.
+
+    For work whose units are looked up by content in a shared cache: every rank computes the
+    units it owns, a barrier follows, then rank 0 assembles the whole from the cache.
+    """
+    if rank is None or world_size is None:
+        ctx = context()
+        rank, world_size = ctx.rank, ctx.world_size
+    return item % world_size == rank
 
 
 def _comm_device() -> torch.device:

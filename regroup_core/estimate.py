@@ -2,9 +2,9 @@
 
 :func:`measure` times a few batches of random images on this machine through three paths —
 the plain forward pass, the fit's capture path (taps + PMFs + float64 sums of every class)
-and :meth:`regroup_core.regroup.REGroup.predict` (with full-size classifiers) — and the
-decoding + preprocessing of one ImageNet-sized JPEG per worker. :func:`project` turns the
-rates into wall-clock times:
+and :meth:`regroup_core.regroup.REGroup.predict` (with full-size classifiers), interleaved
+with the median per path — and the decoding + preprocessing of one ImageNet-sized JPEG per
+worker. :func:`project` turns the rates into wall-clock times:
 
 * fit: ``per_class × M / accuracy`` candidates (only correctly classified ones count; the
   class-interleaved draw reads roughly that many), each limited by the slower of the fit
@@ -38,7 +38,7 @@ from .regroup import REGroup
 from .taps import capture
 from .zoo import TORCHVISION_MODELS, ModelBundle
 
-__all__ = ["Measurement", "measure", "project", "classifier_bytes", "default_accuracy", "format_report"]
+__all__ = ["Measurement", "classifier_bytes", "default_accuracy", "format_report", "measure", "project"]
 
 
 @dataclass(frozen=True)
@@ -95,17 +95,28 @@ def _synthetic_classifiers(bundle: ModelBundle) -> GenerativeClassifiers:
                                  k=min(5, len(bundle.layers)))
 
 
-def _timed(fn, batches: int, device: torch.device) -> float:
-    """Seconds per call of ``fn`` after one warm-up call."""
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(batches):
+def _timed(fns: list, batches: int, device: torch.device) -> list[float]:
+    """Median seconds per call of each of ``fns`` after one warm-up call each.
+
+    The paths are interleaved (one call of each per round) so that load from other processes
+    on a shared machine slows them alike and their ratio stays meaningful.
+    """
+    def one(fn) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
         fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / batches
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    for fn in fns:
+        one(fn)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(batches):
+        for i, fn in enumerate(fns):
+            times[i].append(one(fn))
+    return [float(np.median(t)) for t in times]
 
 
 def _decode_rate(bundle: ModelBundle, samples: int = 8) -> float:
@@ -151,9 +162,7 @@ def measure(bundle: ModelBundle, *, batch_size: int = 32, batches: int = 3,
         with autocast(device, amp):
             defended.predict(x)
 
-    forward_s = _timed(forward, batches, device)
-    fit_s = _timed(fit_step, batches, device)
-    predict_s = _timed(predict, batches, device)
+    forward_s, fit_s, predict_s = _timed([forward, fit_step, predict], batches, device)
     cuda_peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
     return Measurement(model=bundle.name, device=str(device), batch_size=batch_size, batches=batches,
                        amp=str(Precision(amp or "off").value), forward_ips=batch_size / forward_s,
@@ -200,13 +209,13 @@ def _size(n: int | None) -> str:
 def format_report(p: dict[str, object]) -> str:
     m, a, fit = p["measured"], p["assumptions"], p["fit"]
     lines = [
-        f"model {m['model']} on {m['device']}, batch {m['batch_size']} x {m['batches']} timed batches, "
-        f"amp {m['amp']}",
-        f"measured: forward {m['forward_ips']:.1f} img/s, fit path {m['fit_ips']:.1f} img/s, "
-        f"REGroup predict {m['predict_ips']:.1f} img/s, JPEG decode+preprocess {m['decode_ips']:.1f} img/s/worker",
-        f"fit of {a['per_class']} x {a['num_classes']} classes at accuracy {a['accuracy']:.3f}: "
-        f"~{fit['candidates']} candidates, {_duration(fit['seconds'])} with {a['processes']} process(es) x "
-        f"{a['workers_per_process']} workers (bound by {fit['bound_by']})",
+        (f"model {m['model']} on {m['device']}, batch {m['batch_size']} x {m['batches']} timed batches, "
+         f"amp {m['amp']}"),
+        (f"measured: forward {m['forward_ips']:.1f} img/s, fit path {m['fit_ips']:.1f} img/s, REGroup predict "
+         f"{m['predict_ips']:.1f} img/s, JPEG decode+preprocess {m['decode_ips']:.1f} img/s/worker"),
+        (f"fit of {a['per_class']} x {a['num_classes']} classes at accuracy {a['accuracy']:.3f}: "
+         f"~{fit['candidates']} candidates, {_duration(fit['seconds'])} with {a['processes']} process(es) x "
+         f"{a['workers_per_process']} workers (bound by {fit['bound_by']})"),
     ]
     for n, row in p["evaluate_clean"].items():
         lines.append(f"clean evaluation of {int(n):,} images: {_duration(row['seconds'])}")

@@ -37,8 +37,8 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -56,8 +56,16 @@ from .taps import capture
 from .voting import Variant
 from .zoo import ModelBundle
 
-__all__ = ["Candidates", "fit_candidates", "ShardedFit", "fit_sharded", "CleanTable",
-           "evaluate_clean_distributed", "layer_accuracy_distributed", "shard_loader"]
+__all__ = [
+    "Candidates",
+    "CleanTable",
+    "ShardedFit",
+    "evaluate_clean_distributed",
+    "fit_candidates",
+    "fit_sharded",
+    "layer_accuracy_distributed",
+    "shard_loader",
+]
 
 
 # ---------------------------------------------------------------------------------------------

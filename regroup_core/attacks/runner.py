@@ -172,7 +172,32 @@ def _fooled(attacked: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets:
 def _run_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, x: torch.Tensor, y: torch.Tensor,
                t: torch.Tensor | None, eps: float | None, device: torch.device, seed: int,
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Adversarials for one batch (CPU tensors) and per-sample extras."""
+    """Adversarials for one batch (CPU tensors) and per-sample extras.
+
+    Images the attacked model already gets wrong are returned unchanged (they are adversarial
+    as they are; foolbox's Boundary attack would otherwise divide by a zero distance → NaN).
+    """
+    todo = ~_fooled(attacked, x, y, t, None, device)
+    if not todo.all():
+        out = x.clone()
+        extras: dict[str, torch.Tensor] = {}
+        if todo.any():
+            idx = todo.nonzero().squeeze(1)
+            adv, part = _attack_batch(preset, p, attacked, x[idx], y[idx], None if t is None else t[idx], eps,
+                                      device, seed)
+            out[idx] = adv
+            for key, v in part.items():
+                extras[key] = torch.full((len(x),), float("nan"), dtype=v.dtype)
+                extras[key][idx] = v
+        elif p.get("epsilon_ladder_255"):
+            extras["epsilon_255"] = torch.full((len(x),), float("nan"))
+        return out, extras
+    return _attack_batch(preset, p, attacked, x, y, t, eps, device, seed)
+
+
+def _attack_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  t: torch.Tensor | None, eps: float | None, device: torch.device, seed: int,
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     xd, yd = x.to(device), y.to(device)
     td = None if t is None else t.to(device)
     if preset.family is AttackFamily.SCORE:
@@ -252,6 +277,8 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
         raise DataError(f"expected parameters among {sorted(preset.params)} for '{preset.name}', got {unknown}")
     params = {**preset.params, **overrides}
     if steps is not None:
+        if "steps" not in params:
+            raise DataError(f"expected no steps for '{preset.name}' (it has none), got steps={steps}")
         if int(steps) < 1:
             raise DataError(f"expected steps >= 1, got {steps}")
         params["steps"] = int(steps)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..attacks.runner import AttackResult
@@ -55,7 +56,7 @@ class AdversarialCache:
         try:
             tensors = load_file(str(tensors_path))
             meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError, json.JSONDecodeError):  # a damaged entry is recomputed
+        except (OSError, ValueError, SafetensorError):  # a damaged entry is recomputed
             self.misses += 1
             self.log.append(f"miss {key[:12]} (unreadable)")
             return None

@@ -10,7 +10,7 @@ pos/neg ablation and other voting rules re-aggregate the same rankings for free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +137,12 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
                   ids: Sequence[int] | None = None, threat: ThreatModel | str = ThreatModel.TRANSFER,
                   defended: REGroup | None = None, cache: AdversarialCache | None = None, chunk_size: int = 50,
                   seed: int = 0, progress: bool = False, callback: Progress | None = None,
-                  **options: Any) -> AttackResult:
+                  owned: Callable[[int], bool] | None = None, **options: Any) -> AttackResult | None:
     """:func:`run_attack` chunk by chunk, each chunk looked up in / stored to ``cache``.
+
+    With ``owned`` only the chunks ``c`` with ``owned(c)`` are run (the result holds just those,
+    None if none): processes of a torchrun job fill one shared cache, each with its own chunks
+    (see :func:`regroup_core.cli_scale.fill_suite_cache`).
 
     Random targets and the adaptive temperature are drawn once for all images, so the chunks
     of one run agree with each other whatever was cached before.
@@ -153,6 +157,8 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
     if threat is ThreatModel.ADAPTIVE and options.get("temperature") is None and defended is not None:
         options["temperature"] = calibrate_temperature(defended, images)
     targets = options.pop("targets", None)
+    if options.get("epsilon_255") is not None and float(options["epsilon_255"]) == preset.epsilon_255:
+        options.pop("epsilon_255")  # the preset's own ε: same cache entry as the default run
     base = {"v": CACHE_VERSION, "model": bundle.fingerprint, "attack": preset.as_dict(), "threat": threat.value,
             "seed": seed, "options": {k: (v.value if isinstance(v, Surrogate) else v) for k, v in sorted(options.items())}}
     if threat is not ThreatModel.TRANSFER and defended is not None:
@@ -160,6 +166,8 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
     parts, hits0, misses0 = [], (cache.hits if cache else 0), (cache.misses if cache else 0)
     total = len(labels)
     for c, lo in enumerate(range(0, total, chunk_size)):
+        if owned is not None and not owned(c):
+            continue  # another process's chunk
         hi = min(lo + chunk_size, total)
         t = None if targets is None else targets[lo:hi]
         key = cache_key({**base, "ids": ids[lo:hi], "targets": None if t is None else t.tolist()})
@@ -174,7 +182,7 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
             callback(hi, total, f"{preset.name}/{threat.value}")
     hits = (cache.hits - hits0) if cache else 0
     misses = (cache.misses - misses0) if cache else len(parts)
-    return _merge(parts, hits, misses)
+    return _merge(parts, hits, misses) if parts else None
 
 
 def run_suite(bundle: ModelBundle, defended: REGroup, test: TestImages, *, attacks: Sequence[str],

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "distributed"))
-from tiny import CLASSES, gray_preprocess, tiny_bundle, write_folder  # noqa: E402
+from tiny import CLASSES, gray_preprocess, tiny_bundle, write_folder
 
-import regroup_core.data.imagefolder as imagefolder  # noqa: E402
-from regroup_core.data.imagefolder import (  # noqa: E402
+from regroup_core.data import imagefolder
+from regroup_core.data.imagefolder import (
     folder_samples,
     image_files,
     interleaved_order,
     list_samples,
 )
-from regroup_core.errors import DataError  # noqa: E402
-from regroup_core.sharded import fit_candidates, fit_sharded  # noqa: E402
+from regroup_core.errors import DataError
+from regroup_core.sharded import fit_candidates, fit_sharded
 
 
 def test_folder_samples_map_folders_by_class_name(tmp_path):
@@ -44,11 +44,12 @@ def test_file_list_paths_labels_and_errors(tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(lines) + "\n")
     samples = list_samples(listing, CLASSES)
-    assert [(p.resolve(), y) for p, y in samples] == [(p.resolve(), y) for p, y in written[:5]]
+    assert [(Path(p).resolve(), y) for p, y in samples] == [(p.resolve(), y) for p, y in written[:5]]
     data = image_files(listing, CLASSES, gray_preprocess)
     x, y = data[0]
     assert tuple(x.shape) == (1, 8, 8) and y == written[0][1]
     assert data.labels.tolist() == [y for _, y in written[:5]]
+    assert [data.path(i) for i in range(len(data))] == [Path(p) for p, _ in samples]
     listing.write_text("imgs/a/img000.png 7\n")
     with pytest.raises(DataError, match=r"list.txt:1: expected a label in \[0, 4\), got 7"):
         list_samples(listing, CLASSES)

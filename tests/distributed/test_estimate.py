@@ -12,9 +12,9 @@ from regroup_core.estimate import Measurement, classifier_bytes, default_accurac
 
 
 def _m(**kw) -> Measurement:
-    base = dict(model="x", device="cpu", batch_size=8, batches=2, amp="off", forward_ips=100.0, fit_ips=80.0,
-                predict_ips=50.0, decode_ips=10.0, classifier_bytes=1000, peak_rss_bytes=2000,
-                cuda_max_allocated_bytes=None)
+    base = {"model": "x", "device": "cpu", "batch_size": 8, "batches": 2, "amp": "off", "forward_ips": 100.0,
+            "fit_ips": 80.0, "predict_ips": 50.0, "decode_ips": 10.0, "classifier_bytes": 1000,
+            "peak_rss_bytes": 2000, "cuda_max_allocated_bytes": None}
     return Measurement(**(base | kw))
 
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from tiny import CLASSES, tiny_bundle, write_folder
 
-import regroup_core.sharded as sharded
+from regroup_core import sharded
 from regroup_core.checkpoint import common_step
+from regroup_core.classifier import to_pmf
 from regroup_core.errors import DataError
 from regroup_core.fit import accumulate
 from regroup_core.regroup import REGroup
 from regroup_core.sharded import Candidates, evaluate_clean_distributed, fit_candidates, fit_sharded
-from regroup_core.classifier import to_pmf
 from regroup_core.taps import capture, reduce_accumulators
 from regroup_core.zoo import load_model
 
@@ -172,7 +172,7 @@ def test_unreadable_candidate_is_skipped_and_counted(tmp_path):
     bundle = tiny_bundle()
     candidates = fit_candidates(tmp_path, bundle, seed=2)
     bad = int(candidates.order[1])  # read in the first step
-    candidates.dataset.samples[bad][0].write_bytes(b"not a png")
+    candidates.dataset.path(bad).write_bytes(b"not a png")
     with pytest.warns(UserWarning, match="skipped an unreadable fit candidate"):
         run = fit_sharded(bundle, candidates, per_class=None, batch_size=4)
     assert run.unreadable == 1 and run.images_read == 39
@@ -210,3 +210,34 @@ def test_killed_clean_evaluation_resumes_to_the_same_table(tmp_path, monkeypatch
         assert torch.equal(getattr(resumed, name), getattr(whole, name)), name
     with pytest.raises(DataError, match="another run"):
         evaluate_clean_distributed(bundle, defended, str(tmp_path / "data"), batch_size=4, checkpoint=ckpt, k=1)
+
+
+def test_layer_accuracy_for_k_selection_matches_engine(tmp_path):
+    from regroup_core.regroup import per_layer_accuracy
+    from regroup_core.sharded import layer_accuracy_distributed
+
+    write_folder(tmp_path / "data", n=40, seed=13)
+    bundle = tiny_bundle()
+    stats = fit_sharded(bundle, fit_candidates(tmp_path / "data", bundle), per_class=None, batch_size=8).stats
+    classifiers = stats.to_classifiers(class_names=CLASSES, model_id="small", fingerprint=bundle.fingerprint,
+                                       per_class=None, k=2, on_empty="exclude")
+    defended = REGroup(bundle.model, classifiers)
+    ours, n = layer_accuracy_distributed(defended, str(tmp_path / "data"), bundle, batch_size=6)
+    from regroup_core.datasets import make_loader, resolve_data
+
+    engine, n_engine = per_layer_accuracy(defended, make_loader(resolve_data(str(tmp_path / "data"), bundle),
+                                                                batch_size=6))
+    assert n == n_engine > 0 and np.allclose(ours, engine)
+
+
+def test_shard_helpers_cover_everything_once():
+    from regroup_core.distributed import rank_owns, shard_indices
+
+    for n, world in ((0, 3), (7, 2), (10, 4), (3, 5)):
+        blocks = [shard_indices(n, r, world) for r in range(world)]
+        assert [i for b in blocks for i in b] == list(range(n))
+        assert max(len(b) for b in blocks) - min(len(b) for b in blocks) <= 1
+        owners = [[r for r in range(world) if rank_owns(i, r, world)] for i in range(n)]
+        assert all(len(o) == 1 for o in owners)
+    with pytest.raises(DataError):
+        shard_indices(5, 2, 2)
