@@ -214,7 +214,13 @@ def _attack_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, 
     ladder = p.get("epsilon_ladder_255")
     if not ladder:
         _, adv, _ = attack(fmodel, xd, criterion, epsilons=eps)
-        return adv.detach().cpu(), {}
+        adv = adv.detach().cpu()
+        if preset.name.removesuffix("-targeted") in ("cw", "ead"):
+            # foolbox's C&W and EAD start from an all-black "best adversarial" and return it when they
+            # find nothing; a black image fools most models, so count it as the failure it is
+            blank = (adv.flatten(1) == 0).all(1) & (x.flatten(1) != 0).any(1)
+            adv[blank] = x[blank]
+        return adv, {}
     # ε ladder (binary-search / high-confidence PGD): grow ε on the images not yet successful
     rungs = [e for e in ladder if e / 255.0 >= eps - 1e-12] or [eps * 255.0]
     out = x.clone()
