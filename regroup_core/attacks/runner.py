@@ -68,8 +68,9 @@ class AttackResult:
         return float(self.success.float().mean()) if len(self.success) else 0.0
 
 
-def applicable(preset: AttackPreset, threat: ThreatModel) -> bool:
+def applicable(preset: AttackPreset | str, threat: ThreatModel | str) -> bool:
     """transfer: every attack; blackbox: decision/score-based; adaptive: gradient-based."""
+    preset, threat = get_preset(preset), ThreatModel(threat)
     if threat is ThreatModel.TRANSFER:
         return True
     if threat is ThreatModel.BLACKBOX:
