@@ -9,9 +9,22 @@ Data flows one way: model + images → taps (:mod:`.taps`) → accumulators → 
 
 from .api import DEFAULT_K, DEFAULT_THRESHOLD, defend, fit, load_defended
 from .classifier import DELTA, GenerativeClassifiers
-from .errors import (ClassifierFileError, DataError, EmptyClassError, ImageError, LayerError, ModelError,
-                     RegroupError)
-from .layers import LayerInfo, LayerKind, discover_layers, layers_from_names, preset_layers
+from .errors import (
+                     ClassifierFileError,
+                     DataError,
+                     EmptyClassError,
+                     ImageError,
+                     LayerError,
+                     ModelError,
+                     RegroupError,
+)
+from .layers import (
+                     LayerInfo,
+                     LayerKind,
+                     discover_layers,
+                     layers_from_names,
+                     preset_layers,
+)
 from .persistence import load_classifiers, save_classifiers
 from .regroup import Prediction, REGroup, per_layer_accuracy, select_k
 from .voting import Variant

@@ -70,6 +70,8 @@ class GenerativeClassifiers:
             raise ClassifierFileError(f"expected 1 <= k <= {len(self.layers)}, got {self.k}")
         if not (math.isfinite(self.delta) and self.delta > 0):
             raise ClassifierFileError(f"expected a positive finite delta, got {self.delta}")
+        excluded = set(self.excluded)
+        kept = [y for y in range(m) if y not in excluded]
         for layer in self.layers:
             for sign, table in (("pos", self.pos), ("neg", self.neg)):
                 arr = table.get(layer.name)
@@ -80,8 +82,7 @@ class GenerativeClassifiers:
                         f"expected '{sign}/{layer.name}' of shape {(m, layer.dim)}, got {tuple(arr.shape)}")
                 if arr.dtype != torch.float64:
                     raise ClassifierFileError(f"expected '{sign}/{layer.name}' as float64, got {arr.dtype}")
-                kept = [y for y in range(m) if y not in set(self.excluded)]
-                rows = arr[kept]
+                rows = arr[kept] if excluded else arr
                 if not torch.isfinite(rows).all() or (rows <= 0).any():
                     raise ClassifierFileError(
                         f"expected '{sign}/{layer.name}' to hold positive finite PMFs, got NaN, inf or <= 0")

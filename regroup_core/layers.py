@@ -21,7 +21,6 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
 from torch import nn
 
 from .errors import LayerError

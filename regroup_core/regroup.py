@@ -24,7 +24,14 @@ from .classifier import GenerativeClassifiers, to_pmf
 from .errors import DataError, LayerError
 from .layers import LayerInfo, check_layers
 from .taps import capture
-from .voting import Variant, aggregate_borda, borda_points, kl_divergences, stable_ranks, top_classes
+from .voting import (
+    Variant,
+    aggregate_borda,
+    borda_points,
+    kl_divergences,
+    stable_ranks,
+    top_classes,
+)
 
 __all__ = ["REGroup", "Prediction", "select_k", "per_layer_accuracy"]
 
@@ -137,18 +144,18 @@ class REGroup:
     def rank_layers(self, pos: dict[str, torch.Tensor], neg: dict[str, torch.Tensor],
                     layers: Sequence[LayerInfo]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-layer ranks (B, L, M) of both voters from raw accumulators."""
-        ranks = {}
+        scores = []
         for sign, acc in (("pos", pos), ("neg", neg)):
-            per_layer = []
             for layer in layers:
                 c, neg_entropy = self._terms[sign][layer.name]
                 pmf = to_pmf(acc[layer.name], self.classifiers.delta)
                 if not torch.isfinite(pmf).all():
                     raise DataError(f"expected finite responses at layer '{layer.name}', got NaN or inf "
                                     "(are the model weights or inputs corrupted?)")
-                per_layer.append(stable_ranks(kl_divergences(pmf, c, neg_entropy)))
-            ranks[sign] = torch.stack(per_layer, dim=1).cpu()
-        return ranks["pos"], ranks["neg"]
+                scores.append(kl_divergences(pmf, c, neg_entropy))
+        # one stable sort over all 2L voters: multi-threaded, ~2x faster than L separate sorts
+        ranks = stable_ranks(torch.stack(scores, dim=1)).cpu()
+        return ranks[:, :len(layers)], ranks[:, len(layers):]
 
     def predict(self, x: torch.Tensor, *, k: int | None = None, variant: Variant | str = Variant.BOTH,
                 scope: LayerScope = "voters") -> Prediction:

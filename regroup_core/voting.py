@@ -55,7 +55,7 @@ def stable_ranks(scores: torch.Tensor, descending: bool = False) -> torch.Tensor
     """1-based ranks along the last dim; ascending scores by default; ties → lower index first."""
     order = torch.argsort(scores, dim=-1, descending=descending, stable=True)
     m = scores.shape[-1]
-    positions = torch.arange(1, m + 1, device=scores.device, dtype=torch.int32).expand_as(order).contiguous()
+    positions = torch.arange(1, m + 1, device=scores.device, dtype=torch.int32).expand_as(order)
     return torch.empty(order.shape, dtype=torch.int32, device=scores.device).scatter_(-1, order, positions)
 
 

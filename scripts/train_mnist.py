@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 # Allow running from a checkout without installing the package.
@@ -25,15 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from regroup_core.models.mnist import MNIST_MODELS  # noqa: E402
 from regroup_core.models.training import save_state_dict_atomic, train_mnist_model  # noqa: E402
+from regroup_core.persistence import atomic_write  # noqa: E402
 
 
 def _write_json_atomic(obj: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import pytest
-
 import torchvision.models as tvm
 from torch import nn
 
 from regroup_core.errors import LayerError
-from regroup_core.layers import (LayerKind, discover_layers, layers_from_names, preset_layers, resnet_layers,
-                                 vgg_layers)
+from regroup_core.layers import (
+    LayerKind,
+    discover_layers,
+    layers_from_names,
+    preset_layers,
+    resnet_layers,
+    vgg_layers,
+)
 
 
 @pytest.mark.slow

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from regroup_core.voting import (Variant, aggregate_borda, copeland_scores, kl_divergences, plurality_counts,
-                                 stable_ranks, top_classes)
+from regroup_core.voting import (
+    Variant,
+    aggregate_borda,
+    copeland_scores,
+    kl_divergences,
+    plurality_counts,
+    stable_ranks,
+    top_classes,
+)
 
 
 def brute_kl(pmf, classes):

@@ -68,8 +68,9 @@ class AttackResult:
         return float(self.success.float().mean()) if len(self.success) else 0.0
 
 
-def applicable(preset: AttackPreset, threat: ThreatModel) -> bool:
+def applicable(preset: AttackPreset | str, threat: ThreatModel | str) -> bool:
     """transfer: every attack; blackbox: decision/score-based; adaptive: gradient-based."""
+    preset, threat = get_preset(preset), ThreatModel(threat)
     if threat is ThreatModel.TRANSFER:
         return True
     if threat is ThreatModel.BLACKBOX:
@@ -195,6 +196,39 @@ def _run_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, x: 
     return _attack_batch(preset, p, attacked, x, y, t, eps, device, seed)
 
 
+def _decision_attack(attack, fmodel, attacked: nn.Module, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None,
+                     device: torch.device) -> torch.Tensor:
+    """Boundary/HopSkipJump from explicit starting points.
+
+    foolbox raises ``ValueError`` for the whole batch when its blended-noise initialisation
+    fails for a single image. We run that initialisation ourselves, fall back to another image
+    of the batch that the attacked model already puts in the wanted class, and leave the images
+    without any adversarial starting point unattacked (returned as they are: failures).
+    """
+    init = fb.attacks.LinearSearchBlendedUniformNoiseAttack()
+    xd, yd = x.to(device), y.to(device)
+    criterion = fb.criteria.Misclassification(yd) if t is None else fb.criteria.TargetedMisclassification(t.to(device))
+    start, _, _ = init(fmodel, xd, criterion, epsilons=None)
+    start = start.detach().cpu()
+    ok = _fooled(attacked, start, y, t, None, device)
+    if not ok.all():
+        with torch.no_grad():
+            pred = attacked(xd).argmax(1).cpu()
+        for i in (~ok).nonzero().squeeze(1).tolist():
+            wanted = pred != y[i] if t is None else pred == t[i]
+            if wanted.any():
+                start[i] = x[int(wanted.nonzero()[0])]
+                ok[i] = True
+    out = x.clone()
+    idx = ok.nonzero().squeeze(1)
+    if len(idx):
+        crit = (fb.criteria.Misclassification(yd[idx.to(device)]) if t is None
+                else fb.criteria.TargetedMisclassification(t[idx].to(device)))
+        _, adv, _ = attack(fmodel, xd[idx.to(device)], crit, epsilons=None, starting_points=start[idx].to(device))
+        out[idx] = adv.detach().cpu()
+    return out
+
+
 def _attack_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, x: torch.Tensor, y: torch.Tensor,
                   t: torch.Tensor | None, eps: float | None, device: torch.device, seed: int,
                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -211,10 +245,18 @@ def _attack_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, 
     if preset.name == "spatial":  # SpatialAttack takes no epsilons
         adv, _, _ = attack(fmodel, xd, criterion)
         return adv.detach().cpu(), {}
+    if preset.name in ("boundary", "hopskipjump"):
+        return _decision_attack(attack, fmodel, attacked, x, y, t, device), {}
     ladder = p.get("epsilon_ladder_255")
     if not ladder:
         _, adv, _ = attack(fmodel, xd, criterion, epsilons=eps)
-        return adv.detach().cpu(), {}
+        adv = adv.detach().cpu()
+        if preset.name.removesuffix("-targeted") in ("cw", "ead"):
+            # foolbox's C&W and EAD start from an all-black "best adversarial" and return it when they
+            # find nothing; a black image fools most models, so count it as the failure it is
+            blank = (adv.flatten(1) == 0).all(1) & (x.flatten(1) != 0).any(1)
+            adv[blank] = x[blank]
+        return adv, {}
     # ε ladder (binary-search / high-confidence PGD): grow ε on the images not yet successful
     rungs = [e for e in ladder if e / 255.0 >= eps - 1e-12] or [eps * 255.0]
     out = x.clone()

@@ -28,7 +28,7 @@ from .cache import AdversarialCache, cache_key
 
 __all__ = ["TestImages", "AttackRun", "Suite", "select_correct", "cached_attack", "run_suite", "predict_all"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: C&W/EAD blank-image failures, already-fooled images skipped
 
 
 @dataclass(frozen=True)

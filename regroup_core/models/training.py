@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 
 from regroup_core.data.mnist import mnist_split
 from regroup_core.models.mnist import build_mnist_model
+from regroup_core.persistence import atomic_write
 
 # Augmentation ranges: small enough that digits keep their identity (no flips).
 _MAX_ROTATION_DEG = 10.0
@@ -156,17 +156,7 @@ def train_mnist_model(
 def save_state_dict_atomic(
     state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike[str]
 ) -> Path:
-    """Write ``state_dict`` as safetensors via a temp file + ``os.replace`` (no partial files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; make it a normal readable asset
-    try:
-        # Detach + contiguous copies: safetensors refuses shared/non-contiguous storage.
-        save_file({k: v.detach().contiguous().clone() for k, v in state_dict.items()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``state_dict`` as safetensors atomically (no partial files, no pickle)."""
+    # Detach + contiguous copies: safetensors refuses shared/non-contiguous storage.
+    tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp))

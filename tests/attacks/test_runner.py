@@ -47,13 +47,23 @@ def test_transfer_attack_shapes_bounds_and_settings(attack):
 def test_targeted_success_means_predicted_target(attack):
     bundle, _ = tiny()
     x, y = tiny_batch(6)
-    r = run_attack(bundle, x, y, attack, seed=3, **FAST[attack])
+    options = {**FAST[attack], "steps": 30, "stepsize": 0.1} if attack == "cw-targeted" else FAST[attack]
+    r = run_attack(bundle, x, y, attack, seed=3, **options)
     assert r.targets is not None and (r.targets != y).all()
     assert torch.equal(r.targets, random_targets(y, 4, 3))
     with torch.no_grad():
         pred = bundle.model(r.adversarial).argmax(1)
     assert torch.equal(r.success, pred == r.targets)
     assert r.success.any()
+
+
+def test_cw_blank_image_failures_are_returned_as_the_input():
+    # foolbox's C&W returns an all-black image where it finds nothing; we return the input instead
+    bundle, _ = tiny()
+    x, y = tiny_batch(6)
+    r = run_attack(bundle, x, y, "cw-targeted", steps=1, binary_search_steps=1, seed=3)
+    assert not (r.adversarial.flatten(1) == 0).all(1).any()
+    assert torch.equal(r.adversarial[~r.success], x[~r.success])
 
 
 def test_out_of_bounds_inputs_are_our_error_not_foolbox_assertion():

@@ -10,7 +10,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from regroup_core.data.mnist import mnist_split
-from regroup_core.models.mnist import MNIST_MODELS, MnistResNet, MnistVGG, build_mnist_model
+from regroup_core.models.mnist import (
+    MNIST_MODELS,
+    MnistResNet,
+    MnistVGG,
+    build_mnist_model,
+)
 from regroup_core.models.training import (
     evaluate_top1,
     random_affine,

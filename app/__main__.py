@@ -1,0 +1,72 @@
+"""``python -m app [streamlit flags...]``: start REGroup Explorer with ``streamlit_config.toml``.
+
+Streamlit only reads ``.streamlit/config.toml``; our top-level ``streamlit_config.toml`` is
+turned into ``--section.key=value`` flags here. Flags given by the user are passed through
+and win over the file (``python -m app --server.port 8600``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "streamlit_config.toml"
+ENTRY = Path(__file__).resolve().parent / "streamlit_app.py"
+
+
+def _flatten(table: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in table.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool):  # TOML true → Streamlit's "true"
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_format(v) for v in value)
+    return str(value)
+
+
+def config_flags(config: Path = CONFIG) -> dict[str, str]:
+    """``{"server.port": "8501", ...}`` from a TOML file (empty when it does not exist)."""
+    if not config.is_file():
+        return {}
+    with config.open("rb") as fh:
+        return {k: _format(v) for k, v in _flatten(tomllib.load(fh)).items()}
+
+
+def _user_keys(argv: Sequence[str]) -> set[str]:
+    """Option names the user set, in either ``--a.b=v`` or ``--a.b v`` form."""
+    return {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
+
+
+def build_command(argv: Sequence[str], config: Path = CONFIG) -> list[str]:
+    """The ``streamlit run`` command line: config flags first, then the user's (user wins)."""
+    user = _user_keys(argv)
+    flags = [f"--{k}={v}" for k, v in config_flags(config).items() if k not in user]
+    return [sys.executable, "-m", "streamlit", "run", str(ENTRY), *flags, *argv]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    command = build_command(args)
+    os.chdir(ROOT)  # relative asset and cache paths resolve from the repository root
+    os.execv(command[0], command)  # replace this process: signals go straight to Streamlit
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

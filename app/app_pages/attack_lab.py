@@ -1,0 +1,97 @@
+"""Attack lab: pick an image, attack it, compare softmax and REGroup on both versions."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import attacking, state, widgets
+from app.ui import run_page
+
+
+def _attack_form(bundle, defended, image: state.CurrentImage):
+    names = attacking.attack_names()
+    c1, c2, c3 = st.columns(3)
+    attack = c1.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0, key="attack-name",
+                          format_func=lambda n: n, help="Presets of the paper's Table 7.")
+    c1.caption(f"Preset: {attacking.describe(attack)}. The ε and steps set here override it.")
+    threats = [t for t in attacking.THREATS if attacking.applicable(attack, t)]
+    threat = c2.selectbox("Threat model", threats, key=f"threat-{attack}",
+                          format_func=lambda t: t, help="\n".join(f"- **{t}**: {h}" for t, h in attacking.THREAT_HELP.items()))
+    c2.caption(attacking.THREAT_HELP[threat])
+    eps_default = attacking.default_epsilon_255(attack)
+    if eps_default is not None and eps_default <= 16:  # an L∞ budget: the paper's is for ImageNet
+        eps_default = max(eps_default, widgets.default_linf_epsilon(bundle))
+    eps = None
+    if eps_default is not None:
+        eps = c3.slider("ε (on the 0–255 scale)", 0.5, 128.0, float(eps_default), 0.5, key=f"eps-{attack}-{bundle.name}",
+                        help="Perturbation budget: ε/255 on images in [0, 1]. MNIST digits need a larger ε "
+                             "than ImageNet photos (the paper's 4/255) before softmax falls.")
+    steps_default = attacking.default_steps(attack)
+    steps = None
+    if steps_default is not None:
+        steps = int(c3.number_input("Steps", 1, 2000, int(steps_default), key=f"steps-{attack}"))
+    target = None
+    if attacking.is_targeted(attack):
+        choices = [c for c in range(bundle.num_classes) if c != image.label]
+        target = c1.selectbox("Target class", choices, key=f"target-{attack}",
+                              format_func=lambda c: state.label_text(bundle, c))
+    seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="attack-seed"))
+    return attack, threat, eps, steps, target, seed
+
+
+def body() -> None:
+    st.title("Attack lab")
+    bundle, defended = state.require_defended()
+    with st.container(border=True):
+        image = widgets.image_picker(bundle)
+    if image is None:
+        st.info("Upload an image or pick one from the gallery.")
+        return
+    x = state.image_tensor(bundle, image)
+    pred = state.predict_ranks(state.model_choice().key, x[None])
+    label = image.label
+    st.subheader("Attack")
+    attack, threat, eps, steps, target, seed = _attack_form(bundle, defended, image)
+    if label is None:
+        label = int(pred.softmax_labels[0])
+        st.caption(f"True class unknown: the attack uses the softmax prediction "
+                   f"({state.label_text(bundle, label)}) as the label to move away from.")
+    if st.button("Run attack", type="primary", key="attack-run"):
+        with st.spinner(f"Running {attack} ({threat})…"):
+            adv, success, settings = state.cached_attack(state.model_choice().key, x, int(label), attack, threat,
+                                                         eps, steps, target, seed)
+        state.set_last_attack(state.AttackRun(model_key=state.model_choice().key, image_digest=image.digest,
+                                              adversarial=adv, success=success, settings=settings))
+    run = state.last_attack()
+    c1, c2, c3 = st.columns(3)
+    c1.image(widgets.to_pil(x, size=224), caption=f"original — {image.name}", width=224)
+    if run is None:
+        c2.info("Run an attack to see the adversarial image and its perturbation.")
+        widgets.prediction_bars(bundle, pred, 0, label=image.label, title="Original")
+        return
+    delta = run.adversarial - x
+    c2.image(widgets.to_pil(run.adversarial, size=224), caption="adversarial", width=224)
+    c3.image(widgets.to_pil(widgets.amplified(delta), size=224),
+             caption=f"perturbation, amplified (max |δ| = {255 * float(np.abs(delta).max()):.1f}/255)",
+             width=224)
+    adv_pred = state.predict_ranks(state.model_choice().key, run.adversarial[None])
+    soft_ok = int(adv_pred.softmax_labels[0]) == image.label if image.label is not None else None
+    reg_ok = int(adv_pred.regroup_labels[0]) == image.label if image.label is not None else None
+    attacked = {"transfer": "the softmax model", "blackbox": "REGroup", "adaptive": "the REGroup surrogate"}
+    st.markdown(f"**{run.settings.get('attack', attack)}** ({run.settings.get('threat', threat)}): "
+                f"{'fooled' if run.success else 'did not fool'} {attacked.get(run.settings.get('threat', threat), 'the model')}. "
+                + ("" if soft_ok is None else
+                   f"After the attack softmax is **{'right' if soft_ok else 'wrong'}**, "
+                   f"REGroup is **{'right' if reg_ok else 'wrong'}**."))
+    widgets.prediction_bars(bundle, pred, 0, label=image.label, title="Original")
+    widgets.prediction_bars(bundle, adv_pred, 0, label=image.label, title="Adversarial")
+    st.download_button("Download the adversarial image (PNG)", widgets.png_bytes(run.adversarial),
+                       file_name=f"adversarial-{run.settings.get('attack', attack)}.png", mime="image/png",
+                       key="download-adv")
+    with st.expander("Attack settings"):
+        st.json(run.settings)
+    st.page_link("app_pages/layer_ranks.py", label="See what each layer voted → Layer ranks", icon=":material/grid_on:")
+
+
+run_page(body)

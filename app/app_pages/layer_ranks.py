@@ -1,0 +1,80 @@
+"""Layer ranks: each layer's ranking of the classes (pos and neg voters), clean vs adversarial,
+and how the Borda total builds up as k grows."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import plots, state, widgets
+from app.ui import run_page
+from regroup_core.analysis.ranks import borda_buildup, focus_classes, image_ranks
+
+
+def _marks(pred, label):
+    return {"true": label, "softmax": int(pred.softmax_labels[0]), "REGroup": int(pred.regroup_labels[0])}
+
+
+def body() -> None:
+    st.title("Layer ranks")
+    bundle, defended = state.require_defended()
+    image = widgets.ensure_image(bundle)
+    key = state.model_choice().key
+    x = state.image_tensor(bundle, image)
+    clean = state.predict_ranks(key, x[None])
+    run = state.last_attack()
+    adv = state.predict_ranks(key, run.adversarial[None]) if run is not None else None
+
+    c0, c1, c2 = st.columns([1, 2, 2])
+    c0.image(widgets.to_pil(x, size=112), caption=image.name, width=112)
+    m = bundle.num_classes
+    show_all = c1.toggle(f"Show all {m} classes", value=m <= 20, key="ranks-all", disabled=m <= 20)
+    top_n = None if show_all else int(c1.number_input("Classes shown (top-N by total Borda)", 3, min(m, 100),
+                                                      min(m, 15), key="ranks-topn"))
+    voter = c2.radio("Voters", ["pos", "neg"], horizontal=True, key="ranks-voter",
+                     help="Each layer votes twice: with its positive (pos) and its negative (neg) "
+                          "accumulator PMFs.")
+    c2.caption("Rank 1 = the layer's favourite class (dark). The highest "
+               f"k = {defended.classifiers.k} layers vote; outlined columns are the true, softmax and "
+               "REGroup classes.")
+    if run is None:
+        st.info("Run an attack in the Attack lab to compare clean and adversarial ranks side by side.")
+    layers = [layer.name for layer in clean.layers]
+    pos, neg = image_ranks(clean.pos_ranks, clean.neg_ranks)
+    marks = _marks(clean, image.label)
+    if adv is not None:
+        apos, aneg = image_ranks(adv.pos_ranks, adv.neg_ranks)
+        amarks = _marks(adv, image.label)
+        classes = focus_classes(pos, neg, top_n=top_n, marked=[c for c in (image.label, *amarks.values(),
+                                                                             *marks.values()) if c is not None])
+    else:
+        classes = focus_classes(pos, neg, top_n=top_n, marked=[c for c in marks.values() if c is not None])
+    sel = classes
+    clean_r = (pos if voter == "pos" else neg)[:, sel].numpy()
+    common = {"layers": layers, "classes": classes, "class_names": bundle.class_names, "k": defended.classifiers.k}
+    if adv is None:
+        st.plotly_chart(plots.rank_heatmap(clean_r, num_classes=m, title=f"Clean image — {voter} voters",
+                                           marks=marks, **common), width="stretch", key="hm-clean")
+    else:
+        adv_r = (apos if voter == "pos" else aneg)[:, sel].numpy()
+        a, b = st.columns(2)
+        a.plotly_chart(plots.rank_heatmap(clean_r, num_classes=m, title=f"Clean — {voter} voters", marks=marks,
+                                          **common), width="stretch", key="hm-clean")
+        b.plotly_chart(plots.rank_heatmap(adv_r, num_classes=m,
+                                          title=f"Adversarial ({run.settings.get('attack', '?')}) — {voter} voters",
+                                          marks=amarks, **common), width="stretch", key="hm-adv")
+        st.plotly_chart(plots.rank_change_heatmap(clean_r, adv_r, title="Rank change (adversarial − clean)",
+                                                  marks=amarks, **common), width="stretch", key="hm-diff")
+    st.subheader("Borda total as k grows")
+    st.caption("k = 1 is the top layer alone; each step adds the next lower layer's pos and neg votes. "
+               "REGroup's answer is the leader at the chosen k.")
+    tabs = st.tabs(["clean"] + (["adversarial"] if adv is not None else []))
+    for tab, (p, q, mk, name) in zip(tabs, [(pos, neg, marks, "clean")]
+                                     + ([(apos, aneg, amarks, "adv")] if adv is not None else [])):
+        with tab:
+            st.plotly_chart(plots.buildup_lines(borda_buildup(p, q).numpy(), classes=classes,
+                                                class_names=bundle.class_names, layers=layers,
+                                                chosen_k=defended.classifiers.k, marks=mk),
+                            width="stretch", key=f"buildup-{name}")
+
+
+run_page(body)

@@ -1,0 +1,77 @@
+"""Real sample images for the Attack lab, all offline: the model's own test split, foolbox's
+bundled samples and scikit-image's photos."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from regroup_core.errors import DataError
+
+__all__ = ["SOURCES", "GalleryItem", "gallery"]
+
+SOURCES = ("Model's test set", "foolbox samples", "scikit-image photos")
+SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera", "cat")
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    name: str
+    image: Image.Image
+    label: int | None
+
+
+def _to_pil(x: np.ndarray) -> Image.Image:
+    """(C, H, W) float in [0, 1] → PIL (L for one channel)."""
+    arr = np.clip(np.round(np.asarray(x) * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr[0], mode="L") if arr.shape[0] == 1 else Image.fromarray(arr.transpose(1, 2, 0))
+
+
+def _mnist_test(per_class: int) -> list[GalleryItem]:
+    from regroup_core.data.mnist import mnist_split
+
+    x, y = mnist_split("test").tensors
+    items = []
+    for c in range(10):
+        for j in (y == c).nonzero().flatten()[:per_class].tolist():
+            items.append(GalleryItem(f"mnist:test #{j} (digit {c})", _to_pil(x[j].numpy()), c))
+    return items
+
+
+def _foolbox(model_name: str) -> list[GalleryItem]:
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython
+    import foolbox as fb
+    import torch
+
+    dataset, shape = ("mnist", (28, 28)) if model_name.startswith("mnist-") else ("imagenet", (224, 224))
+    # samples() only needs a foolbox model for its tensor type: a parameter-free stand-in will do
+    fmodel = fb.PyTorchModel(torch.nn.Flatten().eval(), bounds=(0, 1), device=torch.device("cpu"))
+    images, labels = fb.utils.samples(fmodel, dataset=dataset, batchsize=20, shape=shape,
+                                      data_format="channels_first", bounds=(0, 1))
+    return [GalleryItem(f"foolbox {dataset} sample {i}", _to_pil(images[i].cpu().numpy()), int(labels[i]))
+            for i in range(len(labels))]
+
+
+def _skimage() -> list[GalleryItem]:
+    from skimage import data
+
+    return [GalleryItem(f"skimage.data.{n}()", Image.fromarray(getattr(data, n)()), None) for n in SKIMAGE_PHOTOS]
+
+
+@st.cache_resource(show_spinner="Loading sample images…", max_entries=8)
+def gallery(source: str, model_name: str) -> tuple[GalleryItem, ...]:
+    """Sample images of ``source`` suited to ``model_name`` (shared, read-only)."""
+    if source == SOURCES[0]:
+        if not model_name.startswith("mnist-"):
+            raise DataError(f"expected a model with a bundled test set, got '{model_name}' "
+                            "(ImageNet is not shipped): use the foolbox samples or upload an image")
+        return tuple(_mnist_test(per_class=2))
+    if source == SOURCES[1]:
+        return tuple(_foolbox(model_name))
+    if source == SOURCES[2]:
+        return tuple(_skimage())
+    raise DataError(f"expected a source in {SOURCES}, got '{source}'")

@@ -1,0 +1,45 @@
+"""REGroup Explorer — entry point: ``python -m app`` (or ``streamlit run app/streamlit_app.py``).
+
+One navigation over thin pages in ``app_pages/``; the sidebar shows what this session is
+working with (model, classifier, image).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first on the path, not the repo root
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st
+
+from app import state
+
+st.set_page_config(page_title="REGroup Explorer", page_icon=":material/how_to_vote:", layout="wide")
+state.configure_threads()
+
+PAGES = [
+    st.Page("app_pages/model.py", title="Model", icon=":material/memory:", default=True),
+    st.Page("app_pages/attack_lab.py", title="Attack lab", icon=":material/bolt:"),
+    st.Page("app_pages/layer_ranks.py", title="Layer ranks", icon=":material/grid_on:"),
+    st.Page("app_pages/ablations.py", title="Ablations", icon=":material/bar_chart:"),
+    st.Page("app_pages/tsne.py", title="t-SNE", icon=":material/scatter_plot:"),
+    st.Page("app_pages/classroom.py", title="Voting classroom", icon=":material/how_to_vote:"),
+    st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/table_chart:"),
+]
+
+state.persist_widget_state()
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    choice = state.model_choice()
+    st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
+    st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {choice.weights or 'default'}  \n"
+                f"**Classifiers:** {Path(choice.classifier).name if choice.classifier else 'none yet'}")
+    image = state.current_image()
+    if image is not None:
+        st.image(image.pil(), caption=image.name, width=96)
+
+page.run()

@@ -1,0 +1,46 @@
+"""Error display: a page body never shows a raw traceback.
+
+A :class:`~regroup_core.errors.RegroupError` (the user's input is wrong) becomes one
+``st.error`` line; anything unexpected becomes a friendly error with the exception's type and
+message in a collapsed expander (the full traceback goes to the server log only).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+
+from regroup_core.errors import RegroupError
+
+__all__ = ["run_page", "show_error"]
+
+log = logging.getLogger("regroup_app")
+
+
+def show_error(exc: BaseException) -> None:
+    """Show ``exc`` the friendly way (see module doc)."""
+    if isinstance(exc, RegroupError):
+        st.error(str(exc), icon=":material/warning:")
+        return
+    log.exception("unexpected error in a page", exc_info=exc)
+    st.error("Something unexpected went wrong on this page. Try other settings or reload the page; "
+             "if it keeps happening, report the details below.", icon=":material/error:")
+    with st.expander("Details"):
+        st.code(f"{type(exc).__name__}: {exc}", language=None)
+
+
+def run_page(body: Callable[[], None]) -> None:
+    """Run a page body, showing errors with :func:`show_error`.
+
+    Streamlit's own control flow (``st.stop``, ``st.rerun``, ``st.switch_page``) uses
+    exceptions too; those pass through untouched.
+    """
+    try:
+        body()
+    except ScriptControlException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of a page
+        show_error(exc)

@@ -1,0 +1,48 @@
+"""Uploaded files: size limit and a real image check, with one friendly message per failure."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from PIL import Image
+
+from regroup_core.errors import ImageError, RegroupError
+from regroup_core.images import open_image
+
+__all__ = ["MAX_UPLOAD_MB", "read_bytes_upload", "read_image_upload"]
+
+MAX_UPLOAD_MB = 10
+"""Largest accepted upload; also ``server.maxUploadSize`` in streamlit_config.toml."""
+
+
+class Upload(Protocol):  # what st.file_uploader returns (UploadedFile)
+    name: str
+    size: int
+
+    def getvalue(self) -> bytes: ...
+
+
+def read_bytes_upload(upload: Upload, *, max_mb: int = MAX_UPLOAD_MB) -> bytes:
+    """The bytes of an upload, refusing empty and oversized files."""
+    size = int(getattr(upload, "size", 0) or 0)
+    if size > max_mb * 2**20:
+        raise RegroupError(f"{upload.name}: expected at most {max_mb} MB, got {size / 2**20:.1f} MB")
+    data = upload.getvalue()
+    if not data:
+        raise RegroupError(f"{upload.name}: expected a non-empty file, got 0 bytes")
+    if len(data) > max_mb * 2**20:
+        raise RegroupError(f"{upload.name}: expected at most {max_mb} MB, got {len(data) / 2**20:.1f} MB")
+    return data
+
+
+def read_image_upload(upload: Upload, *, max_mb: int = MAX_UPLOAD_MB) -> Image.Image:
+    """An upright 8-bit RGB/L image from an upload (EXIF, palette, 16-bit, alpha handled).
+
+    Raises:
+        ImageError: the file is too big, empty, not an image, damaged or a decompression bomb.
+    """
+    try:
+        data = read_bytes_upload(upload, max_mb=max_mb)
+    except RegroupError as exc:
+        raise ImageError(str(exc)) from None
+    return open_image(data, name=upload.name)

@@ -1,0 +1,126 @@
+"""Widgets shared by several pages: the image picker (upload or gallery), prediction bars and
+image conversions for display. UI glue only; the work is done by regroup_core."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from app import gallery, plots, state
+from app.uploads import read_image_upload
+from regroup_core import ModelBundle, Prediction
+from regroup_core.errors import RegroupError
+
+__all__ = ["amplified", "ensure_image", "image_picker", "png_bytes", "prediction_bars", "to_pil"]
+
+
+def to_pil(x: np.ndarray, *, size: int | None = None) -> Image.Image:
+    """(C, H, W) in [0, 1] → PIL; small images are scaled up (nearest) to ``size`` pixels wide."""
+    arr = np.clip(np.round(np.asarray(x, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+    img = Image.fromarray(arr[0], mode="L") if arr.shape[0] == 1 else Image.fromarray(arr.transpose(1, 2, 0))
+    if size and img.width < size:
+        img = img.resize((size, size * img.height // img.width), Image.Resampling.NEAREST)
+    return img
+
+
+def amplified(delta: np.ndarray) -> np.ndarray:
+    """A perturbation scaled to fill [0, 1] around mid-grey (0.5 = unchanged), for display."""
+    peak = float(np.abs(delta).max())
+    return np.full_like(delta, 0.5) if peak == 0 else 0.5 + 0.5 * delta / peak
+
+
+def png_bytes(x: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    to_pil(x).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _class_picker(bundle: ModelBundle, key: str, default: int | None) -> int | None:
+    options = [None, *range(bundle.num_classes)]
+    return st.selectbox("True class (if you know it)", options, index=options.index(default),
+                        format_func=lambda c: "unknown" if c is None else state.label_text(bundle, c), key=key)
+
+
+def image_picker(bundle: ModelBundle) -> state.CurrentImage | None:
+    """Pick an image from an upload or a gallery; it becomes the session's current image."""
+    src = st.radio("Image from", ["Gallery", "Upload"], horizontal=True, key="image-from")
+    if src == "Upload":
+        upload = st.file_uploader("An image (PNG, JPEG, BMP, GIF, TIFF, WebP; at most "
+                                  f"{st.get_option('server.maxUploadSize')} MB)",
+                                  type=None, key="image-upload")
+        if upload is None:
+            return state.current_image()
+        try:
+            img = read_image_upload(upload, max_mb=int(st.get_option("server.maxUploadSize")))
+        except RegroupError as exc:
+            st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
+            return state.current_image()
+        label = _class_picker(bundle, "upload-label", None)
+        chosen = state.image_from_pil(img, name=upload.name, label=label, source="upload")
+    else:
+        source = st.selectbox("Gallery", gallery.SOURCES, key="gallery-source",
+                              index=0 if bundle.name.startswith("mnist-") else 1)
+        items = gallery.gallery(source, bundle.name)
+        idx = st.select_slider("Sample", options=list(range(len(items))), key=f"gallery-idx-{source}",
+                               format_func=lambda i: str(i + 1))
+        thumbs = st.columns(min(10, len(items)))
+        start = max(0, min(idx - 4, len(items) - len(thumbs)))
+        for col, j in zip(thumbs, range(start, start + len(thumbs))):
+            col.image(items[j].image.resize((48, 48 * items[j].image.height // items[j].image.width)),
+                      caption=("▶ " if j == idx else "") + str(j + 1), width=48)
+        item = items[idx]
+        label = item.label if item.label is not None and item.label < bundle.num_classes else None
+        if item.label is None:
+            label = _class_picker(bundle, f"gallery-label-{source}-{idx}", None)
+        chosen = state.image_from_pil(item.image, name=item.name, label=label, source=source)
+    state.set_current_image(chosen)
+    return chosen
+
+
+def ensure_image(bundle: ModelBundle) -> state.CurrentImage:
+    """The session's current image, or a first real sample (so every page has something to show)."""
+    image = state.current_image()
+    if image is None:
+        source = gallery.SOURCES[0] if bundle.name.startswith("mnist-") else gallery.SOURCES[1]
+        item = gallery.gallery(source, bundle.name)[0]
+        label = item.label if item.label is not None and item.label < bundle.num_classes else None
+        image = state.image_from_pil(item.image, name=item.name, label=label, source=source)
+        state.set_current_image(image)
+    return image
+
+
+def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int | None, title: str) -> None:
+    """Softmax top-5 and REGroup top-5 of image ``i``, side by side."""
+    s_idx, s_p = pred.softmax_top(5)
+    r_idx, r_b = pred.regroup_top(5)
+    s_labels = [state.label_text(bundle, int(c)) for c in s_idx[i]]
+    r_labels = [state.label_text(bundle, int(c)) for c in r_idx[i]]
+    hi_s = next((j for j, c in enumerate(s_idx[i].tolist()) if c == label), None)
+    hi_r = next((j for j, c in enumerate(r_idx[i].tolist()) if c == label), None)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(plots.score_bars(s_labels, [round(float(p), 4) for p in s_p[i]], title=f"{title}: softmax top-5",
+                                     value_title="probability", highlight=hi_s, color="#d73027"),
+                    width="stretch", key=f"bars-soft-{title}")
+    c2.plotly_chart(plots.score_bars(r_labels, [int(b) for b in r_b[i]],
+                                     title=f"{title}: REGroup top-5 (k={pred.k})",
+                                     value_title="Borda count", highlight=hi_r),
+                    width="stretch", key=f"bars-reg-{title}")
+
+
+def progress_callback(text: str):
+    """An ``st.progress`` bar and a ``callback(done, total, message)`` that moves it."""
+    bar = st.progress(0.0, text=text)
+
+    def callback(done: int, total: int, message: str) -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{text} — {message} ({done}/{total})")
+
+    return bar, callback
+
+
+def default_linf_epsilon(bundle: ModelBundle) -> float:
+    """A demo ε on the 0–255 scale: MNIST digits need a larger budget than ImageNet photos
+    (the paper's ε = 4/255 is for ImageNet) before softmax falls."""
+    return 32.0 if bundle.name.startswith("mnist-") else 4.0

@@ -1,0 +1,140 @@
+"""REGroup inference and fit cost relative to a plain forward pass.
+
+ResNet-50 (random weights), batch 16, same process, same input, CPU by default:
+
+* ``ratio_k5``  = time(REGroup predict, k = 5, only the 5 voting layers tapped) / time(plain forward)
+* ``ratio_all`` = time(REGroup predict, all 54 layers ranked) / time(plain forward)
+* ``fit_ratio`` = fit throughput (images/s through the streaming fit) / plain inference throughput
+
+Timings interleave the three measurements over several rounds and report medians, so slow
+drifts of the machine hit all of them alike. The classifiers are synthetic (random PMFs of
+the right shapes: ImageNet's M = 1000): speed does not depend on their values.
+Fit memory: resident set size after fitting n and 3n images (statistics are fixed-size sums).
+
+Usage: python benchmarks/bench_inference.py [--rounds 5] [--batch 16] [--device cpu] --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, no install
+
+from regroup_core.classifier import GenerativeClassifiers
+from regroup_core.fit import accumulate
+from regroup_core.regroup import REGroup
+from regroup_core.zoo import load_model
+
+
+def rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * 4096 / 2**20
+
+
+def synthetic_classifiers(bundle, seed: int = 0) -> GenerativeClassifiers:
+    g = torch.Generator().manual_seed(seed)
+    m = bundle.num_classes
+
+    def pmfs(d: int) -> torch.Tensor:
+        a = torch.rand(m, d, generator=g, dtype=torch.float64) + 1e-3
+        return a / a.sum(1, keepdim=True)
+
+    return GenerativeClassifiers(
+        layers=bundle.layers, class_names=bundle.class_names,
+        pos={layer.name: pmfs(layer.dim) for layer in bundle.layers},
+        neg={layer.name: pmfs(layer.dim) for layer in bundle.layers},
+        class_count=torch.full((m,), 50), class_weight=torch.full((m,), 50.0, dtype=torch.float64),
+        delta=1e-20, model_id=bundle.name, fingerprint=bundle.fingerprint, per_class=50, k=5)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--fit-batches", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    bundle = load_model(args.model, weights="random", device=args.device)
+    model = bundle.model
+    x = torch.rand(args.batch, *bundle.input_shape, device=bundle.device)
+    defended = REGroup(model, synthetic_classifiers(bundle))
+    sync = torch.cuda.synchronize if bundle.device.type == "cuda" else (lambda: None)
+
+    def plain():
+        with torch.inference_mode():
+            model(x)
+        sync()
+
+    def k5():
+        defended.predict(x, k=5)
+        sync()
+
+    def every_layer():
+        defended.predict(x, k=len(bundle.layers), scope="all")
+        sync()
+
+    for fn in (plain, k5, every_layer):  # warm-up (allocator, kernels)
+        fn()
+    times: dict[str, list[float]] = {"plain": [], "k5": [], "all": []}
+    for _ in range(args.rounds):
+        times["plain"].append(timed(plain))
+        times["k5"].append(timed(k5))
+        times["all"].append(timed(every_layer))
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+
+    with torch.inference_mode():
+        labels = model(x).argmax(1).cpu()  # self-labelled: every sample is accepted by the fit
+    batches = [(x, labels)] * args.fit_batches
+
+    def fit_run(n_batches: int):
+        accumulate(model, batches[:n_batches] if n_batches <= len(batches) else batches * n_batches,
+                   bundle.layers, bundle.num_classes, per_class=None)
+        sync()
+
+    fit_run(1)
+    rss_before = rss_mb()
+    fit_time = timed(lambda: fit_run(args.fit_batches))
+    rss_small = rss_mb()
+    fit_run(3 * args.fit_batches)
+    rss_large = rss_mb()
+    plain_throughput = args.batch / med["plain"]
+    fit_throughput = args.batch * args.fit_batches / fit_time
+
+    result = {
+        "model": args.model, "device": str(bundle.device), "batch": args.batch, "rounds": args.rounds,
+        "threads": torch.get_num_threads(), "layers": len(bundle.layers),
+        "plain_s": round(med["plain"], 4), "regroup_k5_s": round(med["k5"], 4), "regroup_all_s": round(med["all"], 4),
+        "plain_images_per_s": round(plain_throughput, 2), "fit_images_per_s": round(fit_throughput, 2),
+        "fit_rss_mb": {"before": round(rss_before), f"after_{args.fit_batches * args.batch}_images": round(rss_small),
+                       f"after_{3 * args.fit_batches * args.batch}_images": round(rss_large)},
+        "ratio_k5": round(med["k5"] / med["plain"], 3),
+        "ratio_all": round(med["all"] / med["plain"], 3),
+        "fit_ratio": round(fit_throughput / plain_throughput, 3),
+    }
+    if args.json:
+        print(json.dumps(result))  # details, then the ratios alone as the last line
+        print(json.dumps({k: result[k] for k in ("ratio_k5", "ratio_all", "fit_ratio")}), flush=True)
+    else:
+        for key, value in result.items():
+            print(f"{key:>20}: {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""Analyses over REGroup's per-layer results, for the app and the experiments (no UI here).
+
+* :mod:`.ranks` — rank matrices for heatmaps: focus classes, Borda build-up over k.
+* :mod:`.classroom` — voting rules over one image's real per-layer rankings, with one voter changed.
+* :mod:`.tsne` — accumulator PMFs of one layer and their t-SNE embedding (paper Fig. 5).
+"""

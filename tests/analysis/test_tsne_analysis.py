@@ -1,0 +1,43 @@
+"""regroup_core.analysis.tsne on the tiny test network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from regroup_core.analysis.tsne import embed, layer_pmfs
+from regroup_core.errors import DataError
+from tests.conftest import sample_inputs
+
+
+def test_layer_pmfs_variants_are_pmfs(small_net, small_layers):
+    x = sample_inputs(10)
+    layer = small_layers[0]
+    pos = layer_pmfs(small_net, x, layer, variant="pos", batch_size=3)
+    both = layer_pmfs(small_net, x, layer, variant="pos+neg")
+    assert pos.shape == (10, layer.dim) and both.shape == (10, 2 * layer.dim)
+    np.testing.assert_allclose(pos.sum(1), 1.0)
+    np.testing.assert_allclose(both[:, :layer.dim], pos)
+    np.testing.assert_allclose(both[:, layer.dim:].sum(1), 1.0)
+
+
+def test_embed_is_deterministic_and_caps_perplexity():
+    g = np.random.default_rng(0)
+    feats = np.concatenate([g.normal(0, 0.1, (6, 5)), g.normal(5, 0.1, (6, 5))])
+    a = embed(feats, perplexity=30, max_iter=250, seed=1)  # 30 > n: capped, no sklearn error
+    b = embed(feats, perplexity=30, max_iter=250, seed=1)
+    assert a.shape == (12, 2)
+    np.testing.assert_array_equal(a, b)
+    # the two well separated groups stay apart
+    d_within = np.linalg.norm(a[:6].mean(0) - a[0])
+    d_between = np.linalg.norm(a[:6].mean(0) - a[6:].mean(0))
+    assert d_between > 2 * d_within
+
+
+def test_embed_rejects_too_few_points_and_nan():
+    with pytest.raises(DataError):
+        embed(np.zeros((3, 4)))
+    bad = np.ones((6, 2))
+    bad[0, 0] = np.nan
+    with pytest.raises(DataError):
+        embed(bad)

@@ -1,0 +1,31 @@
+"""`python -m app`: streamlit_config.toml becomes --section.key=value flags; user flags win."""
+
+from __future__ import annotations
+
+import sys
+
+from app.__main__ import CONFIG, ENTRY, build_command, config_flags
+
+
+def test_repository_config_is_local_and_private():
+    flags = config_flags(CONFIG)
+    assert flags["server.address"] in ("127.0.0.1", "localhost")
+    assert flags["browser.gatherUsageStats"] == "false"
+    assert flags["server.headless"] == "true"
+    assert int(flags["server.maxUploadSize"]) <= 25
+
+
+def test_build_command_passes_user_flags_and_user_wins(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\nport = 8501\naddress = "127.0.0.1"\n[theme]\nbase = "dark"\n[client]\nflag = true\n')
+    cmd = build_command(["--server.port", "8600", "--theme.base=light", "--logger.level=debug"], cfg)
+    assert cmd[:5] == [sys.executable, "-m", "streamlit", "run", str(ENTRY)]
+    rest = cmd[5:]
+    assert "--server.address=127.0.0.1" in rest and "--client.flag=true" in rest
+    assert "--server.port=8501" not in rest and "--theme.base=dark" not in rest  # overridden by the user
+    assert rest[-4:] == ["--server.port", "8600", "--theme.base=light", "--logger.level=debug"]
+
+
+def test_missing_config_gives_no_flags(tmp_path):
+    assert config_flags(tmp_path / "none.toml") == {}
+    assert build_command([], tmp_path / "none.toml")[5:] == []

@@ -1,0 +1,42 @@
+"""Several sessions at once: the cached, shared model and classifiers give each session the
+result of its own image, and one session's state never shows up in another's."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from app import state
+from regroup_core.data.mnist import mnist_split
+from tests.app.apptest_helpers import start
+
+
+def test_concurrent_predictions_on_the_shared_cached_model_are_unmixed():
+    defended = state.load_defended(*state.ModelChoice().key)
+    x, _ = mnist_split("test").tensors
+    images = [x[i:i + 1] for i in range(0, 200, 10)]
+    expected = [defended.predict(im, scope="all") for im in images]
+
+    def job(i: int):
+        return i, defended.predict(images[i], scope="all")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(job, [i % len(images) for i in range(4 * len(images))]))
+    for i, pred in results:
+        assert torch.equal(pred.pos_ranks, expected[i].pos_ranks)
+        assert torch.equal(pred.neg_ranks, expected[i].neg_ranks)
+        assert torch.equal(pred.logits, expected[i].logits)
+
+
+def test_two_sessions_keep_their_own_image_and_model():
+    a = start("attack_lab")
+    b = start("attack_lab")
+    b.select_slider(key="gallery-idx-Model's test set").set_value(5).run()
+    assert a.session_state["current_image"] != b.session_state["current_image"]
+    b.switch_page("app_pages/model.py").run()
+    b.selectbox(key="model-name").set_value("mnist-resnet").run()
+    a.switch_page("app_pages/layer_ranks.py").run()
+    assert a.session_state["model_choice"].name == "mnist-vgg"
+    assert b.session_state["model_choice"].name == "mnist-resnet"
+    assert not a.exception and not b.exception
