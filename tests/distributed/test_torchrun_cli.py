@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -65,6 +66,7 @@ def test_torchrun_fit_equals_single_process_fit(tmp_path):
     assert len(list((tmp_path / "ckpt").iterdir())) == 2  # one checkpoint per rank
 
 
+@pytest.mark.slow  # three interpreters and an attack: ~25 s on 2 shared cores
 def test_torchrun_evaluate_equals_single_process_evaluate(tmp_path):
     classifier = str(REPO / "assets" / "classifiers" / "mnist-vgg.safetensors")
     args = ["evaluate", "--model", "mnist-vgg", "--device", "cpu", "--classifier", classifier, "--attacks", "pgd",
