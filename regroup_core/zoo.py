@@ -155,17 +155,24 @@ def mnist_preprocess(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).unsqueeze(0)
 
 
+class ImagenetPreprocess:
+    """Resize the short side, centre-crop, to tensor in [0, 1] (normalisation is in the model).
+
+    A class rather than a closure so DataLoader workers started with ``spawn`` can pickle it.
+    """
+
+    def __init__(self, resize: int = 256, crop: int = 224) -> None:
+        from torchvision.transforms import v2
+
+        self.transform = v2.Compose([v2.PILToTensor(), v2.Resize(resize, antialias=True), v2.CenterCrop(crop),
+                                     v2.ToDtype(torch.float32, scale=True)])
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        return self.transform(img.convert("RGB"))
+
+
 def imagenet_preprocess(resize: int = 256, crop: int = 224) -> Callable[[Image.Image], torch.Tensor]:
-    """Resize the short side, centre-crop, to tensor in [0, 1] (normalisation is in the model)."""
-    from torchvision.transforms import v2
-
-    transform = v2.Compose([v2.PILToTensor(), v2.Resize(resize, antialias=True), v2.CenterCrop(crop),
-                            v2.ToDtype(torch.float32, scale=True)])
-
-    def preprocess(img: Image.Image) -> torch.Tensor:
-        return transform(img.convert("RGB"))
-
-    return preprocess
+    return ImagenetPreprocess(resize, crop)
 
 
 # ---------------------------------------------------------------------------------------------
