@@ -51,6 +51,20 @@ def test_bn_output_tapped_before_residual_inplace_add(small_net):
     assert (acc.neg["bn2"] > 0).any()
 
 
+def test_zero_parts_stay_exact_zeros_in_the_fast_path():
+    """Dead (all-negative) and all-positive channels: P or N is exactly 0, not rounding noise."""
+    torch.manual_seed(1)
+    x = torch.randn(3, 4, 9, 9) * 100
+    x[0, 1] = x[0, 1].abs() + 1e-3          # all positive: N = 0
+    x[2, 3] = -(x[2, 3].abs() + 1e-3)       # dead channel: P = 0
+    x[2, 0] = 0.0                            # all zero: both parts 0
+    for big in (x, torch.nn.functional.interpolate(x, size=(40, 40))):  # abs().sum and vector_norm paths
+        pos, neg = reduce_accumulators(big)
+        assert neg[0, 1] == 0 and pos[2, 3] == 0 and pos[2, 0] == 0 and neg[2, 0] == 0
+        exact_pos, exact_neg = big.clamp(min=0).sum((2, 3)), (-big).clamp(min=0).sum((2, 3))
+        assert torch.allclose(pos, exact_pos, rtol=1e-5) and torch.allclose(neg, exact_neg, rtol=1e-5)
+
+
 def test_fast_and_differentiable_reductions_agree():
     torch.manual_seed(0)
     x = torch.randn(4, 5, 7, 7)
