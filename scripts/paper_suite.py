@@ -64,13 +64,19 @@ PROFILES = {
 SWEEP_255 = {"cpu": [2, 4, 8, 16, 32, 48, 64, 76.5], "cpu-small": [4, 16, 32, 48, 76.5], "cpu-tiny": [4, 16, 48, 76.5]}
 
 
+COUNT_COLUMNS = {"n", "n_success", "steps", "samples", "k"}
+
+
 def md_table(df: pd.DataFrame, floatfmt: str = "{:.2f}") -> str:
-    def cell(v):
+    def cell(column, v):
         if v is None or (isinstance(v, float) and v != v):
             return "–"
+        if column in COUNT_COLUMNS and isinstance(v, float) and v.is_integer():
+            return str(int(v))  # counts became floats only because other rows hold NaN
         return floatfmt.format(v) if isinstance(v, float) else str(v)
     head = "| " + " | ".join(str(c) for c in df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    return head + "".join("| " + " | ".join(cell(v) for v in row) + " |\n" for row in df.itertuples(index=False))
+    return head + "".join("| " + " | ".join(cell(c, v) for c, v in zip(df.columns, row)) + " |\n"
+                          for row in df.itertuples(index=False))
 
 
 def main() -> int:
