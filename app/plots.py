@@ -67,18 +67,29 @@ def rank_heatmap(ranks: np.ndarray, *, layers: Sequence[str], classes: Sequence[
         marks: ``{"true": c, "softmax": c, "REGroup": c}`` outlined columns.
     """
     ranks = np.asarray(ranks, dtype=np.int16)
-    columns = [class_names[c] if class_names[c] == str(c) else f"{c} {class_names[c][:18]}" for c in classes]
+    columns = _class_columns(classes, class_names)
     text = np.array([[f"{layers[i]}<br>class {columns[j]}<br>rank {int(ranks[i, j])} of {num_classes}"
                       for j in range(len(classes))] for i in range(len(layers))])
     fig = go.Figure(go.Heatmap(z=ranks, x=columns, y=list(layers), zmin=1, zmax=num_classes,
                                colorscale="Blues_r", hovertext=text, hoverinfo="text",
                                colorbar={"title": "rank"}))
+    return _finish_heatmap(fig, columns, classes, len(layers), title=title, marks=marks, k=k)
+
+
+def _class_columns(classes: Sequence[int], class_names: Sequence[str]) -> list[str]:
+    """Column labels: the name alone for digit classes, 'index name' otherwise."""
+    return [class_names[c] if class_names[c] == str(c) else f"{c} {class_names[c][:18]}" for c in classes]
+
+
+def _finish_heatmap(fig: go.Figure, columns: list[str], classes: Sequence[int], n_layers: int, *, title: str,
+                    marks: Mapping[str, int | None] | None, k: int | None) -> go.Figure:
+    """Axes, title, outlined true/softmax/REGroup columns and the band of the k voting layers."""
     fig.update_xaxes(title_text="class", type="category", tickangle=-45 if len(columns) > 12 else 0)
-    _layer_axis(fig, len(layers))
+    _layer_axis(fig, n_layers)
     fig.update_layout(title={"text": title, "y": 0.98, "yanchor": "top"})
     if marks:
         _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
-    _voter_band(fig, len(layers), k)
+    _voter_band(fig, n_layers, k)
     return fig
 
 
@@ -90,19 +101,13 @@ def rank_change_heatmap(clean: np.ndarray, adversarial: np.ndarray, *, layers: S
     adversarial = np.asarray(adversarial, dtype=np.int16)
     diff = (adversarial.astype(np.int32) - clean.astype(np.int32)).astype(np.int16)
     bound = max(1, int(np.abs(diff).max()))
-    columns = [class_names[c] if class_names[c] == str(c) else f"{c} {class_names[c][:18]}" for c in classes]
+    columns = _class_columns(classes, class_names)
     text = np.array([[f"{layers[i]}<br>class {columns[j]}<br>rank {int(clean[i, j])} → {int(adversarial[i, j])}"
                       f" ({int(diff[i, j]):+d})" for j in range(len(classes))] for i in range(len(layers))])
     fig = go.Figure(go.Heatmap(z=diff, x=columns, y=list(layers), zmin=-bound, zmax=bound, zmid=0,
                                colorscale="RdBu_r", hovertext=text, hoverinfo="text",
                                colorbar={"title": "Δ rank"}))
-    fig.update_xaxes(title_text="class", type="category", tickangle=-45 if len(columns) > 12 else 0)
-    _layer_axis(fig, len(layers))
-    fig.update_layout(title={"text": title, "y": 0.98, "yanchor": "top"})
-    if marks:
-        _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
-    _voter_band(fig, len(layers), k)
-    return fig
+    return _finish_heatmap(fig, columns, classes, len(layers), title=title, marks=marks, k=k)
 
 
 def score_bars(labels: Sequence[str], values: Sequence[float], *, title: str, value_title: str,
