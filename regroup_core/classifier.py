@@ -9,8 +9,7 @@ they belong to and a fingerprint of its weights. It is what a classifier file st
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -101,14 +100,4 @@ class GenerativeClassifiers:
 
     def with_k(self, k: int, **info: object) -> GenerativeClassifiers:
         """A copy with another default k (and extra info entries)."""
-        from dataclasses import replace
-
         return replace(self, k=k, info={**self.info, **info})
-
-    def subset(self, names: Sequence[str]) -> tuple[LayerInfo, ...]:
-        """The LayerInfos of ``names`` in network order; unknown names raise."""
-        known = {layer.name: layer for layer in self.layers}
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ClassifierFileError(f"expected layers of this classifier, got unknown {unknown}")
-        return tuple(layer for layer in self.layers if layer.name in set(names))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_defended import tiny, tiny_batch
 
-from regroup_core.attacks import ThreatModel, get_preset, random_targets, run_attack
+from regroup_core.attacks import get_preset, random_targets, run_attack
 from regroup_core.errors import DataError
 
 # Few steps: these check the wrappers, not the attacks' strength.

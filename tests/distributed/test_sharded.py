@@ -180,13 +180,18 @@ def test_unreadable_candidate_is_skipped_and_counted(tmp_path):
     _assert_same(run.stats, _engine_fit(bundle, rest, None))
 
 
-def test_killed_clean_evaluation_resumes_to_the_same_table(tmp_path, monkeypatch):
-    write_folder(tmp_path / "data", n=30, seed=12)
+def _fitted_on_folder(root):
+    """The tiny bundle and its REGroup fitted (uncapped) on every image of an ImageFolder."""
     bundle = tiny_bundle()
-    stats = fit_sharded(bundle, fit_candidates(tmp_path / "data", bundle), per_class=None, batch_size=8).stats
+    stats = fit_sharded(bundle, fit_candidates(root, bundle), per_class=None, batch_size=8).stats
     classifiers = stats.to_classifiers(class_names=CLASSES, model_id="small", fingerprint=bundle.fingerprint,
                                        per_class=None, k=2, on_empty="exclude")
-    defended = REGroup(bundle.model, classifiers)
+    return bundle, REGroup(bundle.model, classifiers)
+
+
+def test_killed_clean_evaluation_resumes_to_the_same_table(tmp_path, monkeypatch):
+    write_folder(tmp_path / "data", n=30, seed=12)
+    bundle, defended = _fitted_on_folder(tmp_path / "data")
     whole = evaluate_clean_distributed(bundle, defended, str(tmp_path / "data"), batch_size=4)
     calls = []
     real_predict = REGroup.predict
@@ -217,11 +222,7 @@ def test_layer_accuracy_for_k_selection_matches_engine(tmp_path):
     from regroup_core.sharded import layer_accuracy_distributed
 
     write_folder(tmp_path / "data", n=40, seed=13)
-    bundle = tiny_bundle()
-    stats = fit_sharded(bundle, fit_candidates(tmp_path / "data", bundle), per_class=None, batch_size=8).stats
-    classifiers = stats.to_classifiers(class_names=CLASSES, model_id="small", fingerprint=bundle.fingerprint,
-                                       per_class=None, k=2, on_empty="exclude")
-    defended = REGroup(bundle.model, classifiers)
+    bundle, defended = _fitted_on_folder(tmp_path / "data")
     ours, n = layer_accuracy_distributed(defended, str(tmp_path / "data"), bundle, batch_size=6)
     from regroup_core.datasets import make_loader, resolve_data
 
