@@ -241,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RegroupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. --out in a read-only or full directory: one line, no traceback
+        print(f"error: {exc.strerror or exc} ({exc.filename or 'file system'})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -77,3 +77,12 @@ def test_mismatched_classifier_is_one_line_error(capsys, tmp_path):
 def test_unknown_model_is_one_line_error(capsys):
     code, _, err = run(capsys, "layers", "--model", "nope")
     assert code == 2 and err.startswith("error: expected a model name")
+
+
+def test_unwritable_output_is_one_line_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # a file where the output directory should be
+    code, _, err = run(capsys, "fit", "--model", "mnist-vgg", "--per-class", "1", "--k", "1",
+                       "--out", str(blocker / "c.safetensors"))
+    last = err.strip().splitlines()[-1]  # progress bars come first on stderr
+    assert code == 2 and last.startswith("error: File exists") and "Traceback" not in err
