@@ -8,6 +8,30 @@ from torch import nn
 
 from regroup_core.layers import discover_layers
 
+PMF_ATOL = 1e-5
+"""Absolute tolerance for PMFs (and mixtures of PMFs) computed along two paths.
+
+PMFs are float64 but derived from float32 layer outputs. The same image run in another batch
+size, chunking or thread count goes through other float32 kernels: each output differs by a
+few ulps (float32 eps = 1.2e-7) of the magnitude of the terms it sums, and cancellation in a
+layer (a small output of large terms) raises that to ~2e-6 of a PMF row on the tiny test nets.
+PMF entries lie in [0, 1] with rows summing to 1, so an absolute 1e-5 is tight (a real bug —
+a wrong sample, weight or sign — moves entries by 1e-2 or more) and never flaky.
+"""
+
+WEIGHT_RTOL = 1e-5
+"""Relative tolerance for sums of softmax probabilities (λ weights) computed along two paths:
+float32 logits that differ by a few ulps change each probability by ~1e-6 relative."""
+
+
+def assert_pmfs_close(actual, expected, atol: float = PMF_ATOL) -> None:
+    """PMF-valued tensors/arrays from two computation paths agree (see :data:`PMF_ATOL`)."""
+    a = torch.as_tensor(actual, dtype=torch.float64)
+    b = torch.as_tensor(expected, dtype=torch.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    worst = float((a - b).abs().max()) if a.numel() else 0.0
+    assert worst <= atol, f"PMFs differ by {worst:.3g} > {atol:.1g}"
+
 
 class HandNet(nn.Module):
     """1×1 conv with hand-set weights, in-place-able ReLU, pool, hand-set fc.

@@ -13,6 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import assert_pmfs_close
+
 from regroup_core.cli import main
 from regroup_core.data.mnist import MNIST_CLASS_NAMES
 from regroup_core.persistence import load_classifiers
@@ -60,8 +62,8 @@ def test_torchrun_fit_equals_single_process_fit(tmp_path):
     one, two = load_classifiers(tmp_path / "one.safetensors"), load_classifiers(tmp_path / "two.safetensors")
     assert torch.equal(one.class_count, two.class_count) and one.excluded == two.excluded
     for name in one.pos:
-        assert torch.allclose(one.pos[name], two.pos[name], rtol=0, atol=1e-6)
-        assert torch.allclose(one.neg[name], two.neg[name], rtol=0, atol=1e-6)
+        assert_pmfs_close(one.pos[name], two.pos[name])  # two ranks run other batch sizes
+        assert_pmfs_close(one.neg[name], two.neg[name])
     assert two.info["processes"] == 2 and one.info["processes"] == 1
     assert len(list((tmp_path / "ckpt").iterdir())) == 2  # one checkpoint per rank
 
