@@ -1,6 +1,8 @@
 """REGroup Explorer: the multipage Streamlit app over :mod:`regroup_core`.
 
-Start it with ``python -m app [streamlit flags...]``. Pages live in :mod:`app.app_pages` and
-stay thin: the work is done by ``regroup_core``; this package holds UI glue only (cached
-loaders in :mod:`app.state`, Plotly figures in :mod:`app.plots`, uploads, error display).
+Start it with ``python -m app [streamlit flags...]`` from the repository (the app is not an
+installed package). Pages live in ``app/app_pages/`` and stay thin: the work is done by
+``regroup_core``; this package holds UI glue only — shared cached resources in
+:mod:`app.cache`, per-session state in :mod:`app.session`, Plotly figures in :mod:`app.plots`,
+widgets, uploads and error display.
 """

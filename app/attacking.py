@@ -18,6 +18,7 @@ __all__ = [
     "describe",
     "is_targeted",
     "run",
+    "takes_linf_epsilon",
 ]
 
 THREATS = tuple(t.value for t in _lib.ThreatModel)
@@ -47,6 +48,11 @@ def default_epsilon_255(name: str) -> float | None:
 def default_steps(name: str) -> int | None:
     steps = _lib.get_preset(name).params.get("steps")
     return int(steps) if steps is not None else None
+
+
+def takes_linf_epsilon(name: str) -> bool:
+    """Whether the common L∞ budget (the ε slider) applies to this attack."""
+    return bool(_lib.get_preset(name).takes_linf_epsilon)
 
 
 def applicable(name: str, threat: str) -> bool:

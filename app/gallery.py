@@ -11,6 +11,8 @@ import streamlit as st
 from PIL import Image
 
 from regroup_core.errors import DataError
+from regroup_core.sources.data import known_labels
+from regroup_core.sources.models import model_spec
 
 __all__ = ["SOURCES", "GalleryItem", "gallery"]
 
@@ -31,14 +33,24 @@ def _to_pil(x: np.ndarray) -> Image.Image:
     return Image.fromarray(arr[0], mode="L") if arr.shape[0] == 1 else Image.fromarray(arr.transpose(1, 2, 0))
 
 
-def _mnist_test(per_class: int) -> list[GalleryItem]:
-    from regroup_core.data.mnist import mnist_split
+def _test_split(model_name: str, per_class: int) -> list[GalleryItem]:
+    """The first ``per_class`` images of every class of the model's own test split, named
+    ``<data spec>:<index>`` (e.g. ``mnist:test:201``)."""
+    from app.cache import model_bundle
+    from regroup_core.sources.data import resolve_data
 
-    x, y = mnist_split("test").tensors
+    spec = model_spec(model_name).test_data
+    if spec is None:
+        raise DataError(f"expected a model with a bundled test set, got '{model_name}' "
+                        "(ImageNet is not shipped): use the foolbox samples or upload an image")
+    bundle = model_bundle(model_name, None)
+    data = resolve_data(spec, bundle)
+    labels = known_labels(data)
     items = []
-    for c in range(10):
-        for j in (y == c).nonzero().flatten()[:per_class].tolist():
-            items.append(GalleryItem(f"mnist:test #{j} (digit {c})", _to_pil(x[j].numpy()), c))
+    for c in range(bundle.num_classes):
+        for j in (labels == c).nonzero()[0][:per_class].tolist():
+            x, _ = data[j]
+            items.append(GalleryItem(f"{spec}:{j} ({bundle.class_names[c]})", _to_pil(x.numpy()), c))
     return items
 
 
@@ -47,7 +59,10 @@ def _foolbox(model_name: str) -> list[GalleryItem]:
     import foolbox as fb
     import torch
 
-    dataset, shape = ("mnist", (28, 28)) if model_name.startswith("mnist-") else ("imagenet", (224, 224))
+    spec = model_spec(model_name)
+    if spec.sample_set is None:
+        raise DataError(f"expected a model with a foolbox sample set, got '{model_name}'")
+    dataset, shape = spec.sample_set, spec.input_shape[1:]
     # samples() only needs a foolbox model for its tensor type: a parameter-free stand-in will do
     fmodel = fb.PyTorchModel(torch.nn.Flatten().eval(), bounds=(0, 1), device=torch.device("cpu"))
     images, labels = fb.utils.samples(fmodel, dataset=dataset, batchsize=20, shape=shape,
@@ -66,10 +81,7 @@ def _skimage() -> list[GalleryItem]:
 def gallery(source: str, model_name: str) -> tuple[GalleryItem, ...]:
     """Sample images of ``source`` suited to ``model_name`` (shared, read-only)."""
     if source == SOURCES[0]:
-        if not model_name.startswith("mnist-"):
-            raise DataError(f"expected a model with a bundled test set, got '{model_name}' "
-                            "(ImageNet is not shipped): use the foolbox samples or upload an image")
-        return tuple(_mnist_test(per_class=2))
+        return tuple(_test_split(model_name, per_class=2))
     if source == SOURCES[1]:
         return tuple(_foolbox(model_name))
     if source == SOURCES[2]:

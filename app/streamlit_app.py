@@ -15,10 +15,10 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first on the path, no
 
 import streamlit as st
 
-from app import state
+from app import cache, session
 
 st.set_page_config(page_title="REGroup Explorer", page_icon=":material/how_to_vote:", layout="wide")
-state.configure_threads()
+cache.configure_threads()
 
 PAGES = [
     st.Page("app_pages/model.py", title="Model", icon=":material/memory:", default=True),
@@ -30,15 +30,15 @@ PAGES = [
     st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/table_chart:"),
 ]
 
-state.persist_widget_state()
+session.persist_widget_state()
 page = st.navigation(PAGES)
 
 with st.sidebar:
-    choice = state.model_choice()
+    choice = session.model_choice()
     st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
     st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {choice.weights or 'default'}  \n"
                 f"**Classifiers:** {Path(choice.classifier).name if choice.classifier else 'none yet'}")
-    image = state.current_image()
+    image = session.current_image()
     if image is not None:
         st.image(image.pil(), caption=image.name, width=96)
 

@@ -7,7 +7,7 @@ from typing import Protocol
 from PIL import Image
 
 from regroup_core.errors import ImageError, RegroupError
-from regroup_core.images import open_image
+from regroup_core.sources.images import open_image
 
 __all__ = ["MAX_UPLOAD_MB", "read_bytes_upload", "read_image_upload"]
 

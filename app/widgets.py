@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app import gallery, plots, state
+from app import gallery, plots, session
 from app.uploads import read_image_upload
 from regroup_core import ModelBundle, Prediction
 from regroup_core.errors import RegroupError
@@ -41,10 +41,10 @@ def png_bytes(x: np.ndarray) -> bytes:
 def _class_picker(bundle: ModelBundle, key: str, default: int | None) -> int | None:
     options = [None, *range(bundle.num_classes)]
     return st.selectbox("True class (if you know it)", options, index=options.index(default),
-                        format_func=lambda c: "unknown" if c is None else state.label_text(bundle, c), key=key)
+                        format_func=lambda c: "unknown" if c is None else session.label_text(bundle, c), key=key)
 
 
-def image_picker(bundle: ModelBundle) -> state.CurrentImage | None:
+def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
     """Pick an image from an upload or a gallery; it becomes the session's current image."""
     src = st.radio("Image from", ["Gallery", "Upload"], horizontal=True, key="image-from")
     if src == "Upload":
@@ -52,17 +52,17 @@ def image_picker(bundle: ModelBundle) -> state.CurrentImage | None:
                                   f"{st.get_option('server.maxUploadSize')} MB)",
                                   type=None, key="image-upload")
         if upload is None:
-            return state.current_image()
+            return session.current_image()
         try:
             img = read_image_upload(upload, max_mb=int(st.get_option("server.maxUploadSize")))
         except RegroupError as exc:
             st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
-            return state.current_image()
+            return session.current_image()
         label = _class_picker(bundle, "upload-label", None)
-        chosen = state.image_from_pil(img, name=upload.name, label=label, source="upload")
+        chosen = session.image_from_pil(img, name=upload.name, label=label, source="upload")
     else:
         source = st.selectbox("Gallery", gallery.SOURCES, key="gallery-source",
-                              index=0 if bundle.name.startswith("mnist-") else 1)
+                              index=0 if bundle.spec.ships_data else 1)
         items = gallery.gallery(source, bundle.name)
         idx = st.select_slider("Sample", options=list(range(len(items))), key=f"gallery-idx-{source}",
                                format_func=lambda i: str(i + 1))
@@ -75,20 +75,20 @@ def image_picker(bundle: ModelBundle) -> state.CurrentImage | None:
         label = item.label if item.label is not None and item.label < bundle.num_classes else None
         if item.label is None:
             label = _class_picker(bundle, f"gallery-label-{source}-{idx}", None)
-        chosen = state.image_from_pil(item.image, name=item.name, label=label, source=source)
-    state.set_current_image(chosen)
+        chosen = session.image_from_pil(item.image, name=item.name, label=label, source=source)
+    session.set_current_image(chosen)
     return chosen
 
 
-def ensure_image(bundle: ModelBundle) -> state.CurrentImage:
+def ensure_image(bundle: ModelBundle) -> session.CurrentImage:
     """The session's current image, or a first real sample (so every page has something to show)."""
-    image = state.current_image()
+    image = session.current_image()
     if image is None:
-        source = gallery.SOURCES[0] if bundle.name.startswith("mnist-") else gallery.SOURCES[1]
+        source = gallery.SOURCES[0] if bundle.spec.ships_data else gallery.SOURCES[1]
         item = gallery.gallery(source, bundle.name)[0]
         label = item.label if item.label is not None and item.label < bundle.num_classes else None
-        image = state.image_from_pil(item.image, name=item.name, label=label, source=source)
-        state.set_current_image(image)
+        image = session.image_from_pil(item.image, name=item.name, label=label, source=source)
+        session.set_current_image(image)
     return image
 
 
@@ -96,8 +96,8 @@ def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int
     """Softmax top-5 and REGroup top-5 of image ``i``, side by side."""
     s_idx, s_p = pred.softmax_top(5)
     r_idx, r_b = pred.regroup_top(5)
-    s_labels = [state.label_text(bundle, int(c)) for c in s_idx[i]]
-    r_labels = [state.label_text(bundle, int(c)) for c in r_idx[i]]
+    s_labels = [session.label_text(bundle, int(c)) for c in s_idx[i]]
+    r_labels = [session.label_text(bundle, int(c)) for c in r_idx[i]]
     hi_s = next((j for j, c in enumerate(s_idx[i].tolist()) if c == label), None)
     hi_r = next((j for j, c in enumerate(r_idx[i].tolist()) if c == label), None)
     c1, c2 = st.columns(2)
@@ -118,9 +118,3 @@ def progress_callback(text: str):
         bar.progress(min(1.0, done / max(total, 1)), text=f"{text} — {message} ({done}/{total})")
 
     return bar, callback
-
-
-def default_linf_epsilon(bundle: ModelBundle) -> float:
-    """A demo ε on the 0–255 scale: MNIST digits need a larger budget than ImageNet photos
-    (the paper's ε = 4/255 is for ImageNet) before softmax falls."""
-    return 32.0 if bundle.name.startswith("mnist-") else 4.0

@@ -38,11 +38,11 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
+    from app.cache import configure_threads, shipped_classifier
+    from regroup_core.sources.mnist import mnist_split
 
     import regroup_core
     from app import attacking
-    from app.state import configure_threads, shipped_classifier
-    from regroup_core.data.mnist import mnist_split
 
     configure_threads()  # what the app does at start
     results: dict[str, object] = {"torch_threads": torch.get_num_threads(), "device": "cpu"}

@@ -6,7 +6,7 @@ Times, on random 224×224 images, the plain forward pass (inference mode), the f
 (taps on all 54 layers → PMFs → float64 per-class sums; every image accepted, the worst case)
 and the REGroup predict (k = 5 voters, full-size 1000-class classifiers) on the CPU and, when
 present, on CUDA (also with bf16 autocast there), interleaved, median per path; then
-``fit_sharded`` end to end on in-memory images (its scheduling and acceptance included). The
+``fit_statistics`` (the fit's one loop) end to end on in-memory images (its scheduling and acceptance included). The
 last line is JSON with ``--json``.
 Weights do not change the timing, so no download is needed.
 """
@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-from regroup_core.estimate import measure
-from regroup_core.sharded import Candidates, fit_sharded
-from regroup_core.zoo import load_model
+from regroup_core.run.estimate import measure
+from regroup_core.run.fit import Candidates, fit_statistics
+from regroup_core.sources.models import load_model
 
 
 def end_to_end_ips(bundle, batch_size: int, batches: int) -> float:
-    """Images/s of :func:`fit_sharded` itself (schedule, acceptance, sums) on in-memory random
+    """Images/s of :func:`fit_statistics` itself (schedule, acceptance, sums) on in-memory random
     images labelled with the model's own predictions (all accepted, no per-class cap)."""
     import time
 
@@ -41,10 +41,10 @@ def end_to_end_ips(bundle, batch_size: int, batches: int) -> float:
         y = torch.cat([bundle.model(x[i:i + batch_size].to(bundle.device)).argmax(1).cpu()
                        for i in range(0, n, batch_size)])
     data = TensorDataset(x, y)
-    fit_sharded(bundle, Candidates(data, torch.arange(batch_size).numpy(), y.numpy(), "warm-up"),
+    fit_statistics(bundle, Candidates(data, torch.arange(batch_size).numpy(), y.numpy(), "warm-up"),
                 per_class=None, batch_size=batch_size)
     start = time.perf_counter()
-    fit_sharded(bundle, Candidates(data, torch.arange(n).numpy(), y.numpy(), "random"), per_class=None,
+    fit_statistics(bundle, Candidates(data, torch.arange(n).numpy(), y.numpy(), "random"), per_class=None,
                 batch_size=batch_size)
     return n / (time.perf_counter() - start)
 
@@ -67,7 +67,7 @@ def main() -> None:
             row = {"device": device, "amp": amp, "forward_ips": round(m.forward_ips, 2),
                    "fit_ips": round(m.fit_ips, 2), "predict_ips": round(m.predict_ips, 2),
                    "fit_over_forward": round(m.fit_ips / m.forward_ips, 3),
-                   "fit_sharded_ips": round(end_to_end_ips(bundle, args.batch_size, args.batches), 2)
+                   "fit_loop_ips": round(end_to_end_ips(bundle, args.batch_size, args.batches), 2)
                    if amp == "off" else None,
                    "peak_rss_mib": round(m.peak_rss_bytes / 2**20, 1),
                    "cuda_max_allocated_mib": None if m.cuda_max_allocated_bytes is None
@@ -75,7 +75,7 @@ def main() -> None:
             rows.append(row)
             print(f"{args.model} {device} amp={amp} batch={args.batch_size}: forward {row['forward_ips']} img/s, "
                   f"fit {row['fit_ips']} img/s ({row['fit_over_forward']:.2f}x), predict {row['predict_ips']} img/s, "
-                  f"fit_sharded end to end {row['fit_sharded_ips']} img/s")
+                  f"fit loop end to end {row['fit_loop_ips']} img/s")
         del bundle
     if args.json:
         print(json.dumps({"benchmark": "fit_throughput", "model": args.model, "batch_size": args.batch_size,

@@ -16,10 +16,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-from regroup_core.api import load_defended
-from regroup_core.distributed import init_from_env, is_main_process, shutdown
-from regroup_core.sharded import evaluate_clean_distributed
-from regroup_core.zoo import load_model
+from regroup_core import load_defended, load_model  # noqa: E402
+from regroup_core.run.dist import init_from_env, is_main_process, shutdown  # noqa: E402
+from regroup_core.run.evaluate import evaluate_clean  # noqa: E402
 
 
 def main() -> int:
@@ -39,7 +38,7 @@ def main() -> int:
     ctx = init_from_env(args.device)
     try:
         bundle = load_model(args.model, args.weights, device=ctx.device)
-        table = evaluate_clean_distributed(bundle, load_defended(bundle, args.classifier), args.data, k=args.k,
+        table = evaluate_clean(bundle, load_defended(bundle, args.classifier), args.data, k=args.k,
                                            batch_size=args.batch_size, workers=args.workers, amp=args.amp,
                                            checkpoint=args.checkpoint, progress=ctx.is_main)
         if is_main_process():

@@ -2,40 +2,51 @@
 turns a pretrained CNN into an ensemble of layer-wise generative classifiers whose class
 rankings are combined by Borda-count voting.
 
-Data flows one way: model + images → taps (:mod:`.taps`) → accumulators → fit
-(:mod:`.fit`, mixture statistics) → predict (:mod:`.regroup`: KL → ranks → votes, with
-:mod:`.voting`) → results. :mod:`.api` strings these together for every front end.
+The package reads one way:
+
+* :mod:`.engine` — the maths: layers, taps, PMFs and mixtures, fit statistics, voting, the
+  predictor (no disk, no processes);
+* :mod:`.sources` — models (with their metadata) and data;
+* :mod:`.store` — everything written to disk (classifier files, caches), no pickle;
+* :mod:`.run` — the data loops (fit, evaluation) for one process or many;
+* :mod:`.attacks`, :mod:`.experiments`, :mod:`.analysis` — attacks, the paper's tables, views;
+* :mod:`.api` and :mod:`.cli` — the front ends' entry points (the app is ``app/``).
 """
 
-from .api import DEFAULT_K, DEFAULT_THRESHOLD, defend, fit, load_defended
-from .classifier import DELTA, GenerativeClassifiers
+from .api import defend, fit, load_defended
+from .engine import (
+    DEFAULT_K,
+    DEFAULT_THRESHOLD,
+    DELTA,
+    GenerativeClassifiers,
+    LayerInfo,
+    LayerKind,
+    Prediction,
+    REGroup,
+    Variant,
+    discover_layers,
+    layers_from_names,
+    preset_layers,
+    select_k,
+)
 from .errors import (
-                     ClassifierFileError,
-                     DataError,
-                     EmptyClassError,
-                     ImageError,
-                     LayerError,
-                     ModelError,
-                     RegroupError,
+    ClassifierFileError,
+    DataError,
+    EmptyClassError,
+    ImageError,
+    LayerError,
+    ModelError,
+    RegroupError,
 )
-from .layers import (
-                     LayerInfo,
-                     LayerKind,
-                     discover_layers,
-                     layers_from_names,
-                     preset_layers,
-)
-from .persistence import load_classifiers, save_classifiers
-from .regroup import Prediction, REGroup, per_layer_accuracy, select_k
-from .voting import Variant
-from .zoo import ModelBundle, bundle_from_module, load_model, model_names
+from .sources import ModelBundle, ModelSpec, bundle_from_module, load_model, model_names
+from .store import load_classifiers, save_classifiers
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DEFAULT_K", "DEFAULT_THRESHOLD", "DELTA", "ClassifierFileError", "DataError", "EmptyClassError",
-    "GenerativeClassifiers", "ImageError", "LayerError", "LayerInfo", "LayerKind", "ModelBundle",
-    "ModelError", "Prediction", "REGroup", "RegroupError", "Variant", "bundle_from_module", "defend",
+    "GenerativeClassifiers", "ImageError", "LayerError", "LayerInfo", "LayerKind", "ModelBundle", "ModelError",
+    "ModelSpec", "Prediction", "REGroup", "RegroupError", "Variant", "bundle_from_module", "defend",
     "discover_layers", "fit", "layers_from_names", "load_classifiers", "load_defended", "load_model",
-    "model_names", "per_layer_accuracy", "preset_layers", "save_classifiers", "select_k",
+    "model_names", "preset_layers", "save_classifiers", "select_k",
 ]

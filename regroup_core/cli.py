@@ -1,78 +1,124 @@
 """Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate} ...``.
 
-Under ``torchrun --nproc_per_node N -m regroup_core fit|evaluate ...`` the work is sharded
-over N processes (see :mod:`regroup_core.cli_scale`).
+Every command lives here; every option is converted and range-checked once, by the parser,
+with the validators of :mod:`regroup_core.checks` that the app uses too. Under
+``torchrun --nproc_per_node N -m regroup_core fit|evaluate ...`` the work is sharded over N
+processes: every rank computes, rank 0 alone prints, shows progress and writes files.
 
-Every user error (bad file, unknown model, mismatched classifier) is one line on stderr and a
-non-zero exit code, never a traceback.
+Every user error (a bad option, file, model or classifier) is one line on stderr and exit code
+2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import torch
 
-from .api import DEFAULT_THRESHOLD, fit, load_defended
-from .cli_scale import (
-    add_estimate_parser,
-    add_scale_args,
-    estimate_command,
-    fill_suite_cache,
-    fit_command,
-    load_model_in_order,
-    wants_scale,
-)
-from .datasets import default_fit_spec, default_selection_spec
-from .distributed import init_from_env, shutdown
-from .errors import RegroupError
-from .images import open_image
-from .persistence import save_classifiers
-from .voting import Variant
-from .zoo import load_model, model_names
+from . import checks
+from .api import load_defended
+from .engine import DEFAULT_THRESHOLD, Variant
+from .errors import ArgumentError, RegroupError
+from .run.dist import DistContext, barrier, init_from_env, shutdown
+from .run.precision import Precision
+from .sources import ModelBundle, load_model, model_names
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: argument --k: expected ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _typed(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` from a :mod:`~regroup_core.checks` validator (its message, one line)."""
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except ArgumentError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
+
+
+def _int(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    return _typed(lambda t: checks.integer(t, "value", lo=lo, hi=hi))
+
+
+def _epsilon(text: str) -> float:
+    return checks.number(text, "value", lo=0.0, hi=255.0, lo_open=True)
+
+
+_SEED = _int(0, 2**63 - 1)
+_DEVICE = _typed(lambda t: checks.device(t, "value"))
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help=f"one of: {', '.join(model_names())}")
     p.add_argument("--weights", default=None,
                    help="'random', 'imagenet' or a .safetensors/.pth state dict (default: the model's own)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--device", default=_DEVICE("auto"), type=_DEVICE,
+                   help="auto (CUDA when present), cpu, cuda or cuda:N")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m regroup_core", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m regroup_core", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("layers", help="list the tapped layers of a model")
     _add_model_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON list")
 
-    p = sub.add_parser("fit", help="fit the layer-wise generative classifiers")
+    p = sub.add_parser("fit", help="fit the layer-wise generative classifiers (one process or torchrun)")
     _add_model_args(p)
     p.add_argument("--out", required=True, type=Path, help="classifier file to write (.safetensors)")
-    p.add_argument("--per-class", type=int, default=50, help="fitting samples per class (default 50)")
+    p.add_argument("--per-class", type=_int(1), default=50, help="fitting samples per class (default 50)")
     p.add_argument("--data", default=None, help="'mnist:train', an ImageFolder directory or a 'path label' "
-                   "file list "
-                   "(default: the embedded model's train split)")
-    p.add_argument("--selection", default=None, help="held-out data for choosing k "
-                   "(default: the embedded model's selection split)")
-    p.add_argument("--k", type=int, default=None, help="fix k instead of selecting it")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="per-layer accuracy for k")
+                   "file list (default: the model's own fit split, where one ships)")
+    p.add_argument("--selection", default=None, help="held-out data for choosing k (default: the model's own "
+                   "selection split when --data is not given)")
+    p.add_argument("--k", type=_int(1), default=None, help="fix k (1..number of layers) instead of selecting it")
+    p.add_argument("--threshold", type=_typed(lambda t: checks.probability(t, "value")), default=DEFAULT_THRESHOLD,
+                   help="per-layer accuracy in (0, 1] that the k voting layers reach (default 0.75)")
     p.add_argument("--on-empty", choices=("error", "exclude"), default="error",
                    help="a class without fitting samples: fail (default) or exclude it from votes")
-    p.add_argument("--batch-size", type=int, default=64)
-    add_scale_args(p)
+    p.add_argument("--batch-size", type=_int(1, 1 << 16), default=64)
+    p.add_argument("--workers", type=_int(0, 256), default=0, help="DataLoader worker processes per rank (default 0)")
+    p.add_argument("--amp", choices=[v.value for v in Precision], default=Precision.OFF.value,
+                   help="mixed precision for the forward pass: bf16 (CPU/CUDA) or fp16 (CUDA); default off")
+    p.add_argument("--checkpoint", default=None,
+                   help="directory for per-rank checkpoints; rerunning the same command resumes a killed run")
+    p.add_argument("--checkpoint-every", type=_int(1), default=50, help="steps between checkpoints (default 50)")
+    p.add_argument("--seed", type=_SEED, default=0, help="seed of the per-class draw from an image folder/list")
 
-    add_estimate_parser(sub)
+    p = sub.add_parser("estimate", help="project time and memory of a full ImageNet fit and evaluation")
+    p.add_argument("--model", required=True, help="model name (see 'layers')")
+    p.add_argument("--weights", default="random", help="weights to load (default 'random': timing does not "
+                   "depend on them)")
+    p.add_argument("--device", default=_DEVICE("auto"), type=_DEVICE, help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--batch-size", type=_int(1, 1 << 16), default=32)
+    p.add_argument("--batches", type=_int(1, 10_000), default=3, help="timed batches per path (after one warm-up)")
+    p.add_argument("--amp", choices=[v.value for v in Precision], default=Precision.OFF.value)
+    p.add_argument("--per-class", type=_int(1), default=50)
+    p.add_argument("--accuracy", type=_typed(lambda t: checks.probability(t, "value")), default=None,
+                   help="fraction in (0, 1] of candidates classified correctly (default: the model's top-1)")
+    p.add_argument("--workers", type=_int(1, 1024), default=8, help="DataLoader workers per process to assume")
+    p.add_argument("--processes", type=_int(1, 1 << 20), default=1, help="processes (GPUs) to assume")
+    p.add_argument("--json", action="store_true", help="print the projection as JSON")
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
     _add_model_args(p)
     p.add_argument("--classifier", required=True, type=Path, help="fitted classifier file")
-    p.add_argument("--k", type=int, default=None, help="highest layers that vote (default: the file's)")
+    p.add_argument("--k", type=_int(1), default=None, help="highest layers that vote (default: the file's)")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     p.add_argument("images", nargs="+", type=Path)
@@ -83,24 +129,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
                    help="threat model (attacks that do not fit it are skipped and listed)")
-    p.add_argument("--n", "--num-images", dest="n", type=int, default=100,
+    p.add_argument("--n", "--num-images", dest="n", type=_int(1, 10_000_000), default=100,
                    help="correctly classified test images to attack (under torchrun write --num-images: "
                    "torchrun's own parser takes --n for an ambiguous abbreviation of its options)")
-    p.add_argument("--data", default=None, help="test data (default: the embedded model's mnist:test)")
+    p.add_argument("--data", default=None, help="test data (default: the model's own test split, where one ships)")
     p.add_argument("--out", required=True, type=Path, help="directory for results.csv and results.json")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="override every attack's step count")
-    p.add_argument("--epsilon", type=float, default=None, help="override every bounded attack's ε (0-255 scale)")
-    p.add_argument("--cache", type=Path, default=None, help="adversarial cache directory (default: OUT/cache)")
-    p.add_argument("--chunk-size", type=int, default=50, help="images per cached chunk")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--steps", type=_int(1, 1_000_000), default=None, help="override every attack's step count")
+    p.add_argument("--epsilon", type=_typed(_epsilon), default=None,
+                   help="L∞ budget in (0, 255] (0–255 scale) of the fixed-budget L∞ attacks (PGD, SPSA); "
+                   "minimisation attacks (DeepFool, C&W, Boundary...) stay unbounded")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="adversarial cache directory (default: the shared cache the app uses too, "
+                   "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
+    p.add_argument("--chunk-size", type=_int(1, 1_000_000), default=50, help="images per cached chunk")
     return parser
 
 
 def _attack_names() -> list[str]:
-    from .attacks.presets import preset_names
+    from .attacks import preset_names
 
     return list(preset_names())
+
+
+def _load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
+    """``load_model`` on this rank's device; rank 0 first, so that it alone downloads weights."""
+    if not ctx.is_main:
+        barrier()
+    bundle = load_model(args.model, args.weights, device=ctx.device)
+    if ctx.is_main:
+        barrier()
+    return bundle
 
 
 def _layers(args: argparse.Namespace) -> int:
@@ -115,27 +175,42 @@ def _layers(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    if wants_scale(args):  # torchrun, image folders/lists, checkpoints, workers or AMP
-        return fit_command(args)
-    bundle = load_model(args.model, args.weights, device=args.device)
-    data = args.data or default_fit_spec(bundle)
+    from .run.fit import fit
+    from .store import save_classifiers
+
+    ctx = init_from_env(args.device)
+    bundle = _load_model_in_order(args, ctx)
+    data = args.data or bundle.spec.fit_data
     if data is None:
-        raise RegroupError(f"expected --data (an ImageFolder directory) for model '{args.model}', got none")
-    selection = args.selection or (default_selection_spec(bundle) if args.data is None else None)
-    classifiers = fit(bundle, data, per_class=args.per_class, selection=selection, threshold=args.threshold,
-                      k=args.k, on_empty=args.on_empty, batch_size=args.batch_size, progress=True)
-    save_classifiers(classifiers, args.out)
-    counts = classifiers.class_count
-    print(f"wrote {args.out}: {len(classifiers.layers)} layers, {classifiers.num_classes} classes, "
-          f"{int(counts.sum())} samples ({int(counts.min())}..{int(counts.max())} per class), k={classifiers.k}")
-    if classifiers.excluded:
-        print(f"excluded classes (no fitting sample): {list(classifiers.excluded)}")
+        raise ArgumentError(f"--data: expected an ImageFolder directory or file list for model '{args.model}' "
+                            "(no fit data ships with it), got none")
+    selection = args.selection or (bundle.spec.selection_data if args.data is None else None)
+    result = fit(bundle, data, per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
+                 on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
+                 checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                 progress=ctx.is_main)
+    classifiers, run = result.classifiers, result.run
+    if ctx.is_main:
+        save_classifiers(classifiers, args.out)
+        counts = classifiers.class_count
+        print(f"wrote {args.out}: {len(classifiers.layers)} layers, {classifiers.num_classes} classes, "
+              f"{int(counts.sum())} samples ({int(counts.min())}..{int(counts.max())} per class), "
+              f"k={classifiers.k}; {ctx.world_size} process(es) read {run.images_read} of {run.candidates} candidates")
+        if run.unreadable:
+            print(f"skipped {run.unreadable} unreadable image(s) (see the warnings above)")
+        if classifiers.excluded:
+            print(f"excluded classes (no fitting sample): {list(classifiers.excluded)}")
+    barrier()
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from .sources import open_image
+
     bundle = load_model(args.model, args.weights, device=args.device)
     defended = load_defended(bundle, args.classifier)
+    if args.k is not None and args.k > len(defended.layers):
+        raise ArgumentError(f"--k: expected 1..{len(defended.layers)} (the classifier's layers), got {args.k}")
     failed = 0
     images, names = [], []
     for path in args.images:
@@ -172,39 +247,36 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .attacks.presets import get_preset
-    from .datasets import default_test_spec
-    from .experiments import AdversarialCache, attack_table, clean_summary, run_suite, select_correct
-    from .persistence import atomic_write
+    from .attacks import get_preset
+    from .experiments import attack_table, clean_summary, run_suite, select_correct
+    from .store import AdversarialCache, atomic_write
 
-    ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
-    bundle = load_model_in_order(args, ctx)
-    defended = load_defended(bundle, args.classifier)
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if not attacks:
-        raise RegroupError("expected at least one attack in --attacks, got none")
+        raise ArgumentError("--attacks: expected at least one attack, got none")
+    specs = {a: get_preset(a) for a in attacks}  # unknown names: one-line error before any work
+    ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
+    bundle = _load_model_in_order(args, ctx)
+    defended = load_defended(bundle, args.classifier)
     options: dict[str, dict] = {}
-    for a in attacks:
-        preset = get_preset(a)  # unknown names: one-line error before any work
+    for a, spec in specs.items():
         opts: dict = {}
-        if args.steps is not None and "steps" in preset.params:
+        if args.steps is not None and "steps" in spec.params:
             opts["steps"] = args.steps
-        if args.epsilon is not None and preset.name != "spatial":
+        if args.epsilon is not None and spec.takes_linf_epsilon:
             opts["epsilon_255"] = args.epsilon
         options[a] = opts
-    data = args.data or default_test_spec(bundle)
+    data = args.data or bundle.spec.test_data
     if data is None:
-        raise RegroupError(f"expected --data (an ImageFolder directory) for model '{args.model}', got none")
+        raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
+                            f"'{args.model}' (none ships with it), got none")
     threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
-    cache = AdversarialCache(args.cache or args.out / "cache")
+    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
     test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
-    if ctx.distributed:  # each rank attacks its chunks into the shared cache; rank 0 assembles
-        fill_suite_cache(bundle, defended, test, attacks=attacks, threats=threats, seed=args.seed, cache=cache,
-                         chunk_size=args.chunk_size, attack_options=options)
-        if not ctx.is_main:
-            return 0
     suite = run_suite(bundle, defended, test, attacks=attacks, threats=threats, seed=args.seed, cache=cache,
-                      chunk_size=args.chunk_size, attack_options=options, progress=not args.json)
+                      chunk_size=args.chunk_size, attack_options=options, progress=not args.json and ctx.is_main)
+    if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
+        return 0
     table = attack_table(suite)
     clean = clean_summary(suite)
     settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
@@ -216,7 +288,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     payload = {"rows": rows, "clean": clean, "settings": settings}
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
-    atomic_write(args.out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1, default=str)))
+    atomic_write(args.out / "results.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1, default=str)))
     if args.json:
         print(json.dumps(payload, default=str))
         return 0
@@ -232,20 +305,51 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _estimate(args: argparse.Namespace) -> int:
+    from .run.estimate import format_report, measure, project
+
+    bundle = load_model(args.model, args.weights, device=args.device)
+    accuracy = args.accuracy if args.accuracy is not None else (bundle.spec.top1 or 1.0)
+    m = measure(bundle, batch_size=args.batch_size, batches=args.batches, amp=args.amp)
+    projection = project(m, num_classes=bundle.num_classes, per_class=args.per_class, accuracy=accuracy,
+                         workers=args.workers, processes=args.processes)
+    print(json.dumps(projection) if args.json else format_report(projection))
+    return 0
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate}
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error message on one line, without terminal colour codes (torch adds some)."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc))
+    return " ".join(part.strip() for part in text.splitlines() if part.strip()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    handlers = {"layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate,
-                "estimate": estimate_command}
     try:
-        return handlers[args.command](args)
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a one-line parser error (2)
+        return int(exc.code or 0)
+    try:
+        return _HANDLERS[args.command](args)
     except RegroupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. --out in a read-only or full directory: one line, no traceback
-        print(f"error: {exc.strerror or exc} ({exc.filename or 'file system'})", file=sys.stderr)
+        print(f"error: {exc.strerror or _one_line(exc)} ({exc.filename or 'file system'})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: still one line, the traceback on request
+        if os.environ.get("REGROUP_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)[:300]} (a bug: please report it; "
+              "REGROUP_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
     finally:
         shutdown()  # leave torchrun's process group, if one was joined

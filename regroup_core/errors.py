@@ -34,3 +34,7 @@ class ModelError(RegroupError):
 
 class DataError(RegroupError):
     """A data specification or batch is malformed (wrong shape, labels out of range, NaN...)."""
+
+
+class ArgumentError(RegroupError):
+    """A command-line option or an app input is out of range or malformed."""

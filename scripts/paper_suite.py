@@ -5,7 +5,9 @@
 
 Writes CSV/JSON/markdown under ``results/<model>/`` (gitignored) and the markdown summary to
 ``docs/results/<model>.md`` (committed, cited by the README). Adversarial examples are cached
-in ``results/cache`` chunk by chunk: rerun the same command after an interruption to resume.
+chunk by chunk in the cache the CLI and the app share (``--cache``, default
+``$REGROUP_CACHE`` or ``~/.cache/regroup-explorer``): rerun the same command after an
+interruption to resume.
 
 The step counts below are what two shared CPU cores afford, not the paper's (recorded in
 every row's settings next to the paper's own values).
@@ -26,9 +28,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from regroup_core import load_defended, load_model  # noqa: E402
-from regroup_core.experiments import (AdversarialCache, attack_table, clean_summary, epsilon_sweep,  # noqa: E402
-                                      k_ablation, layer_accuracy, run_suite, select_correct, timing,
-                                      variant_ablation, voting_rules)
+from regroup_core.experiments import (  # noqa: E402
+    attack_table,
+    clean_summary,
+    epsilon_sweep,
+    k_ablation,
+    layer_accuracy,
+    run_suite,
+    select_correct,
+    timing,
+    variant_ablation,
+    voting_rules,
+)
+from regroup_core.store import AdversarialCache  # noqa: E402
 
 ATTACKS = ["pgd", "pgd-l2", "deepfool", "cw", "ead", "pgd-targeted", "cw-targeted", "pgd-hc", "pgd-hc-targeted",
            "boundary", "hopskipjump", "spatial", "spsa"]
@@ -90,12 +102,13 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("results"))
     ap.add_argument("--docs", type=Path, default=Path("docs/results"))
     ap.add_argument("--chunk-size", type=int, default=50)
+    ap.add_argument("--cache", type=Path, default=None, help="adversarial cache (default: the shared one)")
     args = ap.parse_args()
 
     t0 = time.time()
     bundle = load_model(args.model, device="cpu")
     defended = load_defended(bundle, f"assets/classifiers/{args.model}.safetensors")
-    cache = AdversarialCache(args.out / "cache")
+    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
     out = args.out / args.model
     out.mkdir(parents=True, exist_ok=True)
     attacks = [a for a in args.attacks.split(",") if a]

@@ -21,9 +21,9 @@ from pathlib import Path
 # Allow running from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from regroup_core.models.mnist import MNIST_MODELS  # noqa: E402
-from regroup_core.models.training import save_state_dict_atomic, train_mnist_model  # noqa: E402
-from regroup_core.persistence import atomic_write  # noqa: E402
+from regroup_core.sources.mnist import MNIST_MODELS  # noqa: E402
+from regroup_core.store import atomic_write  # noqa: E402
+from scripts.mnist_training import save_state_dict_atomic, train_mnist_model  # noqa: E402
 
 
 def _write_json_atomic(obj: dict, path: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
-from regroup_core.layers import discover_layers
+from regroup_core.engine.layers import discover_layers
 
 PMF_ATOL = 1e-5
 """Absolute tolerance for PMFs (and mixtures of PMFs) computed along two paths.
@@ -128,3 +130,45 @@ def self_labelled(net: nn.Module, n: int, seed: int = 0) -> tuple[torch.Tensor, 
     with torch.no_grad():
         y = net(x).argmax(1)
     return x, y
+
+
+SMALL_CLASSES = ("a", "b", "c", "d")
+
+
+def small_bundle(seed: int = 0, num_classes: int = 4):
+    """SmallNet as a ModelBundle (1×8×8 inputs, classes a–d)."""
+    from regroup_core.sources.models import bundle_from_module
+
+    names = SMALL_CLASSES if num_classes == 4 else tuple(str(i) for i in range(num_classes))
+    return bundle_from_module(make_small(seed, num_classes), name="small", class_names=names,
+                              preprocess=lambda img: torch.zeros(1, 8, 8), input_shape=(1, 8, 8))
+
+
+def tensor_candidates(x: torch.Tensor, y: torch.Tensor):
+    """In-memory fit candidates, in their given order."""
+    from regroup_core.run.fit import Candidates
+
+    return Candidates(TensorDataset(x, y), np.arange(len(y)), y.numpy(), "tensors")
+
+
+def fit_stats(bundle, x: torch.Tensor, y: torch.Tensor, *, per_class: int | None = None, batch_size: int = 16,
+              stats=None):
+    """The fit's loop (:func:`regroup_core.run.fit.fit_statistics`) over in-memory images."""
+    from regroup_core.run.fit import fit_statistics
+
+    return fit_statistics(bundle, tensor_candidates(x, y), per_class=per_class, batch_size=batch_size,
+                          stats=stats).stats
+
+
+def fit_small(bundle, x: torch.Tensor, y: torch.Tensor, **options):
+    """Fitted classifiers of ``bundle`` on in-memory images (:func:`regroup_core.run.fit.fit`)."""
+    from regroup_core.run.fit import fit
+
+    return fit(bundle, TensorDataset(x, y), **options).classifiers
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Every test writes its caches (adversarial examples, app files, results) to a directory of
+    its own, never to the user's ~/.cache nor to another test's."""
+    monkeypatch.setenv("REGROUP_CACHE", str(tmp_path / "regroup-cache"))

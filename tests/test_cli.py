@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from regroup_core.cli import main
-from regroup_core.data.mnist import mnist_split
-from regroup_core.persistence import load_classifiers
+from regroup_core.sources.mnist import mnist_split
+from regroup_core.store import load_classifiers
 
 SHIPPED = "assets/classifiers/mnist-vgg.safetensors"
 

@@ -6,20 +6,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import attacking, experiments, plots, state, widgets
+from app import attacking, experiments, plots, session, widgets
 from app.ui import run_page
 
 
 def _section(kind: str, params: dict, compute, label: str):
     """Stored result for ``params`` or a Run button that computes (and stores) it."""
-    stored = experiments.cached_result(state.CACHE_DIR, kind, params, None)
+    stored = experiments.stored_result(kind, params, None)
     if stored is not None:
         st.caption("Stored result (same model, classifiers and settings).")
         return stored
     if st.button(label, type="primary", key=f"run-{kind}"):
         bar, callback = widgets.progress_callback(label)
         with st.spinner(label + "…"):
-            result = experiments.cached_result(state.CACHE_DIR, kind, params, lambda: compute(callback))
+            result = experiments.stored_result(kind, params, lambda: compute(callback))
         bar.empty()
         return result
     st.info("Not computed yet for these settings: press the button (a few seconds per attack on the "
@@ -29,11 +29,11 @@ def _section(kind: str, params: dict, compute, label: str):
 
 def body() -> None:
     st.title("Ablations")
-    bundle, defended = state.require_defended()
-    key = state.model_choice().key
+    bundle, defended = session.require_defended()
+    key = session.model_choice().key
     c1, c2 = st.columns(2)
     n = int(c1.number_input("Test images (correctly classified by softmax)", 2, 500, 20, key="abl-n"))
-    eps = float(c2.slider("ε for L∞ attacks (0–255 scale)", 1.0, 128.0, widgets.default_linf_epsilon(bundle), 1.0,
+    eps = float(c2.slider("ε for L∞ attacks (0–255 scale)", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0,
                           key="abl-eps"))
     base = {"model": key, "fingerprint": bundle.fingerprint, "n": n, "eps": eps}
     tab1, tab2, tab3 = st.tabs(["pos / neg / pos+neg voters", "k-ablation", "PGD ε sweep"])
@@ -44,8 +44,7 @@ def body() -> None:
         if attacks:
             rows = _section("variants", {**base, "attacks": attacks},
                             lambda cb: experiments.variant_table(bundle, defended, attacks=attacks, n=n,
-                                                                 epsilon_255=eps, cache_dir=state.CACHE_DIR,
-                                                                 callback=cb),
+                                                                 epsilon_255=eps, callback=cb),
                             "Run the voter ablation")
             if rows:
                 df = pd.DataFrame(rows)
@@ -62,7 +61,7 @@ def body() -> None:
         attack = st.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0, key="abl-k-attack")
         curves = _section("k-ablation", {**base, "attack": attack},
                           lambda cb: experiments.k_ablation(bundle, defended, attack=attack, n=n, epsilon_255=eps,
-                                                            cache_dir=state.CACHE_DIR, callback=cb),
+                                                            callback=cb),
                           "Run the k-ablation")
         if curves:
             ks = list(range(1, len(next(iter(curves.values()))) + 1))
@@ -73,14 +72,14 @@ def body() -> None:
                             width="stretch", key="chart-abl-k")
 
     with tab3:
-        default = [2.0, 8.0, 16.0, 32.0, 64.0] if bundle.name.startswith("mnist-") else [1.0, 2.0, 4.0, 8.0, 16.0]
+        default = list(bundle.spec.epsilon_grid_255)
         picked = st.multiselect("ε values (0–255 scale)", sorted({*default, 1.0, 4.0, 48.0, 96.0, 128.0}),
                                 default=default, key="abl-eps-list")
         if picked:
             epsilons = sorted(float(e) for e in picked)
             sweep = _section("eps-sweep", {**base, "epsilons": epsilons},
                              lambda cb: experiments.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=n,
-                                                                  cache_dir=state.CACHE_DIR, callback=cb),
+                                                                  callback=cb),
                              "Run the ε sweep")
             if sweep:
                 st.plotly_chart(plots.line_chart(epsilons, sweep, title=f"PGD L∞ (transfer) on {n} images",

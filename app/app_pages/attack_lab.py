@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import attacking, state, widgets
+from app import attacking, cache, session, widgets
 from app.ui import run_page
 
 
-def _attack_form(bundle, defended, image: state.CurrentImage):
+def _attack_form(bundle, defended, image: session.CurrentImage):
     names = attacking.attack_names()
     c1, c2, c3 = st.columns(3)
     attack = c1.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0, key="attack-name",
@@ -20,8 +20,8 @@ def _attack_form(bundle, defended, image: state.CurrentImage):
                           format_func=lambda t: t, help="\n".join(f"- **{t}**: {h}" for t, h in attacking.THREAT_HELP.items()))
     c2.caption(attacking.THREAT_HELP[threat])
     eps_default = attacking.default_epsilon_255(attack)
-    if eps_default is not None and eps_default <= 16:  # an L∞ budget: the paper's is for ImageNet
-        eps_default = max(eps_default, widgets.default_linf_epsilon(bundle))
+    if attacking.takes_linf_epsilon(attack):  # the paper's 4/255 is for ImageNet photos
+        eps_default = max(eps_default, bundle.spec.demo_epsilon_255)
     eps = None
     if eps_default is not None:
         eps = c3.slider("ε (on the 0–255 scale)", 0.5, 128.0, float(eps_default), 0.5, key=f"eps-{attack}-{bundle.name}",
@@ -35,35 +35,36 @@ def _attack_form(bundle, defended, image: state.CurrentImage):
     if attacking.is_targeted(attack):
         choices = [c for c in range(bundle.num_classes) if c != image.label]
         target = c1.selectbox("Target class", choices, key=f"target-{attack}",
-                              format_func=lambda c: state.label_text(bundle, c))
+                              format_func=lambda c: session.label_text(bundle, c))
     seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="attack-seed"))
     return attack, threat, eps, steps, target, seed
 
 
 def body() -> None:
     st.title("Attack lab")
-    bundle, defended = state.require_defended()
+    bundle, defended = session.require_defended()
     with st.container(border=True):
         image = widgets.image_picker(bundle)
     if image is None:
         st.info("Upload an image or pick one from the gallery.")
         return
-    x = state.image_tensor(bundle, image)
-    pred = state.predict_ranks(state.model_choice().key, x[None])
+    x = session.image_tensor(bundle, image)
+    pred = cache.predict_ranks(session.model_choice().key, x[None])
     label = image.label
     st.subheader("Attack")
     attack, threat, eps, steps, target, seed = _attack_form(bundle, defended, image)
     if label is None:
         label = int(pred.softmax_labels[0])
         st.caption(f"True class unknown: the attack uses the softmax prediction "
-                   f"({state.label_text(bundle, label)}) as the label to move away from.")
+                   f"({session.label_text(bundle, label)}) as the label to move away from.")
     if st.button("Run attack", type="primary", key="attack-run"):
         with st.spinner(f"Running {attack} ({threat})…"):
-            adv, success, settings = state.cached_attack(state.model_choice().key, x, int(label), attack, threat,
-                                                         eps, steps, target, seed)
-        state.set_last_attack(state.AttackRun(model_key=state.model_choice().key, image_digest=image.digest,
-                                              adversarial=adv, success=success, settings=settings))
-    run = state.last_attack()
+            result = cache.attack_image(session.model_choice().key, x, int(label), attack, threat, eps, steps,
+                                        target, seed)
+        session.set_last_attack(session.LastAttack(
+            model_key=session.model_choice().key, image_digest=image.digest,
+            adversarial=result.adversarial[0].numpy(), success=bool(result.success[0]), settings=result.settings))
+    run = session.last_attack()
     c1, c2, c3 = st.columns(3)
     c1.image(widgets.to_pil(x, size=224), caption=f"original — {image.name}", width=224)
     if run is None:
@@ -75,7 +76,7 @@ def body() -> None:
     c3.image(widgets.to_pil(widgets.amplified(delta), size=224),
              caption=f"perturbation, amplified (max |δ| = {255 * float(np.abs(delta).max()):.1f}/255)",
              width=224)
-    adv_pred = state.predict_ranks(state.model_choice().key, run.adversarial[None])
+    adv_pred = cache.predict_ranks(session.model_choice().key, run.adversarial[None])
     soft_ok = int(adv_pred.softmax_labels[0]) == image.label if image.label is not None else None
     reg_ok = int(adv_pred.regroup_labels[0]) == image.label if image.label is not None else None
     attacked = {"transfer": "the softmax model", "blackbox": "REGroup", "adaptive": "the REGroup surrogate"}

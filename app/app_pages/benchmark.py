@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import attacking, experiments, state, widgets
+from app import attacking, experiments, session, widgets
 from app.ui import run_page
 
 DISPLAY = {"attack": "attack", "threat": "threat", "n": "n", "n_success": "#S", "success_rate": "success %",
@@ -23,15 +23,15 @@ def body() -> None:
     st.write("Top-1 accuracy of softmax and REGroup on test images the model classifies correctly, "
              "after each attack (like the paper's Table 2). *transfer* attacks the softmax model; "
              "*blackbox* and *adaptive* attack REGroup itself.")
-    bundle, defended = state.require_defended()
-    key = state.model_choice().key
+    bundle, defended = session.require_defended()
+    key = session.model_choice().key
     names = attacking.attack_names()
     c1, c2, c3 = st.columns(3)
     attacks = c1.multiselect("Attacks", names, default=[a for a in ("pgd", "deepfool") if a in names],
                              key="bench-attacks")
     threats = c2.multiselect("Threat models", list(attacking.THREATS), default=["transfer"], key="bench-threats")
     n = int(c3.number_input("Test images", 2, 1000, 20, key="bench-n"))
-    eps = float(c3.slider("ε for L∞ attacks (0–255)", 1.0, 128.0, widgets.default_linf_epsilon(bundle), 1.0,
+    eps = float(c3.slider("ε for L∞ attacks (0–255)", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0,
                           key="bench-eps"))
     jobs = [(a, t) for a in attacks for t in threats if attacking.applicable(a, t)]
     skipped = [(a, t) for a in attacks for t in threats if not attacking.applicable(a, t)]
@@ -43,13 +43,13 @@ def body() -> None:
         return
     params = {"model": key, "fingerprint": bundle.fingerprint, "attacks": attacks, "threats": threats, "n": n,
               "eps": eps}
-    rows = experiments.cached_result(state.CACHE_DIR, "table", params, None)
+    rows = experiments.stored_result("table", params, None)
     if rows is None and st.button(f"Run {len(jobs)} attack(s) on {n} images", type="primary", key="bench-run"):
         bar, callback = widgets.progress_callback("Benchmark")
-        rows = experiments.cached_result(
-            state.CACHE_DIR, "table", params,
+        rows = experiments.stored_result(
+            "table", params,
             lambda: experiments.attack_table(bundle, defended, attacks=attacks, threats=threats, n=n,
-                                             epsilon_255=eps, cache_dir=state.CACHE_DIR, callback=callback))
+                                             epsilon_255=eps, callback=callback))
         bar.empty()
     if rows is None:
         st.info("Press the button to run the table; results are stored and shown again next time.")

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from app import plots, state, widgets
+from app import cache, plots, session, widgets
 from app.ui import run_page
 from regroup_core.analysis.classroom import RULES, ballots, demote, promote, tally, voters_to_flip
 from regroup_core.analysis.ranks import image_ranks
@@ -36,17 +36,17 @@ def _ballot_text(ranking, class_names, n=5) -> str:
 
 def body() -> None:
     st.title("Voting classroom")
-    bundle, defended = state.require_defended()
+    bundle, defended = session.require_defended()
     image = widgets.ensure_image(bundle)
-    key = state.model_choice().key
-    x = state.image_tensor(bundle, image)
-    run = state.last_attack()
+    key = session.model_choice().key
+    x = session.image_tensor(bundle, image)
+    run = session.last_attack()
     c0, c1, c2 = st.columns([1, 2, 2])
     which = c1.radio("Image", ["clean", "adversarial"] if run is not None else ["clean"], horizontal=True,
                      key="class-which")
     shown = run.adversarial if which == "adversarial" and run is not None else x
     c0.image(widgets.to_pil(shown, size=112), caption=f"{which} — {image.name}", width=112)
-    pred = state.predict_ranks(key, shown[None])
+    pred = cache.predict_ranks(key, shown[None])
     layers = [layer.name for layer in pred.layers]
     k = int(c2.slider("k (highest layers voting)", 1, len(layers), defended.classifiers.k, key="class-k"))
     pos, neg = image_ranks(pred.pos_ranks, pred.neg_ranks)
@@ -54,7 +54,7 @@ def body() -> None:
     names = bundle.class_names
     m = b.num_classes
     st.caption(f"{len(b.names)} voters: the pos and neg voter of each of the highest {k} layers. "
-               f"True class: {state.label_text(bundle, image.label)}.")
+               f"True class: {session.label_text(bundle, image.label)}.")
 
     st.subheader("1 · The ballots")
     st.dataframe(pd.DataFrame({"voter": b.names, "ranking (best first)": [_ballot_text(r, names) for r in b.ranks]}),
@@ -64,7 +64,7 @@ def body() -> None:
     d1, d2, d3 = st.columns(3)
     voter = d1.selectbox("Voter", range(len(b.names)), format_func=lambda v: b.names[v], key="class-voter")
     before = tally(b)
-    promoted = d2.selectbox("Put this class first", range(m), format_func=lambda c: state.label_text(bundle, c),
+    promoted = d2.selectbox("Put this class first", range(m), format_func=lambda c: session.label_text(bundle, c),
                             index=int(torch.argsort(before["borda"][0], descending=True, stable=True)[1]),
                             key="class-promote", help="Default: the Borda runner-up.")
     sink = d3.toggle("…and the current Borda winner last", value=True, key="class-sink")
@@ -73,8 +73,8 @@ def body() -> None:
         ranking = demote(ranking, before["borda"][1])
     changed = b.replace(voter, ranking)
     after = tally(changed)
-    rows = [{"rule": RULE_TEXT[r], "winner before": state.label_text(bundle, before[r][1]),
-             "winner after": state.label_text(bundle, after[r][1]),
+    rows = [{"rule": RULE_TEXT[r], "winner before": session.label_text(bundle, before[r][1]),
+             "winner after": session.label_text(bundle, after[r][1]),
              "changed?": "yes" if before[r][1] != after[r][1] else "no"} for r in RULES]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     classes = sorted({before[r][1] for r in RULES} | {after[r][1] for r in RULES} | {int(promoted)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import plots, state, widgets
+from app import cache, plots, session, widgets
 from app.ui import run_page
 from regroup_core.analysis.ranks import borda_buildup, focus_classes, image_ranks
 
@@ -16,13 +16,13 @@ def _marks(pred, label):
 
 def body() -> None:
     st.title("Layer ranks")
-    bundle, defended = state.require_defended()
+    bundle, defended = session.require_defended()
     image = widgets.ensure_image(bundle)
-    key = state.model_choice().key
-    x = state.image_tensor(bundle, image)
-    clean = state.predict_ranks(key, x[None])
-    run = state.last_attack()
-    adv = state.predict_ranks(key, run.adversarial[None]) if run is not None else None
+    key = session.model_choice().key
+    x = session.image_tensor(bundle, image)
+    clean = cache.predict_ranks(key, x[None])
+    run = session.last_attack()
+    adv = cache.predict_ranks(key, run.adversarial[None]) if run is not None else None
 
     c0, c1, c2 = st.columns([1, 2, 2])
     c0.image(widgets.to_pil(x, size=112), caption=image.name, width=112)

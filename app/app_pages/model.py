@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import plots, state
+from app import cache, plots, session
 from app.fitting import fit_to_file
 from app.ui import run_page
 from app.uploads import read_bytes_upload
-from regroup_core.datasets import default_fit_spec, default_selection_spec
 from regroup_core.errors import ModelError, RegroupError
+from regroup_core.sources.models import ModelKind, model_spec
 
 WEIGHT_OPTIONS = {
     "embedded": ["Embedded (trained on MNIST)", "Upload a weights file"],
@@ -22,9 +22,9 @@ WEIGHT_OPTIONS = {
 }
 
 
-def _weights_ui(name: str, current: state.ModelChoice) -> str | None | bool:
+def _weights_ui(name: str, current: session.ModelChoice) -> str | None | bool:
     """The weights spec chosen in the UI; False while an upload is still missing."""
-    kind = "embedded" if name.startswith("mnist-") else "torchvision"
+    kind = "embedded" if model_spec(name).kind is ModelKind.EMBEDDED else "torchvision"
     options = WEIGHT_OPTIONS[kind]
     default = 0
     if current.name == name and current.weights == "random":
@@ -41,7 +41,7 @@ def _weights_ui(name: str, current: state.ModelChoice) -> str | None | bool:
     if upload is None:
         return current.weights if current.name == name and current.weights not in (None, "random") else False
     suffix = Path(upload.name).suffix.lower()
-    path = state.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), suffix)
+    path = cache.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), suffix)
     st.session_state.setdefault("upload-names", {})[path] = upload.name  # for messages
     return path
 
@@ -56,9 +56,9 @@ def _layers_table(bundle) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(rows)))
 
 
-def _classifier_ui(bundle, choice: state.ModelChoice) -> None:
+def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
     st.subheader("REGroup classifiers")
-    shipped = state.shipped_classifier(bundle.name)
+    shipped = cache.shipped_classifier(bundle.name)
     options = (["Shipped classifier file"] if shipped and choice.weights is None else []) + \
         ["Fit now", "Upload a classifier file"]
     how = st.radio("Source", options, horizontal=True, key="classifier-source")
@@ -72,14 +72,14 @@ def _classifier_ui(bundle, choice: state.ModelChoice) -> None:
         upload = st.file_uploader("Classifier file (.safetensors, written by `python -m regroup_core fit`)",
                                   type=["safetensors"], key="classifier-file")
         if upload is not None:
-            new_path = state.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), ".safetensors")
+            new_path = cache.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), ".safetensors")
             shown_name = upload.name
     else:
-        default_data = default_fit_spec(bundle) or ""
+        default_data = bundle.spec.fit_data or ""
         data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",
                              value=default_data, key="fit-data")
         selection = st.text_input("Held-out data to choose k (empty: fix k below)",
-                                  value=default_selection_spec(bundle) or "", key="fit-selection")
+                                  value=bundle.spec.selection_data or "", key="fit-selection")
         c1, c2, c3 = st.columns(3)
         per_class = c1.number_input("Samples per class", 1, 1000, 50, key="fit-per-class")
         threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05, key="fit-threshold")
@@ -94,24 +94,24 @@ def _classifier_ui(bundle, choice: state.ModelChoice) -> None:
                 return
             bar = st.progress(0.0, text="Starting…")
 
-            def report(stage: str, done: int, total: int) -> None:
-                bar.progress(min(1.0, done / max(total, 1)), text=f"{stage}: batch {done} of {total}")
+            def report(done: int, total: int, message: str) -> None:
+                bar.progress(min(1.0, done / max(total, 1)), text=f"{message}: step {done} of {total}")
 
             with st.status("Fitting the layer-wise generative classifiers…", expanded=True) as status:
                 path = fit_to_file(bundle, data=data.strip(), selection=selection.strip() or None,
                                    per_class=int(per_class), k=int(fixed_k) or None, threshold=float(threshold),
-                                   cache_dir=state.CACHE_DIR, callback=report,
+                                   cache_dir=cache.app_dir(), callback=report,
                                    on_empty="exclude" if exclude else "error")
                 status.update(label="Fitted.", state="complete")
             new_path = str(path)
     if new_path is not None and new_path != choice.classifier:
         try:  # validate before switching
-            state.load_defended(choice.name, choice.weights, new_path)
+            cache.defended_model(choice.name, choice.weights, new_path)
         except RegroupError as exc:
             if shown_name is None:
                 raise
             raise type(exc)(f"{shown_name}: {str(exc).replace(repr(new_path), 'it').replace(new_path, 'it')}") from None
-        state.set_model_choice(state.ModelChoice(choice.name, choice.weights, new_path))
+        session.set_model_choice(session.ModelChoice(choice.name, choice.weights, new_path))
         st.rerun()
 
 
@@ -144,11 +144,11 @@ def body() -> None:
     st.write("REGroup turns a pretrained CNN into an ensemble of layer-wise generative classifiers "
              "that vote with a Borda count. Pick the network and its classifiers here; every other "
              "page uses them.")
-    choice = state.model_choice()
+    choice = session.model_choice()
     c1, c2 = st.columns([1, 2])
     with c1:
-        name = st.selectbox("Model", state.APP_MODELS, index=state.APP_MODELS.index(choice.name)
-                            if choice.name in state.APP_MODELS else 0, key="model-name",
+        name = st.selectbox("Model", cache.APP_MODELS, index=cache.APP_MODELS.index(choice.name)
+                            if choice.name in cache.APP_MODELS else 0, key="model-name",
                             help="mnist-* models are embedded and work offline; ResNet-50/VGG-19 "
                                  "need ImageNet weights from torchvision's cache or a file.")
         weights = _weights_ui(name, choice)
@@ -157,16 +157,16 @@ def body() -> None:
         return
     if (name, weights) != (choice.name, choice.weights):
         try:
-            state.load_bundle(name, weights)  # fail here, before switching, with a clear message
+            cache.model_bundle(name, weights)  # fail here, before switching, with a clear message
         except ModelError as exc:
             shown = st.session_state.get("upload-names", {}).get(weights) if isinstance(weights, str) else None
             message = str(exc).replace(weights, shown) if shown else str(exc)
             st.error(message, icon=":material/warning:")
             return
-        classifier = state.shipped_classifier(name) if weights is None else None
-        state.set_model_choice(state.ModelChoice(name, weights, classifier))
+        classifier = cache.shipped_classifier(name) if weights is None else None
+        session.set_model_choice(session.ModelChoice(name, weights, classifier))
         st.rerun()
-    bundle, defended = state.current_model()
+    bundle, defended = session.current_model()
     with c2:
         st.markdown(f"**{bundle.name}** · {len(bundle.layers)} tapped layers · {bundle.num_classes} classes · "
                     f"input {tuple(bundle.input_shape)} · weights: {bundle.weights} · device: {bundle.device}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import plots, state, widgets
+from app import cache, plots, session, widgets
 from app.ui import run_page
 
 
@@ -31,15 +31,15 @@ def body() -> None:
     st.write("Each point is one image's accumulator PMF at the chosen layer, embedded in 2-D. Classes that "
              "form clusters are what the layer's generative classifier can tell apart; adversarial points "
              "(×) show whether a perturbation moves an image into another class's cluster.")
-    bundle, defended = state.require_defended()
-    mnist = bundle.name.startswith("mnist-")
+    bundle, defended = session.require_defended()
+    mnist = bundle.spec.ships_data  # classes to choose from; else foolbox's few ImageNet samples
     c1, c2, c3 = st.columns(3)
     names = [layer.name for layer in bundle.layers]
     layer = c1.selectbox("Layer", names, index=len(names) - defended.classifiers.k, key="tsne-layer",
                          help="Default: the lowest voting layer.")
     if mnist:
         classes = c2.multiselect("Classes", list(range(bundle.num_classes)), default=[0, 1, 7],
-                                 format_func=lambda c: state.label_text(bundle, c), key="tsne-classes")
+                                 format_func=lambda c: session.label_text(bundle, c), key="tsne-classes")
         per_class = int(c3.slider("Images per class", 5, 100, 25, 5, key="tsne-n"))
     else:
         classes, per_class = [], 1
@@ -50,7 +50,7 @@ def body() -> None:
         st.warning("Choose at least two classes.")
         return
     with st.spinner("Computing accumulators and t-SNE…"):
-        data = state.tsne_points(state.model_choice().key, layer, tuple(sorted(classes)), per_class, with_adv, eps)
+        data = cache.tsne_points(session.model_choice().key, layer, tuple(sorted(classes)), per_class, with_adv, eps)
     cols = st.columns(3)
     chosen: list[int] = []
     for col, variant in zip(cols, ("pos", "neg", "pos+neg")):
@@ -66,7 +66,7 @@ def body() -> None:
         for j, idx in enumerate(chosen):
             kind = "adversarial" if data["adversarial"][idx] else "clean"
             cols[j % len(cols)].image(widgets.to_pil(data["images"][idx], size=112),
-                                      caption=f"#{idx} {state.label_text(bundle, int(data['labels'][idx]))} ({kind})")
+                                      caption=f"#{idx} {session.label_text(bundle, int(data['labels'][idx]))} ({kind})")
     n_adv = int(np.sum(data["adversarial"]))
     st.caption(f"{len(data['labels']) - n_adv} clean and {n_adv} adversarial points.")
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..engine import borda_points, copeland_scores, plurality_counts, top_classes
 from ..errors import DataError
-from ..voting import borda_points, copeland_scores, plurality_counts, top_classes
 
 __all__ = ["RULES", "Ballots", "ballots", "demote", "promote", "tally", "voters_to_flip"]
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import torch
 
+from ..engine import Variant, aggregate_borda, borda_points, top_classes
 from ..errors import DataError
-from ..voting import Variant, aggregate_borda, borda_points, top_classes
 
 __all__ = ["borda_buildup", "focus_classes", "image_ranks"]
 

@@ -9,11 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..classifier import DELTA, to_pmf
+from ..engine import DELTA, LayerInfo, Variant, capture, to_pmf
 from ..errors import DataError
-from ..layers import LayerInfo
-from ..taps import capture
-from ..voting import Variant
 
 __all__ = ["embed", "layer_pmfs"]
 

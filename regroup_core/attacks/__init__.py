@@ -1,13 +1,13 @@
-"""Adversarial attacks on a model and on its REGroup defence (paper Table 7 presets, three threat models).
+"""Adversarial attacks on a model and on its REGroup defence (paper Table 7 specs, three threat models).
 
     result = run_attack(bundle, images, labels, "pgd", threat="transfer")
     result.adversarial, result.success, result.settings
 """
 
-from .presets import PRESETS, AttackFamily, AttackPreset, get_preset, preset_names
-from .runner import AttackResult, Progress, applicable, classifier_hash, random_targets, run_attack
+from .runner import AttackResult, applicable, library_rng, random_targets, resolve_settings, run_attack
+from .specs import PRESETS, AttackFamily, AttackSpec, Budget, Method, Norm, get_preset, preset_names
 from .threats import RegroupScores, SoftRegroup, Surrogate, ThreatModel, calibrate_temperature
 
-__all__ = ["PRESETS", "AttackFamily", "AttackPreset", "AttackResult", "Progress", "RegroupScores",
-           "SoftRegroup", "Surrogate", "ThreatModel", "applicable", "calibrate_temperature", "classifier_hash",
-           "get_preset", "preset_names", "random_targets", "run_attack"]
+__all__ = ["PRESETS", "AttackFamily", "AttackResult", "AttackSpec", "Budget", "Method", "Norm", "RegroupScores",
+           "SoftRegroup", "Surrogate", "ThreatModel", "applicable", "calibrate_temperature", "get_preset",
+           "library_rng", "preset_names", "random_targets", "resolve_settings", "run_attack"]

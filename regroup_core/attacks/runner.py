@@ -1,44 +1,50 @@
-"""Run one attack preset on a batch of images under a threat model.
+"""Run one attack spec on a batch of images under a threat model.
 
 :func:`run_attack` is the single entry point of the CLI, the experiments and the app. It checks
 its inputs before foolbox sees them (foolbox answers out-of-bounds inputs with a bare
 ``AssertionError`` and silently ignores targeted criteria in DeepFool/Spatial), builds the
-attacked model for the threat model, runs the attack batch by batch with seeded torch and NumPy
-generators, and judges success on the model the attacker targeted.
+attacked model for the threat model, runs the attack batch by batch, and judges success on
+the model the attacker targeted.
+
+**Randomness.** foolbox draws its random starts and walks from torch's and NumPy's *global*
+generators and takes no generator argument. :func:`library_rng` therefore holds one
+process-wide lock while it seeds them, runs the library call and restores them: concurrent
+attacks (threads of the app's browser sessions) cannot interleave their draws, so every seeded
+attack gives the same result whatever else runs. Our own stochastic code takes a
+``torch.Generator`` and never touches the global ones.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from ..engine import REGroup
 from ..errors import DataError
-from ..regroup import REGroup
-from ..zoo import ModelBundle
-from .presets import AttackFamily, AttackPreset, get_preset
+from ..run.progress import Progress, Reporter
+from ..sources import ModelBundle
+from ..store import classifier_digest
+from .specs import AttackFamily, AttackSpec, Method, get_preset
 from .spsa import spsa
 from .threats import RegroupScores, SoftRegroup, Surrogate, ThreatModel, calibrate_temperature
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython, which wants git on PATH
 import foolbox as fb  # noqa: E402
 
-__all__ = ["AttackResult", "run_attack", "random_targets", "applicable", "classifier_hash", "Progress"]
+__all__ = ["AttackResult", "applicable", "library_rng", "random_targets", "resolve_settings", "run_attack"]
 
-Progress = Callable[[int, int, str], None]
-"""``callback(done, total, message)`` called after each batch."""
-
-# Attacks whose foolbox implementation ignores a targeted criterion without a word.
-_IGNORE_TARGETS = {"deepfool", "spatial"}
+_GLOBAL_RNG_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class AttackResult:
         return float(self.success.float().mean()) if len(self.success) else 0.0
 
 
-def applicable(preset: AttackPreset | str, threat: ThreatModel | str) -> bool:
+def applicable(preset: AttackSpec | str, threat: ThreatModel | str) -> bool:
     """transfer: every attack; blackbox: decision/score-based; adaptive: gradient-based."""
     preset, threat = get_preset(preset), ThreatModel(threat)
     if threat is ThreatModel.TRANSFER:
@@ -78,35 +84,40 @@ def applicable(preset: AttackPreset | str, threat: ThreatModel | str) -> bool:
     return preset.family is AttackFamily.GRADIENT
 
 
-def classifier_hash(defended: REGroup) -> str:
-    """SHA-256 of the classifier arrays, δ and k (keys caches of REGroup-dependent attacks)."""
-    c = defended.classifiers
-    digest = hashlib.sha256(f"{c.model_id}|{c.fingerprint}|{c.delta}|{c.k}|{c.excluded}".encode())
-    for table in (c.pos, c.neg):
-        for name in sorted(table):
-            digest.update(name.encode())
-            digest.update(table[name].detach().cpu().contiguous().numpy().tobytes())
-    return "sha256:" + digest.hexdigest()
+def random_targets(labels: torch.Tensor, num_classes: int, seed: int,
+                   keys: Sequence[str] | None = None) -> torch.Tensor:
+    """A uniformly random target ≠ the true class for every label (seeded).
 
-
-def random_targets(labels: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
-    """A uniformly random target ≠ the true class for every label (seeded)."""
-    g = torch.Generator().manual_seed(int(seed))
-    offsets = torch.randint(1, num_classes, (len(labels),), generator=g)
-    return (labels.cpu() + offsets) % num_classes
+    With ``keys`` (one per image, e.g. its digest) each image's target depends only on
+    ``(seed, key)``, not on its position in the batch: the same image gets the same target in
+    a run of 1 or of 1 000 images.
+    """
+    labels = torch.as_tensor(labels).cpu()
+    if keys is None:
+        g = torch.Generator().manual_seed(int(seed))
+        offsets = torch.randint(1, num_classes, (len(labels),), generator=g)
+    else:
+        if len(keys) != len(labels):
+            raise DataError(f"expected one key per label ({len(labels)}), got {len(keys)}")
+        offsets = torch.tensor([1 + int(hashlib.sha256(f"{seed}|{key}".encode()).hexdigest(), 16) % (num_classes - 1)
+                                for key in keys], dtype=torch.int64)
+    return (labels + offsets) % num_classes
 
 
 @contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Seed the global torch and NumPy generators foolbox draws from; restore them afterwards."""
-    np_state = np.random.get_state()
-    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if torch.cuda.is_available() else []):
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        try:
-            yield
-        finally:
-            np.random.set_state(np_state)
+def library_rng(seed: int) -> Iterator[None]:
+    """Seed the global torch and NumPy generators for a library call that draws from them,
+    under a process-wide lock, and restore them afterwards (see the module doc)."""
+    with _GLOBAL_RNG_LOCK:
+        np_state = np.random.get_state()
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(seed) % 2**63)
+            np.random.seed(int(seed) % 2**32)
+            try:
+                yield
+            finally:
+                np.random.set_state(np_state)
 
 
 def _check_inputs(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor,
@@ -128,34 +139,31 @@ def _check_inputs(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
     return images.detach().float().cpu(), labels
 
 
-def _foolbox_attack(preset: AttackPreset, p: dict[str, Any]):
-    name = preset.name.removesuffix("-targeted").removesuffix("-hc")
-    if name in ("pgd",):
-        return fb.attacks.LinfPGD(abs_stepsize=p["abs_stepsize"], steps=p["steps"], random_start=p["random_start"])
-    if name == "pgd-l2":
-        return fb.attacks.L2PGD(rel_stepsize=p["rel_stepsize"], steps=p["steps"], random_start=p["random_start"])
-    if name == "deepfool":
-        return fb.attacks.L2DeepFoolAttack(steps=p["steps"], candidates=p["candidates"], overshoot=p["overshoot"])
-    if name == "cw":
-        return fb.attacks.L2CarliniWagnerAttack(
-            binary_search_steps=p["binary_search_steps"], steps=p["steps"], stepsize=p["stepsize"],
-            confidence=p["confidence"], initial_const=p["initial_const"], abort_early=p["abort_early"])
-    if name == "ead":
-        return fb.attacks.EADAttack(
-            binary_search_steps=p["binary_search_steps"], steps=p["steps"], initial_stepsize=p["initial_stepsize"],
-            confidence=p["confidence"], initial_const=p["initial_const"], regularization=p["regularization"],
-            abort_early=p["abort_early"])
-    if name == "boundary":
-        return fb.attacks.BoundaryAttack(steps=p["steps"], spherical_step=p["spherical_step"],
-                                         source_step=p["source_step"], step_adaptation=p["step_adaptation"])
-    if name == "hopskipjump":
-        return fb.attacks.HopSkipJumpAttack(steps=p["steps"], initial_gradient_eval_steps=p["initial_gradient_eval_steps"],
-                                            max_gradient_eval_steps=p["max_gradient_eval_steps"], gamma=p["gamma"])
-    if name == "spatial":
-        return fb.attacks.SpatialAttack(max_translation=p["max_translation"], max_rotation=p["max_rotation"],
-                                        num_translations=p["num_translations"], num_rotations=p["num_rotations"],
-                                        grid_search=p["grid_search"])
-    raise DataError(f"expected a foolbox-backed attack, got '{preset.name}'")  # pragma: no cover
+_FOOLBOX: dict[Method, Callable[[dict[str, Any]], Any]] = {
+    Method.PGD_LINF: lambda p: fb.attacks.LinfPGD(abs_stepsize=p["abs_stepsize"], steps=p["steps"],
+                                                  random_start=p["random_start"]),
+    Method.PGD_L2: lambda p: fb.attacks.L2PGD(rel_stepsize=p["rel_stepsize"], steps=p["steps"],
+                                              random_start=p["random_start"]),
+    Method.DEEPFOOL: lambda p: fb.attacks.L2DeepFoolAttack(steps=p["steps"], candidates=p["candidates"],
+                                                           overshoot=p["overshoot"]),
+    Method.CARLINI_WAGNER: lambda p: fb.attacks.L2CarliniWagnerAttack(
+        binary_search_steps=p["binary_search_steps"], steps=p["steps"], stepsize=p["stepsize"],
+        confidence=p["confidence"], initial_const=p["initial_const"], abort_early=p["abort_early"]),
+    Method.EAD: lambda p: fb.attacks.EADAttack(
+        binary_search_steps=p["binary_search_steps"], steps=p["steps"], initial_stepsize=p["initial_stepsize"],
+        confidence=p["confidence"], initial_const=p["initial_const"], regularization=p["regularization"],
+        abort_early=p["abort_early"]),
+    Method.BOUNDARY: lambda p: fb.attacks.BoundaryAttack(steps=p["steps"], spherical_step=p["spherical_step"],
+                                                         source_step=p["source_step"],
+                                                         step_adaptation=p["step_adaptation"]),
+    Method.HOPSKIPJUMP: lambda p: fb.attacks.HopSkipJumpAttack(
+        steps=p["steps"], initial_gradient_eval_steps=p["initial_gradient_eval_steps"],
+        max_gradient_eval_steps=p["max_gradient_eval_steps"], gamma=p["gamma"]),
+    Method.SPATIAL: lambda p: fb.attacks.SpatialAttack(
+        max_translation=p["max_translation"], max_rotation=p["max_rotation"], num_translations=p["num_translations"],
+        num_rotations=p["num_rotations"], grid_search=p["grid_search"]),
+}
+"""foolbox implementations by :class:`~regroup_core.attacks.specs.Method` (SPSA is ours)."""
 
 
 def _fooled(attacked: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None,
@@ -170,7 +178,7 @@ def _fooled(attacked: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets:
     return ok
 
 
-def _run_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, x: torch.Tensor, y: torch.Tensor,
+def _run_batch(preset: AttackSpec, p: dict[str, Any], attacked: nn.Module, x: torch.Tensor, y: torch.Tensor,
                t: torch.Tensor | None, eps: float | None, device: torch.device, seed: int,
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Adversarials for one batch (CPU tensors) and per-sample extras.
@@ -229,29 +237,32 @@ def _decision_attack(attack, fmodel, attacked: nn.Module, x: torch.Tensor, y: to
     return out
 
 
-def _attack_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, x: torch.Tensor, y: torch.Tensor,
+def _attack_batch(preset: AttackSpec, p: dict[str, Any], attacked: nn.Module, x: torch.Tensor, y: torch.Tensor,
                   t: torch.Tensor | None, eps: float | None, device: torch.device, seed: int,
                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     xd, yd = x.to(device), y.to(device)
     td = None if t is None else t.to(device)
-    if preset.family is AttackFamily.SCORE:
+    if preset.method is Method.SPSA:  # ours: its own generator, no global RNG
         g = torch.Generator().manual_seed(seed)
         adv = spsa(attacked, xd, yd, epsilon=eps, steps=p["steps"], samples=p["samples"], delta=p["delta"],
                    lr=p["lr"], early_stop_loss=p["early_stop_loss"], targets=td, generator=g)
         return adv.cpu(), {}
     fmodel = fb.PyTorchModel(attacked, bounds=(0.0, 1.0), device=device)
     criterion = fb.criteria.Misclassification(yd) if td is None else fb.criteria.TargetedMisclassification(td)
-    attack = _foolbox_attack(preset, p)
-    if preset.name == "spatial":  # SpatialAttack takes no epsilons
-        adv, _, _ = attack(fmodel, xd, criterion)
+    attack = _FOOLBOX[preset.method](p)
+    if not preset.takes_epsilon:  # SpatialAttack takes no epsilons
+        with library_rng(seed):
+            adv, _, _ = attack(fmodel, xd, criterion)
         return adv.detach().cpu(), {}
-    if preset.name in ("boundary", "hopskipjump"):
-        return _decision_attack(attack, fmodel, attacked, x, y, t, device), {}
+    if preset.method.needs_starting_point:
+        with library_rng(seed):
+            return _decision_attack(attack, fmodel, attacked, x, y, t, device), {}
     ladder = p.get("epsilon_ladder_255")
     if not ladder:
-        _, adv, _ = attack(fmodel, xd, criterion, epsilons=eps)
+        with library_rng(seed):
+            _, adv, _ = attack(fmodel, xd, criterion, epsilons=eps)
         adv = adv.detach().cpu()
-        if preset.name.removesuffix("-targeted") in ("cw", "ead"):
+        if preset.method.may_return_blank:
             # foolbox's C&W and EAD start from an all-black "best adversarial" and return it when they
             # find nothing; a black image fools most models, so count it as the failure it is
             blank = (adv.flatten(1) == 0).all(1) & (x.flatten(1) != 0).any(1)
@@ -268,7 +279,8 @@ def _attack_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, 
             break
         crit = (fb.criteria.Misclassification(yd[idx.to(device)]) if td is None
                 else fb.criteria.TargetedMisclassification(td[idx.to(device)]))
-        _, adv, _ = attack(fmodel, xd[idx.to(device)], crit, epsilons=rung / 255.0)
+        with library_rng(seed + int(rung * 1000)):  # library_rng reduces it to 64 bits
+            _, adv, _ = attack(fmodel, xd[idx.to(device)], crit, epsilons=rung / 255.0)
         adv = adv.detach().cpu()
         out[idx] = adv
         used[idx] = rung
@@ -277,7 +289,32 @@ def _attack_batch(preset: AttackPreset, p: dict[str, Any], attacked: nn.Module, 
     return out, {"epsilon_255": used}
 
 
-def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, attack: str | AttackPreset, *,
+def resolve_settings(preset: AttackSpec | str, *, epsilon_255: float | None = None, steps: int | None = None,
+                     **overrides: Any) -> tuple[dict[str, Any], float | None]:
+    """The parameters and ε (0–255 scale) an attack will run with, after the caller's overrides.
+
+    Two calls that resolve to the same settings run the same attack (caches key on this).
+    """
+    preset = get_preset(preset)
+    unknown = sorted(set(overrides) - set(preset.params))
+    if unknown:
+        raise DataError(f"expected parameters among {sorted(preset.params)} for '{preset.name}', got {unknown}")
+    params = {**preset.params, **overrides}
+    if steps is not None:
+        if "steps" not in params:
+            raise DataError(f"expected no steps for '{preset.name}' (it has none), got steps={steps}")
+        if isinstance(steps, bool) or int(steps) != steps or int(steps) < 1:
+            raise DataError(f"expected steps to be an integer >= 1, got {steps}")
+        params["steps"] = int(steps)
+    if not preset.takes_epsilon and epsilon_255 is not None:
+        raise DataError(f"expected no epsilon for '{preset.name}' (foolbox's SpatialAttack takes none), got one")
+    eps_255 = preset.epsilon_255 if epsilon_255 is None else float(epsilon_255)
+    if eps_255 is not None and not (math.isfinite(eps_255) and eps_255 > 0):
+        raise DataError(f"expected epsilon_255 > 0 and finite, got {eps_255}")
+    return params, eps_255
+
+
+def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, attack: str | AttackSpec, *,
                threat: ThreatModel | str = ThreatModel.TRANSFER, defended: REGroup | None = None,
                epsilon_255: float | None = None, steps: int | None = None, targets: torch.Tensor | None = None,
                seed: int = 0, batch_size: int = 64, progress: bool = False, callback: Progress | None = None,
@@ -286,14 +323,15 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
     """Attack ``images`` (B, C, H, W) in [0, 1] with true ``labels`` (B,).
 
     Args:
-        attack: a preset name (see :data:`~regroup_core.attacks.presets.PRESETS`) or an AttackPreset.
+        attack: a preset name (see :data:`~regroup_core.attacks.specs.PRESETS`) or an AttackSpec.
         threat: ``transfer`` (attack the softmax model), ``blackbox`` (query the exact REGroup;
             decision/score-based attacks) or ``adaptive`` (white-box on :class:`SoftRegroup`).
         defended: the REGroup classifier (required for blackbox and adaptive).
         epsilon_255: budget on the 0–255 scale (default: the preset's); used as ``/ 255``.
         steps: iterations (default: the preset's CPU-affordable count).
         targets: target classes for targeted presets (default: random ≠ label, from ``seed``).
-        seed: seeds torch and NumPy for the attack and the random targets.
+        seed: seeds the attack's randomness (batch ``b`` of the run uses ``seed`` and ``b``) and the
+            random targets.
         temperature, surrogate: adaptive threat model only (τ default: calibrated on ``images``).
         overrides: any other key of the preset's ``params`` (e.g. ``binary_search_steps=3``).
     """
@@ -301,7 +339,7 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
     threat = ThreatModel(threat)
     surrogate = Surrogate(surrogate)
     if targets is not None and not preset.targeted:
-        if preset.name in _IGNORE_TARGETS:
+        if not preset.method.supports_targets:
             raise DataError(f"expected no targets for '{preset.name}' (foolbox's implementation silently "
                             "ignores targeted criteria), got targets")
         raise DataError(f"expected no targets for the untargeted '{preset.name}', got targets; "
@@ -314,28 +352,15 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
                         "adaptive takes gradient-based ones)")
     if threat is not ThreatModel.TRANSFER and defended is None:
         raise DataError(f"expected a REGroup classifier (defended=) for the '{threat.value}' threat model, got none")
-    unknown = sorted(set(overrides) - set(preset.params))
-    if unknown:
-        raise DataError(f"expected parameters among {sorted(preset.params)} for '{preset.name}', got {unknown}")
-    params = {**preset.params, **overrides}
-    if steps is not None:
-        if "steps" not in params:
-            raise DataError(f"expected no steps for '{preset.name}' (it has none), got steps={steps}")
-        if int(steps) < 1:
-            raise DataError(f"expected steps >= 1, got {steps}")
-        params["steps"] = int(steps)
-    eps_255 = preset.epsilon_255 if epsilon_255 is None else float(epsilon_255)
-    if eps_255 is not None and not eps_255 > 0:
-        raise DataError(f"expected epsilon_255 > 0, got {eps_255}")
-    if preset.name == "spatial" and epsilon_255 is not None:
-        raise DataError("expected no epsilon for 'spatial' (foolbox's SpatialAttack takes none), got one")
+    params, eps_255 = resolve_settings(preset, epsilon_255=epsilon_255, steps=steps, **overrides)
     eps = None if eps_255 is None else eps_255 / 255.0
     if preset.targeted:
         targets = random_targets(labels, bundle.num_classes, seed) if targets is None else torch.as_tensor(targets).cpu()
 
     device = bundle.device
     settings: dict[str, Any] = {
-        "attack": preset.name, "threat": threat.value, "family": preset.family.value, "norm": preset.norm,
+        "attack": preset.name, "method": preset.method.value, "threat": threat.value,
+        "family": preset.family.value, "norm": preset.norm.value, "budget": preset.budget.value,
         "epsilon_255": eps_255, "epsilon": eps, "epsilon_scale": "epsilon = epsilon_255 / 255 on [0, 1] inputs",
         "params": params, "targeted": preset.targeted, "min_confidence": preset.min_confidence,
         "seed": int(seed), "batch_size": int(batch_size), "n": len(labels), "model": bundle.name,
@@ -346,32 +371,27 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
         attacked: nn.Module = bundle.model
     elif threat is ThreatModel.BLACKBOX:
         attacked = RegroupScores(defended).eval()
-        settings.update(k=defended.classifiers.k, classifier_hash=classifier_hash(defended))
+        settings.update(k=defended.classifiers.k, classifier_hash=classifier_digest(defended.classifiers))
     else:
         tau = calibrate_temperature(defended, images) if temperature is None else float(temperature)
         attacked = SoftRegroup(defended, tau, surrogate).eval()
-        settings.update(k=defended.classifiers.k, classifier_hash=classifier_hash(defended), temperature=tau,
+        settings.update(k=defended.classifiers.k, classifier_hash=classifier_digest(defended.classifiers),
+                        temperature=tau,
                         temperature_rule="given" if temperature is not None else "median KL gap (1st vs 2nd) on the attacked images",
                         surrogate=surrogate.value)
 
     start = time.perf_counter()
     advs, extras = [], []
     total = len(labels)
-    bar = tqdm(total=total, desc=f"{preset.name}/{threat.value}", disable=not progress, unit="img")
-    try:
+    with Reporter(total, f"{preset.name}/{threat.value}", bar=progress, callback=callback, unit="img") as bar:
         for lo in range(0, total, batch_size):
             hi = min(lo + batch_size, total)
             t = None if targets is None else targets[lo:hi]
-            with _seeded(seed * 1_000_003 + lo):
-                adv, extra = _run_batch(preset, params, attacked, images[lo:hi], labels[lo:hi], t, eps, device,
-                                        seed * 1_000_003 + lo)
+            batch_seed = (int(seed) * 1_000_003 + lo) % 2**63  # torch seeds are 64-bit
+            adv, extra = _run_batch(preset, params, attacked, images[lo:hi], labels[lo:hi], t, eps, device, batch_seed)
             advs.append(adv.float().clamp(*bundle.bounds))
             extras.append(extra)
             bar.update(hi - lo)
-            if callback is not None:
-                callback(hi, total, f"{preset.name}/{threat.value}")
-    finally:
-        bar.close()
     adversarial = torch.cat(advs) if advs else images.clone()
     success = (_fooled(attacked, adversarial, labels, targets, preset.min_confidence, device)
                if total else torch.zeros(0, dtype=torch.bool))

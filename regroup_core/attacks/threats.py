@@ -29,10 +29,8 @@ import enum
 import torch
 from torch import nn
 
-from ..classifier import to_pmf
+from ..engine import REGroup, capture, to_pmf
 from ..errors import DataError
-from ..regroup import REGroup
-from ..taps import capture
 
 __all__ = ["ThreatModel", "Surrogate", "RegroupScores", "SoftRegroup", "calibrate_temperature",
            "voter_divergences"]

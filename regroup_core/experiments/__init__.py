@@ -6,11 +6,18 @@
     attack_table(suite); k_ablation(suite); variant_ablation(suite); voting_rules(suite)
 """
 
-from .cache import AdversarialCache, cache_key
-from .suite import AttackRun, Suite, TestImages, cached_attack, predict_all, run_suite, select_correct
-from .tables import (attack_table, clean_summary, epsilon_sweep, k_ablation, layer_accuracy, timing,
-                     variant_ablation, voting_rules)
+from .suite import Suite, SuiteRun, TestImages, attack_run_key, cached_attack, run_suite, select_correct
+from .tables import (
+                     attack_table,
+                     clean_summary,
+                     epsilon_sweep,
+                     k_ablation,
+                     layer_accuracy,
+                     timing,
+                     variant_ablation,
+                     voting_rules,
+)
 
-__all__ = ["AdversarialCache", "AttackRun", "Suite", "TestImages", "attack_table", "cache_key", "cached_attack",
-           "clean_summary", "epsilon_sweep", "k_ablation", "layer_accuracy", "predict_all", "run_suite",
-           "select_correct", "timing", "variant_ablation", "voting_rules"]
+__all__ = ["Suite", "SuiteRun", "TestImages", "attack_run_key", "attack_table", "cached_attack", "clean_summary",
+           "epsilon_sweep", "k_ablation", "layer_accuracy", "run_suite", "select_correct", "timing",
+           "variant_ablation", "voting_rules"]

@@ -1,11 +1,22 @@
 """Run attacks × threat models once, cached and resumable; every table is derived from the result.
 
 :func:`run_suite` attacks the same test images with every (attack, threat model) pair that fits,
-in chunks of ``chunk_size`` images. Each finished chunk is stored in an
-:class:`~regroup_core.experiments.cache.AdversarialCache` before the next starts, so an
-interrupted run (Ctrl-C, a crash, a closed browser tab) resumes where it stopped. REGroup then
-ranks every layer of every adversarial image once (``scope="all"``), so the k-ablation, the
-pos/neg ablation and other voting rules re-aggregate the same rankings for free.
+in chunks of ``chunk_size`` images. Each finished chunk is stored in the shared
+:class:`~regroup_core.store.AdversarialCache` before the next starts, so an interrupted run
+(Ctrl-C, a crash, a closed browser tab) resumes where it stopped, and the app finds every
+image the CLI attacked. REGroup then ranks every layer of every adversarial image once
+(``scope="all"``), so the k-ablation, the pos/neg ablation and other voting rules
+re-aggregate the same rankings for free.
+
+**Cache keys.** A run key names everything a result depends on except the images (model
+weights, classifier arrays when the attacker queries REGroup, the attack's resolved settings,
+threat model, seed); each chunk is keyed by its images' digests and targets. A chunk's
+randomness is seeded from the seed and its images' digests and random targets from the seed and
+each image's digest, so the same images give the same result in any run and in the app.
+
+**torchrun.** Under several processes every (attack, threat, chunk) unit belongs to one rank
+(round-robin); each rank attacks its units into the shared cache, all wait, and rank 0
+assembles the suite from the cache (every unit now a hit) while the others return None.
 """
 
 from __future__ import annotations
@@ -15,20 +26,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
-from ..attacks.presets import get_preset
-from ..attacks.runner import AttackResult, Progress, applicable, classifier_hash, random_targets, run_attack
-from ..attacks.threats import Surrogate, ThreatModel, calibrate_temperature
-from ..datasets import resolve_data
+from ..attacks.runner import AttackResult, applicable, random_targets, resolve_settings, run_attack
+from ..attacks.specs import get_preset
+from ..attacks.threats import ThreatModel, calibrate_temperature
+from ..engine import Prediction, REGroup
 from ..errors import DataError
-from ..regroup import REGroup, Prediction
-from ..zoo import ModelBundle
-from .cache import AdversarialCache, cache_key
+from ..run.dist import barrier, context
+from ..run.evaluate import predict_all
+from ..run.progress import Progress
+from ..sources import Data, ModelBundle, resolve_data
+from ..store import AdversarialCache, CacheEntry, cache_key, classifier_digest, tensor_digest
 
-__all__ = ["TestImages", "AttackRun", "Suite", "select_correct", "cached_attack", "run_suite", "predict_all"]
+__all__ = ["Suite", "SuiteRun", "TestImages", "attack_run_key", "cached_attack", "run_suite", "select_correct"]
 
-CACHE_VERSION = 2  # 2: C&W/EAD blank-image failures, already-fooled images skipped
+CACHE_VERSION = 3  # 3: per-image digests and seeds, shared with the app
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,10 @@ class TestImages:
 
 
 @dataclass(frozen=True)
-class AttackRun:
+class SuiteRun:
+    """One (attack, threat model) pair of a suite: the attack's result and REGroup's prediction
+    of every adversarial image with every layer ranked."""
+
     attack: str
     threat: ThreatModel
     result: AttackResult
@@ -65,10 +80,10 @@ class AttackRun:
 class Suite:
     test: TestImages
     clean: Prediction
-    runs: tuple[AttackRun, ...]
+    runs: tuple[SuiteRun, ...]
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def run(self, attack: str, threat: ThreatModel | str) -> AttackRun:
+    def run(self, attack: str, threat: ThreatModel | str) -> SuiteRun:
         threat = ThreatModel(threat)
         for r in self.runs:
             if r.attack == attack and r.threat is threat:
@@ -76,19 +91,10 @@ class Suite:
         raise DataError(f"expected a run of '{attack}' under '{threat.value}', got none")
 
 
-def predict_all(defended: REGroup, images: torch.Tensor, batch_size: int = 256) -> Prediction:
-    """REGroup prediction of every layer (scope="all") for many images, batched."""
-    parts = [defended.predict(images[i:i + batch_size], scope="all") for i in range(0, len(images), batch_size)]
-    first = parts[0]
-    return Prediction(layers=first.layers, logits=torch.cat([p.logits for p in parts]),
-                      pos_ranks=torch.cat([p.pos_ranks for p in parts]),
-                      neg_ranks=torch.cat([p.neg_ranks for p in parts]), k=first.k, variant=first.variant)
-
-
-def select_correct(bundle: ModelBundle, data: str | Dataset, n: int, *, seed: int = 0,
+def select_correct(bundle: ModelBundle, data: Data, n: int, *, seed: int = 0,
                    defended: REGroup | None = None) -> TestImages:
     """The first ``n`` images (in a seeded random order) that the base model classifies correctly."""
-    dataset = resolve_data(data, bundle) if isinstance(data, str) else data
+    dataset = resolve_data(data, bundle)
     total = len(dataset)
     if n < 1:
         raise DataError(f"expected n >= 1, got {n}")
@@ -133,50 +139,85 @@ def _merge(parts: Sequence[AttackResult], hits: int, misses: int) -> AttackResul
         per_sample={k: torch.cat([p.per_sample[k] for p in parts]) for k in keys})
 
 
+def attack_run_key(bundle: ModelBundle, attack: str, *, threat: ThreatModel | str = ThreatModel.TRANSFER,
+                   defended: REGroup | None = None, seed: int = 0, **options: Any) -> str:
+    """The cache key of everything an attack's result depends on except the images and targets:
+    model weights, the classifier (when the attacker queries REGroup), the attack's resolved
+    settings, the threat model, the seed and any other option (temperature...)."""
+    threat = ThreatModel(threat)
+    spec = get_preset(attack)
+    setting_keys = {"epsilon_255", "steps", *spec.params}
+    params, eps_255 = resolve_settings(spec, **{k: v for k, v in options.items() if k in setting_keys})
+    payload: dict[str, Any] = {
+        "v": CACHE_VERSION, "model": bundle.fingerprint, "attack": spec.name, "method": spec.method.value,
+        "targeted": spec.targeted, "min_confidence": spec.min_confidence, "params": params, "epsilon_255": eps_255,
+        "threat": threat.value, "seed": int(seed),
+        "options": {k: v for k, v in sorted(options.items()) if k not in setting_keys and k != "targets"}}
+    if threat is not ThreatModel.TRANSFER and defended is not None:
+        payload["classifier"] = classifier_digest(defended.classifiers)
+    return cache_key(payload)
+
+
+def _from_entry(entry: CacheEntry) -> AttackResult:
+    t = entry.tensors
+    per_sample = {k.removeprefix("per_sample."): v for k, v in t.items() if k.startswith("per_sample.")}
+    return AttackResult(adversarial=t["adversarial"], success=t["success"].bool(), targets=t.get("targets"),
+                        settings=entry.meta["settings"], elapsed=float(entry.meta.get("elapsed", 0.0)),
+                        per_sample=per_sample)
+
+
 def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, attack: str, *,
-                  ids: Sequence[int] | None = None, threat: ThreatModel | str = ThreatModel.TRANSFER,
+                  ids: Sequence[int | str] | None = None, threat: ThreatModel | str = ThreatModel.TRANSFER,
                   defended: REGroup | None = None, cache: AdversarialCache | None = None, chunk_size: int = 50,
                   seed: int = 0, progress: bool = False, callback: Progress | None = None,
                   owned: Callable[[int], bool] | None = None, **options: Any) -> AttackResult | None:
-    """:func:`run_attack` chunk by chunk, each chunk looked up in / stored to ``cache``.
+    """:func:`~regroup_core.attacks.runner.run_attack` chunk by chunk, each chunk looked up in /
+    stored to ``cache`` (see the module doc for keys and seeds).
 
+    ``ids`` name the images in the cache's metadata (their identity in keys is their digest).
     With ``owned`` only the chunks ``c`` with ``owned(c)`` are run (the result holds just those,
-    None if none): processes of a torchrun job fill one shared cache, each with its own chunks
-    (see :func:`regroup_core.cli_scale.fill_suite_cache`).
-
-    Random targets and the adaptive temperature are drawn once for all images, so the chunks
-    of one run agree with each other whatever was cached before.
+    None if none): the processes of a torchrun job fill one shared cache, each with its own chunks.
+    The adaptive temperature is calibrated once on all images, so the chunks of one run agree.
     """
     threat = ThreatModel(threat)
     preset = get_preset(attack)
-    ids = tuple(range(len(labels))) if ids is None else tuple(int(i) for i in ids)
+    if chunk_size < 1:
+        raise DataError(f"expected chunk_size >= 1, got {chunk_size}")
+    ids = tuple(range(len(labels))) if ids is None else tuple(ids)
     if len(ids) != len(labels):
         raise DataError(f"expected {len(labels)} image ids, got {len(ids)}")
-    if preset.targeted and options.get("targets") is None:
-        options["targets"] = random_targets(labels, bundle.num_classes, seed)
+    digests = [tensor_digest(img.float()) for img in images]
+    targets = options.pop("targets", None)
+    if preset.targeted and targets is None:
+        targets = random_targets(labels, bundle.num_classes, seed, keys=digests)
     if threat is ThreatModel.ADAPTIVE and options.get("temperature") is None and defended is not None:
         options["temperature"] = calibrate_temperature(defended, images)
-    targets = options.pop("targets", None)
     if options.get("epsilon_255") is not None and float(options["epsilon_255"]) == preset.epsilon_255:
         options.pop("epsilon_255")  # the preset's own ε: same cache entry as the default run
-    base = {"v": CACHE_VERSION, "model": bundle.fingerprint, "attack": preset.as_dict(), "threat": threat.value,
-            "seed": seed, "options": {k: (v.value if isinstance(v, Surrogate) else v) for k, v in sorted(options.items())}}
-    if threat is not ThreatModel.TRANSFER and defended is not None:
-        base["classifier"] = classifier_hash(defended)
+    run_key = attack_run_key(bundle, preset.name, threat=threat, defended=defended, seed=seed, **options)
     parts, hits0, misses0 = [], (cache.hits if cache else 0), (cache.misses if cache else 0)
     total = len(labels)
     for c, lo in enumerate(range(0, total, chunk_size)):
         if owned is not None and not owned(c):
             continue  # another process's chunk
         hi = min(lo + chunk_size, total)
-        t = None if targets is None else targets[lo:hi]
-        key = cache_key({**base, "ids": ids[lo:hi], "targets": None if t is None else t.tolist()})
-        result = cache.get(key) if cache is not None else None
+        t = None if targets is None else torch.as_tensor(targets[lo:hi]).to(torch.int64)
+        chunk_key = cache_key({"images": digests[lo:hi], "targets": None if t is None else t.tolist()})
+        entry = cache.get(run_key, chunk_key, digests[lo:hi]) if cache is not None else None
+        result = _from_entry(entry) if entry is not None else None
         if result is None:
+            chunk_seed = int(cache_key({"seed": seed, "images": digests[lo:hi]})[:12], 16)
             result = run_attack(bundle, images[lo:hi], labels[lo:hi], preset, threat=threat, defended=defended,
-                                targets=t, seed=seed * 7919 + c, progress=progress, **options)
+                                targets=t, seed=chunk_seed, progress=progress, **options)
+            result.settings["run_seed"] = int(seed)
             if cache is not None:
-                cache.put(key, result)
+                tensors = {"adversarial": result.adversarial, "success": result.success.to(torch.uint8)}
+                if result.targets is not None:
+                    tensors["targets"] = result.targets
+                tensors |= {f"per_sample.{k}": v for k, v in result.per_sample.items()}
+                cache.put(run_key, chunk_key, tensors, {
+                    "settings": result.settings, "elapsed": result.elapsed, "image_digests": digests[lo:hi],
+                    "image_ids": [str(i) for i in ids[lo:hi]], "labels": labels[lo:hi].tolist()})
         parts.append(result)
         if callback is not None:
             callback(hi, total, f"{preset.name}/{threat.value}")
@@ -189,18 +230,32 @@ def run_suite(bundle: ModelBundle, defended: REGroup, test: TestImages, *, attac
               threats: Sequence[ThreatModel | str] = (ThreatModel.TRANSFER,), seed: int = 0,
               cache: AdversarialCache | None = None, chunk_size: int = 50,
               attack_options: dict[str, dict[str, Any]] | None = None, progress: bool = False,
-              callback: Progress | None = None) -> Suite:
+              callback: Progress | None = None) -> Suite | None:
     """Every applicable (attack, threat) pair on ``test``; pairs that do not fit are listed as skipped.
 
     ``attack_options[attack]`` are keyword arguments of :func:`run_attack` (``steps``,
     ``epsilon_255``, preset parameters...). ``callback(done, total, message)`` reports progress
-    in images over all pairs.
+    in images over all pairs. Collective under torchrun (see the module doc): rank 0 returns
+    the suite, the other ranks None.
     """
     threats = [ThreatModel(t) for t in threats]
     attack_options = attack_options or {}
     pairs = [(a, t) for a in attacks for t in threats if applicable(get_preset(a), t)]
     skipped = [f"{a}/{t.value}" for a in attacks for t in threats if not applicable(get_preset(a), t)]
     n = len(test.labels)
+    ctx = context()
+    if ctx.distributed:
+        if cache is None:
+            raise DataError("expected a shared adversarial cache for a suite under torchrun, got none")
+        chunks = -(-n // chunk_size)
+        for i, (attack, threat) in enumerate(pairs):
+            cached_attack(bundle, test.images, test.labels, attack, ids=test.ids, threat=threat, defended=defended,
+                          cache=cache, chunk_size=chunk_size, seed=seed,
+                          owned=lambda c, base=i * chunks: (base + c) % ctx.world_size == ctx.rank,
+                          **dict(attack_options.get(attack, {})))
+        barrier()
+        if not ctx.is_main:
+            return None
     runs = []
     for i, (attack, threat) in enumerate(pairs):
         def chunk_done(done: int, total: int, message: str, offset: int = i * n) -> None:
@@ -209,10 +264,10 @@ def run_suite(bundle: ModelBundle, defended: REGroup, test: TestImages, *, attac
         result = cached_attack(bundle, test.images, test.labels, attack, ids=test.ids, threat=threat,
                                defended=defended, cache=cache, chunk_size=chunk_size, seed=seed,
                                progress=progress, callback=chunk_done, **dict(attack_options.get(attack, {})))
-        runs.append(AttackRun(attack, threat, result, predict_all(defended, result.adversarial)))
+        runs.append(SuiteRun(attack, threat, result, predict_all(defended, result.adversarial)))
     settings = {"model": bundle.name, "model_fingerprint": bundle.fingerprint, "k": defended.classifiers.k,
-                "classifier_hash": classifier_hash(defended), "seed": seed, "n": n, "data": test.source,
-                "image_selection": "first n correctly classified by softmax, seeded order",
+                "classifier_hash": classifier_digest(defended.classifiers), "seed": seed, "n": n,
+                "data": test.source, "image_selection": "first n correctly classified by softmax, seeded order",
                 "attacks": list(attacks), "threats": [t.value for t in threats], "skipped": skipped,
                 "attack_options": attack_options, "chunk_size": chunk_size}
     return Suite(test=test, clean=predict_all(defended, test.images), runs=tuple(runs), settings=settings)

@@ -18,11 +18,11 @@ import pandas as pd
 import torch
 
 from ..attacks.threats import ThreatModel
-from ..regroup import REGroup, Prediction
-from ..voting import Variant, copeland_scores, plurality_counts, top_classes
-from ..zoo import ModelBundle
-from .cache import AdversarialCache
-from .suite import AttackRun, Suite, TestImages, cached_attack, predict_all
+from ..engine import Prediction, REGroup, Variant, copeland_scores, plurality_counts, top_classes
+from ..run.evaluate import predict_all
+from ..sources import ModelBundle
+from ..store import AdversarialCache
+from .suite import Suite, SuiteRun, TestImages, cached_attack
 
 __all__ = ["attack_table", "clean_summary", "k_ablation", "layer_accuracy", "variant_ablation",
            "voting_rules", "epsilon_sweep", "timing"]
@@ -36,7 +36,7 @@ def _topn_hit(scores: torch.Tensor, labels: torch.Tensor, n: int) -> torch.Tenso
     return (top_classes(scores, min(n, scores.shape[1])) == labels.unsqueeze(1)).any(1)
 
 
-def _norms(run: AttackRun, images: torch.Tensor) -> tuple[float, float]:
+def _norms(run: SuiteRun, images: torch.Tensor) -> tuple[float, float]:
     d = (run.result.adversarial - images).flatten(1)
     return (round(float(d.norm(dim=1).median()), 4) if len(d) else float("nan"),
             round(float(d.abs().amax(1).median()), 4) if len(d) else float("nan"))

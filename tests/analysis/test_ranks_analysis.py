@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from regroup_core.analysis.ranks import borda_buildup, focus_classes, image_ranks
+from regroup_core.engine.voting import Variant, aggregate_borda
 from regroup_core.errors import DataError
-from regroup_core.voting import Variant, aggregate_borda
 
 
 def _ranks(rows):

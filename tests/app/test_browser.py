@@ -45,7 +45,7 @@ def server(tmp_path_factory):
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "server.log").open("w")
     # a fresh result cache, so the Ablations/Benchmark pages offer their Run buttons every time
-    env = {**os.environ, "REGROUP_APP_CACHE": str(tmp_path_factory.mktemp("app-cache"))}
+    env = {**os.environ, "REGROUP_CACHE": str(tmp_path_factory.mktemp("regroup-cache"))}
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -108,7 +108,7 @@ def _goto(page, title: str) -> None:
 def _digit_png() -> bytes:
     from PIL import Image
 
-    from regroup_core.data.mnist import mnist_split
+    from regroup_core.sources.mnist import mnist_split
 
     x, _ = mnist_split("test").tensors
     buf = io.BytesIO()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.state import ModelChoice, shipped_classifier
+from app.cache import shipped_classifier
+from app.session import ModelChoice
 from tests.app.apptest_helpers import assert_clean, charts, start
 
 
@@ -16,20 +17,12 @@ from tests.app.apptest_helpers import assert_clean, charts, start
 def digit_png() -> bytes:
     from PIL import Image
 
-    from regroup_core.data.mnist import mnist_split
+    from regroup_core.sources.mnist import mnist_split
 
     x, _ = mnist_split("test").tensors
     buf = io.BytesIO()
     Image.fromarray((x[0, 0].numpy() * 255).astype("uint8"), mode="L").save(buf, "PNG")
     return buf.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def _app_cache(tmp_path, monkeypatch):
-    """Uploaded and fitted files of page tests go to a temporary cache, not the repo's."""
-    import app.state
-
-    monkeypatch.setattr(app.state, "CACHE_DIR", tmp_path / "app-cache")
 
 
 def _missing_classifier() -> ModelChoice:
@@ -212,7 +205,7 @@ def test_model_page_rejects_a_bad_weights_file():
 def _digit_folder(root: Path, classes=(0, 1), per_class: int = 4) -> Path:
     from PIL import Image
 
-    from regroup_core.data.mnist import mnist_split
+    from regroup_core.sources.mnist import mnist_split
 
     x, y = mnist_split("test").tensors
     for c in classes:

@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from app import state
-from regroup_core.data.mnist import mnist_split
+from app import cache, session
+from regroup_core.sources.mnist import mnist_split
 from tests.app.apptest_helpers import start
 
 
 def test_concurrent_predictions_on_the_shared_cached_model_are_unmixed():
-    defended = state.load_defended(*state.ModelChoice().key)
+    defended = cache.defended_model(*session.ModelChoice().key)
     x, _ = mnist_split("test").tensors
     images = [x[i:i + 1] for i in range(0, 200, 10)]
     expected = [defended.predict(im, scope="all") for im in images]

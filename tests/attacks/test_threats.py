@@ -9,7 +9,7 @@ from tiny_defended import tiny, tiny_batch
 from regroup_core.attacks import RegroupScores, SoftRegroup, calibrate_temperature
 from regroup_core.attacks.spsa import spsa
 from regroup_core.attacks.threats import voter_divergences
-from regroup_core.voting import stable_ranks
+from regroup_core.engine.voting import stable_ranks
 
 
 def test_regroup_scores_argmax_is_the_regroup_label():

@@ -37,3 +37,13 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys):
                "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "expected an attack among" in err
+
+
+def test_epsilon_bounds_fixed_budget_linf_attacks_only(tmp_path, capsys):
+    argv = ["evaluate", "--model", "mnist-vgg", "--classifier", CLASSIFIER, "--attacks", "pgd,deepfool,pgd-l2",
+            "--n", "2", "--steps", "1", "--epsilon", "16", "--out", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    rows = {r["attack"]: r["settings"] for r in json.loads(capsys.readouterr().out)["rows"] if r["threat"] != "worst"}
+    assert rows["pgd"]["epsilon_255"] == 16.0
+    assert rows["deepfool"]["epsilon_255"] is None  # a minimisation attack stays unbounded
+    assert rows["pgd-l2"]["epsilon_255"] == 127.5  # an L2 attack keeps its own budget

@@ -9,8 +9,18 @@ import torch
 from tiny_defended import tiny, tiny_batch
 from torch.utils.data import TensorDataset
 
-from regroup_core.experiments import (attack_table, clean_summary, epsilon_sweep, k_ablation, layer_accuracy,
-                                      run_suite, select_correct, timing, variant_ablation, voting_rules)
+from regroup_core.experiments import (
+    attack_table,
+    clean_summary,
+    epsilon_sweep,
+    k_ablation,
+    layer_accuracy,
+    run_suite,
+    select_correct,
+    timing,
+    variant_ablation,
+    voting_rules,
+)
 
 OPTIONS = {"pgd": {"steps": 2, "epsilon_255": 60.0}, "deepfool": {"steps": 3}, "boundary": {"steps": 3}}
 

@@ -1,0 +1,23 @@
+"""Where models and data come from: the model zoo with each model's metadata
+(:mod:`.models`), data specs and the one image-folder / file-list reader (:mod:`.data`), the
+embedded MNIST digits and networks (:mod:`.mnist`), and safe image reading (:mod:`.images`)."""
+
+from .data import Data, ImageFiles, interleaved_order, known_labels, make_loader, resolve_data
+from .images import open_image
+from .models import (
+    ASSETS_DIR,
+    MODEL_SPECS,
+    ModelBundle,
+    ModelKind,
+    ModelSpec,
+    bundle_from_module,
+    load_model,
+    model_names,
+    model_spec,
+    resolve_device,
+    weights_fingerprint,
+)
+
+__all__ = ["ASSETS_DIR", "MODEL_SPECS", "Data", "ImageFiles", "ModelBundle", "ModelKind", "ModelSpec",
+           "bundle_from_module", "interleaved_order", "known_labels", "load_model", "make_loader", "model_names",
+           "model_spec", "open_image", "resolve_data", "resolve_device", "weights_fingerprint"]

@@ -1,0 +1,95 @@
+"""Model loading: embedded defaults, torchvision families, safe weights files, fingerprints."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from regroup_core.errors import ArgumentError, DataError, ModelError
+from regroup_core.sources.models import load_model, resolve_device, weights_fingerprint
+
+
+def test_embedded_default_is_offline_and_ready():
+    bundle = load_model("mnist-vgg")
+    assert bundle.weights == "embedded" and not bundle.model.training
+    assert bundle.class_names == tuple(str(i) for i in range(10))
+    assert [layer.name for layer in bundle.layers][-1] == "classifier.6" and len(bundle.layers) == 8
+    x = bundle.preprocess(Image.new("L", (40, 40), color=255))
+    assert x.shape == (1, 28, 28) and float(x.max()) <= 1.0
+    assert float(x.mean()) == 0.0  # white paper is inverted to MNIST's black background
+    assert bundle.model(x.unsqueeze(0)).shape == (1, 10)
+
+
+def test_torchvision_bundle_with_random_weights():
+    bundle = load_model("resnet18", weights="random", device="cpu")
+    assert len(bundle.layers) == 21 and bundle.layers[-1].name == "net.fc"
+    assert len(bundle.class_names) == 1000 and bundle.class_names[0] == "tench"
+    x = bundle.preprocess(Image.new("RGB", (300, 200), color=(255, 0, 0)))
+    assert x.shape == (3, 224, 224) and abs(float(x[0].mean()) - 1.0) < 1e-6
+
+
+def test_weights_file_round_trip_and_fingerprint(tmp_path):
+    bundle = load_model("mnist-resnet")
+    st = tmp_path / "w.safetensors"
+    save_file(bundle.model.state_dict(), str(st))
+    pth = tmp_path / "w.pth"
+    torch.save(bundle.model.state_dict(), pth)
+    for path in (st, pth):
+        again = load_model("mnist-resnet", weights=path)
+        assert again.fingerprint == bundle.fingerprint
+    assert load_model("mnist-resnet", weights="random").fingerprint != bundle.fingerprint
+
+
+def test_malicious_or_mismatched_weights_are_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+    evil = tmp_path / "evil.pth"
+    with open(evil, "wb") as fh:
+        pickle.dump({"conv.weight": Evil()}, fh)
+    torch.save({"conv.weight": Evil()}, tmp_path / "evil2.pth")
+    for path in (evil, tmp_path / "evil2.pth"):
+        with pytest.raises(ModelError, match="unreadable or unsafe"):
+            load_model("mnist-vgg", weights=path)
+    assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()  # the payload never ran
+    other = tmp_path / "other.safetensors"
+    save_file(load_model("mnist-resnet").model.state_dict(), str(other))
+    with pytest.raises(ModelError, match="mismatch"):
+        load_model("mnist-vgg", weights=other)
+    with pytest.raises(ModelError, match="no file"):
+        load_model("mnist-vgg", weights=tmp_path / "nope.pth")
+
+
+def test_unknown_model_and_device():
+    with pytest.raises(ModelError, match="expected a model name"):
+        load_model("alexnet")
+    if not torch.cuda.is_available():
+        with pytest.raises(ArgumentError, match="CUDA"):
+            resolve_device("cuda")
+    with pytest.raises(ArgumentError, match="'auto', 'cpu', 'cuda' or 'cuda:N'"):
+        resolve_device("gpu please")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_check_batch():
+    bundle = load_model("mnist-vgg")
+    bundle.check_batch(torch.rand(2, 1, 28, 28))
+    with pytest.raises(DataError, match=r"shape \(B, 1, 28, 28\)"):
+        bundle.check_batch(torch.rand(2, 3, 28, 28))
+    with pytest.raises(DataError, match="finite"):
+        bundle.check_batch(torch.full((1, 1, 28, 28), float("nan")))
+    with pytest.raises(DataError, match=r"\[0.0, 1.0\]"):
+        bundle.check_batch(torch.full((1, 1, 28, 28), 2.0))
+
+
+def test_fingerprint_sees_buffers_and_values():
+    net = torch.nn.BatchNorm2d(3)
+    before = weights_fingerprint(net)
+    net.running_mean += 1
+    assert weights_fingerprint(net) != before
