@@ -84,8 +84,20 @@ class Prediction:
 
     @property
     def regroup_labels(self) -> torch.Tensor:
-        """argmax of the Borda count; ties go to the lower class index."""
+        """argmax of the Borda count; ties go to the lower class index (see :attr:`regroup_tied`)."""
         return top_classes(self.borda, 1)[:, 0]
+
+    @property
+    def regroup_tied(self) -> torch.Tensor:
+        """(B,) bool: the top Borda count is shared by two or more classes, so
+        :attr:`regroup_labels` was decided by class index, not by the vote."""
+        top2 = torch.topk(self.borda, min(2, self.num_classes), dim=1).values
+        return top2[:, 0] == top2[:, -1] if self.num_classes > 1 else torch.zeros(len(self.borda), dtype=torch.bool)
+
+    def regroup_correct(self, labels: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: REGroup's vote names ``labels`` *outright*; a tie counts as an error even
+        when the tie-break by class index happens to pick the label."""
+        return (self.regroup_labels == labels.to(self.regroup_labels.device)) & ~self.regroup_tied
 
     def softmax_top(self, n: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
         """(indices, probabilities), each (B, n)."""

@@ -6,6 +6,7 @@
     attack_table(suite); k_ablation(suite); variant_ablation(suite); voting_rules(suite)
 """
 
+from .intervals import wilson_interval
 from .suite import Suite, SuiteRun, TestImages, attack_run_key, cached_attack, run_suite, select_correct
 from .tables import (
                      attack_table,
@@ -20,4 +21,4 @@ from .tables import (
 
 __all__ = ["Suite", "SuiteRun", "TestImages", "attack_run_key", "attack_table", "cached_attack", "clean_summary",
            "epsilon_sweep", "k_ablation", "layer_accuracy", "run_suite", "select_correct", "timing",
-           "variant_ablation", "voting_rules"]
+           "variant_ablation", "voting_rules", "wilson_interval"]

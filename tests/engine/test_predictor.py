@@ -99,3 +99,18 @@ def test_select_k_is_the_run_of_top_layers_over_the_threshold():
     assert select_k([0.9, 0.1]) == 1  # the top layer always votes
     assert select_k([0.5, 0.6], threshold=0.55) == 1
     assert select_k([0.6, 0.6], threshold=0.55) == 2
+
+
+def test_ties_are_reported_and_count_as_errors():
+    from regroup_core.engine.layers import LayerInfo, LayerKind
+    from regroup_core.engine.predictor import Prediction
+
+    layer = LayerInfo("fc", LayerKind.FC, 3, 0, "fc")
+    # one layer, pos voter ranks a>b>c, neg voter ranks b>a>c: a and b tie with 3 points each
+    pos = torch.tensor([[[1, 2, 3]], [[1, 2, 3]]], dtype=torch.int32)
+    neg = torch.tensor([[[2, 1, 3]], [[1, 2, 3]]], dtype=torch.int32)
+    pred = Prediction(layers=(layer,), logits=torch.zeros(2, 3), pos_ranks=pos, neg_ranks=neg, k=1,
+                      variant=Variant.BOTH)
+    assert pred.borda.tolist() == [[3, 3, 0], [4, 2, 0]]
+    assert pred.regroup_labels.tolist() == [0, 0] and pred.regroup_tied.tolist() == [True, False]
+    assert pred.regroup_correct(torch.tensor([0, 0])).tolist() == [False, True]
