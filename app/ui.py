@@ -13,7 +13,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
-from regroup_core.errors import RegroupError
+from regroup_core.errors import RegroupError, one_line
 
 __all__ = ["run_page", "show_error"]
 
@@ -23,13 +23,13 @@ log = logging.getLogger("regroup_app")
 def show_error(exc: BaseException) -> None:
     """Show ``exc`` the friendly way (see module doc)."""
     if isinstance(exc, RegroupError):
-        st.error(str(exc), icon=":material/warning:")
+        st.error(one_line(exc), icon=":material/warning:")
         return
     log.exception("unexpected error in a page", exc_info=exc)
     st.error("Something unexpected went wrong on this page. Try other settings or reload the page; "
              "if it keeps happening, report the details below.", icon=":material/error:")
     with st.expander("Details"):
-        st.code(f"{type(exc).__name__}: {exc}", language=None)
+        st.code(f"{type(exc).__name__}: {one_line(exc)}", language=None)
 
 
 def run_page(body: Callable[[], None]) -> None:

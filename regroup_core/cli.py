@@ -24,7 +24,7 @@ import torch
 from . import checks
 from .api import load_defended
 from .engine import DEFAULT_THRESHOLD, Variant
-from .errors import ArgumentError, RegroupError
+from .errors import ArgumentError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.precision import Precision
 from .sources import ModelBundle, load_model, model_names
@@ -321,14 +321,6 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate}
 
 
-def _one_line(exc: BaseException) -> str:
-    """An error message on one line, without terminal colour codes (torch adds some)."""
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc))
-    return " ".join(part.strip() for part in text.splitlines() if part.strip()) or type(exc).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -337,10 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _HANDLERS[args.command](args)
     except RegroupError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. --out in a read-only or full directory: one line, no traceback
-        print(f"error: {exc.strerror or _one_line(exc)} ({exc.filename or 'file system'})", file=sys.stderr)
+        print(f"error: {exc.strerror or one_line(exc)} ({exc.filename or 'file system'})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -348,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug of ours: still one line, the traceback on request
         if os.environ.get("REGROUP_DEBUG"):
             raise
-        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)[:300]} (a bug: please report it; "
+        print(f"error: unexpected {type(exc).__name__}: {one_line(exc)[:300]} (a bug: please report it; "
               "REGROUP_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
     finally:

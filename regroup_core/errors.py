@@ -7,6 +7,10 @@ app show as one line, never as a traceback.
 
 from __future__ import annotations
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
 
 class RegroupError(Exception):
     """Base class of every user-facing error of regroup_core."""
@@ -38,3 +42,13 @@ class DataError(RegroupError):
 
 class ArgumentError(RegroupError):
     """A command-line option or an app input is out of range or malformed."""
+
+
+def one_line(message: object, limit: int = 500) -> str:
+    """``message`` (an exception or text) as one plain line: terminal colour codes (torch adds
+    some) removed, line breaks joined, at most ``limit`` characters."""
+    text = _ANSI.sub("", str(message))
+    line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    if not line and isinstance(message, BaseException):
+        line = type(message).__name__
+    return line if len(line) <= limit else line[:limit - 1] + "…"

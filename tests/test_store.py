@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,3 +130,94 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(fitted, tmp_path, mo
         save_classifiers(replace(fitted, k=1), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # no temp file left behind
+
+
+def _rewrite(fitted, tmp_path, name, edit=None, raw=None, tensors_edit=None):
+    """A copy of a good classifier file with its metadata JSON edited (or replaced by ``raw``)."""
+    good = save_classifiers(fitted, tmp_path / "good.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(good), "pt") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        meta = json.loads(fh.metadata()["regroup"])
+    if edit is not None:
+        edit(meta)
+    if tensors_edit is not None:
+        tensors_edit(tensors)
+    path = tmp_path / f"{name}.safetensors"
+    save_file(tensors, str(path), metadata={"regroup": raw if raw is not None else json.dumps(meta)})
+    return path
+
+
+def _set(key, value):
+    return lambda meta: meta.__setitem__(key, value)
+
+
+MALFORMED = {
+    "metadata is an array": (dict(raw="[1, 2]"), r"field '\(metadata\)'"),
+    "metadata is null": (dict(raw="null"), r"field '\(metadata\)'"),
+    "metadata is not JSON": (dict(raw="{'k': 1"), "malformed JSON"),
+    "k infinite": (dict(raw='{"format": "regroup-classifiers", "version": 1, "k": Infinity}'), "finite numbers"),
+    "k huge": (dict(edit=_set("k", 10**400)), "field 'k'"),
+    "k float": (dict(edit=_set("k", 2.0)), "field 'k'"),
+    "k zero": (dict(edit=_set("k", 0)), "field 'k'"),
+    "k above layers": (dict(edit=_set("k", 99)), "field 'k'"),
+    "delta negative": (dict(edit=_set("delta", -1e-20)), "field 'delta'"),
+    "per_class huge": (dict(edit=_set("per_class", 10**30)), "field 'per_class'"),
+    "class_counts huge": (dict(edit=_set("class_counts", [10**30] * 4)), "field 'class_counts'"),
+    "class_counts disagree": (dict(edit=_set("class_counts", [1, 1, 1, 1])), "field 'class_counts'"),
+    "excluded negative": (dict(edit=_set("excluded", [-1])), r"field 'excluded\[0\]'"),
+    "excluded out of range": (dict(edit=_set("excluded", [4])), r"field 'excluded\[0\]'"),
+    "excluded not a list": (dict(edit=_set("excluded", 3)), "field 'excluded'"),
+    "excluded every class": (dict(edit=_set("excluded", [0, 1, 2, 3])), "fewer than all 4 classes"),
+    "excluded a fitted class": (dict(edit=_set("excluded", [2])), "without fitting samples"),
+    "excluded twice": (dict(edit=_set("excluded", [1, 1])), "distinct"),
+    "class names not strings": (dict(edit=_set("class_names", [1, 2, 3, 4])), r"field 'class_names\[0\]'"),
+    "one class": (dict(edit=_set("class_names", ["a"])), "at least 2 classes"),
+    "layers not a list": (dict(edit=_set("layers", {"a": 1})), "field 'layers'"),
+    "layer kind unknown": (dict(edit=lambda m: m["layers"][0].__setitem__("kind", "rnn")), r"field 'layers\[0\].kind'"),
+    "layer dim text": (dict(edit=lambda m: m["layers"][0].__setitem__("dim", "six")), r"field 'layers\[0\].dim'"),
+    "layer entry null": (dict(edit=lambda m: m["layers"].__setitem__(0, None)), r"field 'layers\[0\]'"),
+    "info not an object": (dict(edit=_set("info", [1])), "field 'info'"),
+    "deeply nested info": (dict(deep=True), "nested at most"),
+    "model id not text": (dict(edit=_set("model_id", {"x": 1})), "field 'model_id'"),
+    "class_count float": (dict(tensors_edit=lambda t: t.__setitem__("class_count", t["class_count"].double())),
+                          "array 'class_count'"),
+    "class_weight NaN": (dict(tensors_edit=lambda t: t["class_weight"].__setitem__(0, float("nan"))),
+                         "array 'class_weight'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_metadata_is_refused_naming_the_file_and_field(fitted, tmp_path, case):
+    kwargs, expected = dict(MALFORMED[case][0]), MALFORMED[case][1]
+    if kwargs.pop("deep", False):  # 5 000 nested arrays: Python's json would recurse past its limit
+        meta = json.loads(load_meta(save_classifiers(fitted, tmp_path / "g.safetensors")))
+        kwargs = {"raw": json.dumps({**meta, "info": "X"}).replace('"X"', "[" * 5000 + "]" * 5000)}
+    path = _rewrite(fitted, tmp_path, case.replace(" ", "-"), **kwargs)
+    with pytest.raises(ClassifierFileError, match=expected) as err:
+        load_classifiers(path)
+    assert str(path) in str(err.value)
+
+
+def test_killed_writer_leaves_no_temp_file_behind(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time\nfrom regroup_core.store import atomic_write\n"
+              "def slow(tmp):\n    open(tmp, 'w').write('partial')\n    print('writing', flush=True)\n    time.sleep(60)\n"
+              "atomic_write(sys.argv[1], slow)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "c.safetensors")], stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()  # SIGKILL: no finally, no cleanup in the writer
+    proc.wait()
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].endswith(".tmp") and not (tmp_path / "c.safetensors").exists()
+    time.sleep(0.1)
+    save_classifiers_path = tmp_path / "other.safetensors"
+    from regroup_core.store import atomic_write
+
+    atomic_write(save_classifiers_path, lambda tmp: Path(tmp).write_text("done"))  # the next write sweeps
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.safetensors"]

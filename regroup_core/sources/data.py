@@ -212,7 +212,13 @@ def resolve_data(data: Data, bundle) -> Dataset:
         return mnist_split(split)
     path = Path(spec)
     if path.is_dir() or path.is_file():
-        return image_files(path, bundle.class_names, bundle.preprocess)
+        try:
+            return image_files(path, bundle.class_names, bundle.preprocess)
+        except UnicodeDecodeError:
+            raise DataError(f"expected a text file of 'path label' lines at '{spec}', got a binary file") from None
+        except OSError as exc:
+            raise DataError(f"expected a readable ImageFolder directory or file list at '{spec}', got "
+                            f"{exc.strerror or type(exc).__name__}") from None
     raise DataError(f"expected 'mnist:<split>', an ImageFolder directory or a 'path label' file list, "
                     f"got '{spec}'")
 

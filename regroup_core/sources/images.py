@@ -17,23 +17,39 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError
 
-__all__ = ["MAX_PIXELS", "MAX_BYTES", "open_image"]
+__all__ = ["MAX_BYTES", "MAX_PIXELS", "max_pixels", "open_image"]
 
-MAX_PIXELS = 40_000_000
-"""Largest accepted image (pixels); bigger ones are refused as possible decompression bombs."""
+MAX_PIXELS = 30_000_000
+"""Default largest accepted image, in pixels (a 30-megapixel camera photo passes; ImageNet's
+photos are far smaller). Checked from the file's header before anything is decoded, so a tiny
+file declaring a huge image (a decompression bomb) costs nothing. ``REGROUP_MAX_IMAGE_PIXELS``
+overrides it."""
 
 MAX_BYTES = 25 * 1024 * 1024
 """Largest accepted file size."""
 
 
-def _to_8bit(img: Image.Image) -> Image.Image:
+def max_pixels() -> int:
+    """The pixel limit in force: ``REGROUP_MAX_IMAGE_PIXELS`` or :data:`MAX_PIXELS`."""
+    raw = os.environ.get("REGROUP_MAX_IMAGE_PIXELS")
+    if raw is None:
+        return MAX_PIXELS
+    from ..checks import integer
+
+    return integer(raw, "REGROUP_MAX_IMAGE_PIXELS", lo=1)
+
+
+def _to_8bit(img: Image.Image, label: str) -> Image.Image:
     """16-bit and float images → 8-bit 'L', scaled by their own range (no clipping to white)."""
-    arr = np.asarray(img, dtype=np.float64)
+    arr = np.array(img, dtype=np.float32)  # a writable copy
+    if not np.isfinite(arr).all():
+        raise ImageError(f"{label}: expected finite pixel values, got NaN or inf")
     lo, hi = float(arr.min()), float(arr.max())
-    if not np.isfinite([lo, hi]).all():
-        raise ImageError("expected finite pixel values, got NaN or inf")
-    scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
-    return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L")
+    if hi <= lo:
+        return Image.fromarray(np.zeros(arr.shape, dtype=np.uint8), mode="L")
+    arr -= lo
+    arr *= 255.0 / (hi - lo)
+    return Image.fromarray(np.round(arr).astype(np.uint8), mode="L")
 
 
 def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) -> Image.Image:
@@ -58,10 +74,11 @@ def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) 
             raise ImageError(f"{label}: expected at most {MAX_BYTES // 2**20} MiB, got {len(data) / 2**20:.1f} MiB")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageError(f"{label}: expected at most {MAX_PIXELS:,} pixels, got "
-                                 f"{img.width}x{img.height} (possible decompression bomb)")
+            img = Image.open(io.BytesIO(data))  # reads the header only
+            limit = max_pixels()
+            if img.width * img.height > limit:
+                raise ImageError(f"{label}: expected at most {limit:,} pixels (REGROUP_MAX_IMAGE_PIXELS), got "
+                                 f"{img.width}x{img.height} = {img.width * img.height:,} (refused before decoding)")
             img.load()
             img = ImageOps.exif_transpose(img)
     except ImageError:
@@ -70,10 +87,23 @@ def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) 
         raise ImageError(f"{label}: refused as a possible decompression bomb") from None
     except UnidentifiedImageError:
         raise ImageError(f"{label}: expected an image (PNG, JPEG, ...), got an unrecognised file") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{label}: expected a readable image, got a damaged file ({exc})") from None
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        return _to_8bit(img)
+    except MemoryError:
+        raise ImageError(f"{label}: expected an image that fits in memory, got one too large to decode") from None
+    except Exception as exc:  # noqa: BLE001 - a crafted or damaged file can make any decoder step fail
+        raise ImageError(f"{label}: expected a readable image, got a damaged file "
+                         f"({type(exc).__name__}: {str(exc)[:120]})") from None
+    try:
+        return _upright_8bit(img, label)
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unusual pixel mode PIL cannot convert
+        raise ImageError(f"{label}: expected an RGB or grayscale image, got mode {img.mode!r} that cannot be "
+                         f"converted ({type(exc).__name__})") from None
+
+
+def _upright_8bit(img: Image.Image, label: str) -> Image.Image:
+    if img.mode.startswith(("I", "F")):  # 16/32-bit integer and float images
+        return _to_8bit(img, label)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

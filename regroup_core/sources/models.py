@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
-from ..errors import DataError, ModelError
+from ..errors import DataError, ModelError, one_line
 
 __all__ = ["ASSETS_DIR", "MODEL_SPECS", "ModelBundle", "ModelKind", "ModelSpec", "Normalize", "bundle_from_module",
            "load_model", "model_names", "model_spec", "resolve_device", "weights_fingerprint"]
@@ -287,13 +287,13 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad file for the user
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"expected a weights file (state dict) at '{path}', got an unreadable or "
-                         f"unsafe file: {first}") from None
+                         f"unsafe file: {one_line(exc, 200)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"expected a state dict of tensors in '{path}', got {type(state).__name__}")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise ModelError(f"expected a state dict of named tensors in '{path}', got {type(state).__name__}")
     return state
 
 
@@ -301,10 +301,14 @@ def _apply_state(net: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     state = {k.removeprefix("module."): v for k, v in state.items()}
     try:
         net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    except (RuntimeError, TypeError, ValueError) as exc:
+        lines = [ln.strip() for ln in one_line(exc, 1000).split(". ") if ln.strip()]
         raise ModelError(f"expected weights for {type(net).__name__} in '{source}', got a mismatch: "
-                         f"{' '.join(lines[1:3])[:300]}") from None
+                         f"{'. '.join(lines[:3])[:300]}") from None
+    bad = [name for name, t in net.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ModelError(f"expected finite weights in '{source}', got NaN or inf in {bad[:3]}"
+                         f"{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}")
 
 
 def _embedded(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.Module, str]:

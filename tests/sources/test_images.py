@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from regroup_core.errors import ImageError
+from regroup_core.errors import ImageError, RegroupError
 from regroup_core.sources.images import open_image
 
 
@@ -50,7 +50,45 @@ def test_bad_files_name_the_file(tmp_path):
         open_image(tmp_path / "missing.png")
 
 
-def test_decompression_bomb_is_refused(monkeypatch):
-    monkeypatch.setattr("regroup_core.sources.images.MAX_PIXELS", 100)
-    with pytest.raises(ImageError, match="decompression bomb"):
-        open_image(encode(Image.new("L", (20, 20))), name="bomb.png")
+def _declared_png(width: int, height: int, bit_depth: int = 16) -> bytes:
+    """A small, valid PNG of a huge all-zero grayscale image (zlib shrinks the zero rows to KBs)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" * (1 + width * bit_depth // 8)
+    pixels = zlib.compressobj(9)
+    body = b"".join(pixels.compress(row) for _ in range(height)) + pixels.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0))
+            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def test_pixel_limit_is_checked_from_the_header_before_decoding(monkeypatch):
+    bomb = _declared_png(6300, 6300)  # 39.7 MP of 16-bit grey in ~80 KB
+    assert len(bomb) < 200_000
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(1))
+    with pytest.raises(ImageError, match=r"bomb.png: expected at most 30,000,000 pixels .* 6300x6300"):
+        open_image(bomb, name="bomb.png")
+    assert not decoded  # refused from the header
+    monkeypatch.setenv("REGROUP_MAX_IMAGE_PIXELS", "100")
+    with pytest.raises(ImageError, match="at most 100 pixels"):
+        open_image(encode(Image.new("L", (20, 20))), name="small.png")
+    monkeypatch.setenv("REGROUP_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(RegroupError, match="REGROUP_MAX_IMAGE_PIXELS"):
+        open_image(encode(Image.new("L", (20, 20))), name="small.png")
+
+
+def test_nan_and_inf_pixels_are_refused_with_the_file_name(tmp_path):
+    for bad in (np.nan, np.inf):
+        arr = np.ones((4, 4), dtype=np.float32)
+        arr[1, 2] = bad
+        path = tmp_path / f"float-{bad}.tif"
+        Image.fromarray(arr, mode="F").save(path)
+        with pytest.raises(ImageError, match=rf"float-{bad}.tif: expected finite pixel values"):
+            open_image(path)
+    ok = tmp_path / "float.tif"
+    Image.fromarray(np.array([[0.0, 0.5], [1.0, 2.0]], dtype=np.float32), mode="F").save(ok)
+    assert np.asarray(open_image(ok)).tolist() == [[0, 64], [128, 255]]
