@@ -40,3 +40,26 @@ def test_two_sessions_keep_their_own_image_and_model():
     assert a.session_state["model_choice"].name == "mnist-vgg"
     assert b.session_state["model_choice"].name == "mnist-resnet"
     assert not a.exception and not b.exception
+
+
+def _attack_like_a_session(idx: int):
+    """What the Attack lab runs for a session that attacks gallery digit ``idx`` (PGD, ε = 32)."""
+    from app import gallery
+
+    item = gallery.gallery("Model's test set", "mnist-vgg")[idx]
+    x = cache.model_bundle("mnist-vgg", None).preprocess(item.image).numpy()
+    return cache.attack_image(session.ModelChoice().key, x, item.label, "pgd", "transfer", 32.0, 40, None, 0)
+
+
+def test_eight_concurrent_sessions_attack_like_eight_serial_ones(tmp_path, monkeypatch):
+    """Sessions are threads of one server sharing the cached model: 8 attacking at once get what
+    8 serial runs get. (AppTest cannot run sessions concurrently — it owns a process-wide runtime
+    — so this runs the pages' own compute path; tests/app/test_browser_sessions.py drives 8 real
+    browser sessions against one server.)"""
+    monkeypatch.setenv("REGROUP_CACHE", str(tmp_path / "parallel"))  # nothing cached: every session computes
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(_attack_like_a_session, range(8)))
+    monkeypatch.setenv("REGROUP_CACHE", str(tmp_path / "serial"))
+    serial = [_attack_like_a_session(i) for i in range(8)]
+    assert [torch.equal(p.adversarial, s.adversarial) for p, s in zip(parallel, serial)] == [True] * 8
+    assert len({p.adversarial.numpy().tobytes() for p in parallel}) == 8  # eight images, eight results
