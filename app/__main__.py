@@ -37,12 +37,35 @@ def _format(value: object) -> str:
     return str(value)
 
 
-def config_flags(config: Path = CONFIG) -> dict[str, str]:
-    """``{"server.port": "8501", ...}`` from a TOML file (empty when it does not exist)."""
+APP_SECTION = "regroup"
+"""The config file's own section (not Streamlit's): ``data_roots`` → ``REGROUP_DATA_ROOTS``."""
+
+
+def _read(config: Path) -> dict[str, object]:
     if not config.is_file():
         return {}
     with config.open("rb") as fh:
-        return {k: _format(v) for k, v in _flatten(tomllib.load(fh)).items()}
+        return tomllib.load(fh)
+
+
+def config_flags(config: Path = CONFIG) -> dict[str, str]:
+    """``{"server.port": "8501", ...}`` from a TOML file (empty when it does not exist); the
+    ``[regroup]`` section is the app's own, not a Streamlit flag."""
+    table = {k: v for k, v in _read(config).items() if k != APP_SECTION}
+    return {k: _format(v) for k, v in _flatten(table).items()}
+
+
+def app_environment(config: Path = CONFIG, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment variables the ``[regroup]`` section sets (an existing variable wins)."""
+    environ = os.environ if environ is None else environ
+    section = _read(config).get(APP_SECTION, {})
+    roots = section.get("data_roots", []) if isinstance(section, Mapping) else []
+    if isinstance(roots, str):
+        roots = [roots]
+    out = {}
+    if roots and "REGROUP_DATA_ROOTS" not in environ:
+        out["REGROUP_DATA_ROOTS"] = os.pathsep.join(str(Path(str(r)).expanduser()) for r in roots)
+    return out
 
 
 def _user_keys(argv: Sequence[str]) -> set[str]:
@@ -63,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__doc__)
         return 0
     command = build_command(args)
+    os.environ.update(app_environment())
     os.chdir(ROOT)  # relative asset and cache paths resolve from the repository root
     os.execv(command[0], command)  # replace this process: signals go straight to Streamlit
     return 0  # pragma: no cover

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.data_roots import check_data_spec, check_files
 from regroup_core import ModelBundle, save_classifiers
 from regroup_core.run.fit import fit
 from regroup_core.run.progress import Progress
+from regroup_core.sources import ImageFiles, resolve_data
 from regroup_core.store import cache_key
 
 __all__ = ["classifier_path", "fit_to_file"]
@@ -23,7 +25,18 @@ def classifier_path(cache_dir: Path, bundle: ModelBundle, settings: dict) -> Pat
 def fit_to_file(bundle: ModelBundle, *, data: str, selection: str | None, per_class: int, k: int | None,
                 threshold: float, cache_dir: Path, callback: Progress, batch_size: int = 64,
                 on_empty: str = "error", workers: int = 0) -> Path:
-    """Fit (unless an identical fit is cached) and return the classifier file's path."""
+    """Fit (unless an identical fit is cached) and return the classifier file's path.
+
+    ``data`` and ``selection`` are read only from built-in splits or under the configured data
+    roots (:mod:`app.data_roots`), every listed file included.
+    """
+    data = check_data_spec(data, "fitting data")
+    selection = check_data_spec(selection, "held-out data") if selection and selection.strip() else None
+    for spec, what in ((data, "fitting data"), (selection, "held-out data")):
+        if spec is not None:
+            dataset = resolve_data(spec, bundle)
+            if isinstance(dataset, ImageFiles):
+                check_files(dataset, what)
     settings = {"data": data, "selection": selection, "per_class": per_class, "k": k, "threshold": threshold,
                 "on_empty": on_empty}
     path = classifier_path(cache_dir, bundle, settings)

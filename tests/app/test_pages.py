@@ -215,8 +215,9 @@ def _digit_folder(root: Path, classes=(0, 1), per_class: int = 4) -> Path:
     return root
 
 
-def test_model_page_partial_imagefolder_needs_exclude(tmp_path):
+def test_model_page_partial_imagefolder_needs_exclude(tmp_path, monkeypatch):
     folder = _digit_folder(tmp_path / "digits")
+    monkeypatch.setenv("REGROUP_DATA_ROOTS", str(tmp_path))
     at = start()
     at.radio(key="classifier-source").set_value("Fit now").run()
     at.text_input(key="fit-data").set_value(str(folder)).run()
