@@ -38,6 +38,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        # argparse drops a value of exactly '--' given as --opt=-- (its end-of-options marker) and
+        # then skips the option's type check; refuse it here instead
+        for arg in (sys.argv[1:] if args is None else args):
+            if isinstance(arg, str) and arg.startswith("--") and arg.endswith("=--"):
+                self.error(f"argument {arg.split('=', 1)[0]}: expected a value, got '--'")
+        return super().parse_known_args(args, namespace)
+
 
 def _typed(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     """An argparse ``type`` from a :mod:`~regroup_core.checks` validator (its message, one line)."""
