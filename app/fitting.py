@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.data_roots import check_data_spec, check_files
-from regroup_core import ModelBundle, save_classifiers
+from regroup_core import ModelBundle, checks, save_classifiers
 from regroup_core.run.fit import fit
 from regroup_core.run.progress import Progress
 from regroup_core.sources import ImageFiles, resolve_data
@@ -30,6 +30,9 @@ def fit_to_file(bundle: ModelBundle, *, data: str, selection: str | None, per_cl
     ``data`` and ``selection`` are read only from built-in splits or under the configured data
     roots (:mod:`app.data_roots`), every listed file included.
     """
+    per_class = checks.integer(per_class, "Samples per class", lo=1)
+    k = None if k is None else checks.integer(k, "k", lo=1, hi=len(bundle.layers))
+    threshold = checks.probability(threshold, "Per-layer accuracy threshold")
     data = check_data_spec(data, "fitting data")
     selection = check_data_spec(selection, "held-out data") if selection and selection.strip() else None
     for spec, what in ((data, "fitting data"), (selection, "held-out data")):

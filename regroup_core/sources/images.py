@@ -65,7 +65,8 @@ def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) 
         else:
             path = Path(source)
             if not path.is_file():
-                raise ImageError(f"{label}: expected an image file, got no such file")
+                got = "a directory" if path.is_dir() else "no such file"
+                raise ImageError(f"{label}: expected an image file, got {got}")
             if path.stat().st_size > MAX_BYTES:
                 raise ImageError(f"{label}: expected at most {MAX_BYTES // 2**20} MiB, got "
                                  f"{path.stat().st_size / 2**20:.1f} MiB")
