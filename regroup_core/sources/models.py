@@ -285,10 +285,17 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
             state = load_file(str(path), device="cpu")
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            import warnings
+
+            with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad file for the user
-        raise ModelError(f"expected a weights file (state dict) at '{path}', got an unreadable or "
-                         f"unsafe file: {one_line(exc, 200)}") from None
+        if "Weights only load failed" in str(exc):
+            raise ModelError(f"expected a weights file (state dict) at '{path}', got a file holding Python objects "
+                             "other than tensors: refused, nothing was unpickled (weights_only=True)") from None
+        raise ModelError(f"expected a weights file (state dict) at '{path}', got an unreadable file: "
+                         f"{one_line(exc, 200)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)

@@ -55,7 +55,7 @@ def test_malicious_or_mismatched_weights_are_refused(tmp_path):
         pickle.dump({"conv.weight": Evil()}, fh)
     torch.save({"conv.weight": Evil()}, tmp_path / "evil2.pth")
     for path in (evil, tmp_path / "evil2.pth"):
-        with pytest.raises(ModelError, match="unreadable or unsafe"):
+        with pytest.raises(ModelError, match="nothing was unpickled|unreadable file"):
             load_model("mnist-vgg", weights=path)
     assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()  # the payload never ran
     other = tmp_path / "other.safetensors"
