@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,7 +25,7 @@ import torch
 from . import checks
 from .api import load_defended
 from .engine import DEFAULT_THRESHOLD, Variant
-from .errors import ArgumentError, RegroupError, one_line
+from .errors import ArgumentError, EmptyClassError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.precision import Precision
 from .sources import ModelBundle, load_model, model_names
@@ -325,6 +326,11 @@ def _estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Warnings (e.g. a skipped unreadable image) as one ``warning:`` line, without source lines."""
+    print(f"warning: {one_line(message)}", file=sys.stderr)
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate}
 
@@ -335,7 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a one-line parser error (2)
         return int(exc.code or 0)
     try:
-        return _HANDLERS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_in_one_line
+            return _HANDLERS[args.command](args)
+    except EmptyClassError as exc:
+        print(f"error: {one_line(exc)} (--on-empty exclude)", file=sys.stderr)
+        return 2
     except RegroupError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
