@@ -138,6 +138,9 @@ def attack_image(model_key: ModelKey, x: np.ndarray, label: int, attack: str, th
 TSNE_ATTACK_STEPS = 10
 """PGD steps of the t-SNE overlay (interactive on a CPU; the Attack lab runs the full preset)."""
 
+TSNE_ITERATIONS = 300
+"""t-SNE iterations after early exaggeration (half as many before): ample for a few hundred points."""
+
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def class_adversarial(model_key: ModelKey, c: int, per_class: int, epsilon_255: float,
@@ -214,7 +217,7 @@ def tsne_points(model_key: ModelKey, layer_name: str, classes: tuple[int, ...], 
     placed = np.concatenate(adv_pmfs) if with_adversarial else None
     for variant in variants:
         out[variant] = embed(variant_features(clean, variant), placed=None if placed is None
-                             else variant_features(placed, variant), seed=seed)
+                             else variant_features(placed, variant), seed=seed, max_iter=TSNE_ITERATIONS)
     return out
 
 

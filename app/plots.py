@@ -303,10 +303,11 @@ def voter_points(points: np.ndarray, *, voters: Sequence[str], classes: Sequence
     points = np.asarray(points)
     columns = _class_columns(classes, class_names)
     fig = go.Figure()
-    shades = ["#08306b", "#2171b5", "#6baed6", "#c6dbef"]
+    blues = ("#08306b", "#2171b5", "#6baed6", "#9ecae1")    # pos voters, one shade per layer
+    purples = ("#3f007d", "#6a51a3", "#9e9ac8", "#cbc9e2")  # neg voters
     for v, name in enumerate(voters):
-        fig.add_trace(go.Bar(x=columns, y=points[v], name=name,
-                             marker_color=shades[v % 2] if "(pos)" in name else shades[2 + v % 2],
+        shades = purples if "(neg)" in name else blues
+        fig.add_trace(go.Bar(x=columns, y=points[v], name=name, marker_color=shades[(v // 2) % len(shades)],
                              hovertemplate=f"{name}<br>class %{{x}}: %{{y}} points<extra></extra>"))
     totals = points.sum(0)
     fig.add_trace(go.Scatter(x=columns, y=totals, mode="text", text=[str(int(t)) for t in totals],

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import cache, glossary, plots, session, tour, verdicts, views, widgets
 from app.ui import run_page
-from regroup_core.analysis.classroom import tally
+from regroup_core.analysis.classroom import tally, voters_to_flip
 from regroup_core.analysis.outcome import Effect, verdict
 from regroup_core.analysis.ranks import image_ranks
 
@@ -110,8 +110,9 @@ def step_ranks(bundle, defended, image, x, clean) -> None:
         f"Each row is one layer's ballot (dark = near the top). Inside the dashed band are the {len(b.names)} "
         f"voters: **{_first_choices(b, image.label)} of {len(b.names)}** put the true class "
         f"{bundle.class_names[image.label]} first. The lower layers, which do not vote, put it first "
-        f"{lower_first} times out of {2 * len(lower)}: early layers see strokes, not digits — which is why "
-        "only the highest k vote.")
+        f"{lower_first} times out of {2 * len(lower)}. Lower layers' votes are less reliable, so REGroup lets only "
+        f"the highest k = {defended.classifiers.k} vote: the top layers whose own vote reaches 75 % accuracy on "
+        "held-out digits (the Model page shows each layer's accuracy).")
 
 
 def step_borda(bundle, defended, image, x, clean) -> None:
@@ -121,6 +122,10 @@ def step_borda(bundle, defended, image, x, clean) -> None:
     counts = tally(b)["borda"][0]
     order = np.argsort(-counts.numpy(), kind="stable")
     win, runner = int(order[0]), int(order[1])
+    seconds = [int(c) for c in order[1:] if counts[c] == counts[runner]]
+    second = (f"class {bundle.class_names[runner]} comes second" if len(seconds) == 1 else
+              "classes " + " and ".join(bundle.class_names[c] for c in seconds) + " share second place")
+    need = voters_to_flip(b, runner, "borda")
     marks = {"true": image.label, "REGroup": int(clean.regroup_labels[0])}
     st.plotly_chart(plots.voter_points(_points(b), voters=b.names, classes=list(range(m)),
                                        class_names=bundle.class_names, marks=marks), width="stretch",
@@ -129,11 +134,13 @@ def step_borda(bundle, defended, image, x, clean) -> None:
     st.markdown(
         f"A voter gives a class **M − rank** points: {m - 1} for its first choice, 0 for its last "
         f"(M = {m} classes). Summed over the {len(b.names)} voters, class {bundle.class_names[win]} gets "
-        f"**{int(counts[win])}** of the {len(b.names) * (m - 1)} possible points and class "
-        f"{bundle.class_names[runner]} comes second with {int(counts[runner])}. REGroup's answer: "
-        f"{verdicts.answer_text(bundle, r)}.\n\nNo voter can hand the win to a class alone: one ballot moves "
-        f"the gap between two classes by at most 2(M − 1) = {2 * (m - 1)} points, and here the gap is "
-        f"{int(counts[win] - counts[runner])}.")
+        f"**{int(counts[win])}** of the {len(b.names) * (m - 1)} possible points and {second} with "
+        f"{int(counts[runner])}. REGroup's answer: {verdicts.answer_text(bundle, r)}.\n\n"
+        f"Rewriting one ballot moves the gap between two classes by at most 2(M − 1) = {2 * (m - 1)} points; here "
+        f"the gap is {int(counts[win] - counts[runner])}, so an attacker who could rewrite whole ballots would "
+        + (f"need **{need} of the {len(b.names)}** voters to make class {bundle.class_names[runner]} win."
+           if need else f"not make class {bundle.class_names[runner]} win even with every voter.")
+        + " A real perturbation cannot rewrite ballots at will: it nudges every layer's responses at once.")
 
 
 def _attack_view(bundle, image, x, result, pred, outcome, threat: str) -> None:
@@ -176,8 +183,8 @@ def step_transfer(bundle, defended, image, x, clean) -> None:
     if outcome.regroup_holds_where_softmax_falls:
         st.success(f"The softmax was fooled, REGroup held: {_first_choices(after, image.label)} of "
                    f"{len(after.names)} voters still rank {bundle.class_names[image.label]} first, and the Borda "
-                   "count keeps it ahead. The perturbation was tuned to the network's last layer, not to the "
-                   "layers' class statistics.", icon=":material/shield:")
+                   "count keeps it ahead. The perturbation was made to push the softmax output, not the voters' "
+                   "class statistics.", icon=":material/shield:")
     else:
         st.warning("Here the paper's claim does not show: see the lines above for what happened. (The curated "
                    "case was chosen where it did; a changed model or classifier file changes the outcome.)",
@@ -198,9 +205,12 @@ def step_adaptive(bundle, defended, image, x, clean) -> None:
     st.dataframe(_ballot_change(bundle, clean, pred, image.label), hide_index=True, width="stretch")
     effect = outcome.effect("regroup")
     if effect is Effect.FOOLED:
+        after = tour.ballots_of(pred)
+        moved = _first_choices(after, outcome.regroup_after.predicted)
         st.info(f"The adaptive attack found a change of the same size (max |δ| = {255 * outcome.linf:.0f}/255) that "
-                f"makes REGroup answer {verdicts.answer_text(bundle, outcome.regroup_after)}: once the attacker aims "
-                "at the voters instead of the softmax, they move together.", icon=":material/gpp_bad:")
+                f"makes REGroup answer {verdicts.answer_text(bundle, outcome.regroup_after)}: aimed at the voters "
+                f"instead of the softmax, it moved {moved} of {len(after.names)} voters to put "
+                f"{bundle.class_names[outcome.regroup_after.predicted]} first.", icon=":material/gpp_bad:")
     else:
         st.info("On this image REGroup held against the adaptive attack too. Over many digits it does not: "
                 "run DeepFool or PGD with the adaptive threat model on the Benchmark page.", icon=":material/info:")

@@ -9,8 +9,15 @@ import streamlit as st
 from app import cache, glossary, plots, session, views, widgets
 from app.ui import run_page
 
-VIEWS = {"pos, neg and pos+neg side by side": ("pos", "neg", "pos+neg"), "pos+neg": ("pos+neg",),
-         "pos": ("pos",), "neg": ("neg",)}
+VIEWS = {"pos+neg": ("pos+neg",), "pos": ("pos",), "neg": ("neg",),
+         "all three side by side (the paper's Fig. 5)": ("pos", "neg", "pos+neg")}
+
+
+def _view_param(view: str) -> str:
+    """The view's name in links: pos+neg, pos, neg or all."""
+    return "all" if len(VIEWS[view]) > 1 else view
+
+
 SHOW_AT_MOST = 48
 """Images shown for a selection (the rest are counted)."""
 
@@ -41,8 +48,10 @@ def body() -> None:
     views.restore("layer", "tsne-layer", views.one_of(names))
     layer = c1.selectbox("Layer", names, index=len(names) - defended.classifiers.k, key="tsne-layer",
                          help="Default: the lowest voting layer.")
-    views.restore("view", "tsne-view", views.one_of(list(VIEWS)))
-    shown = c1.radio("Accumulators", list(VIEWS), key="tsne-view")
+    views.restore("view", "tsne-view", views.one_of(list(VIEWS), to_str=_view_param))
+    shown = c1.radio("Accumulators", list(VIEWS), key="tsne-view",
+                     help="pos+neg: both PMFs of the layer side by side in one vector (what the layer's two voters "
+                          "see together).")
     if mnist:
         views.restore("classes", "tsne-classes", views.integers(0, bundle.num_classes - 1, at_least=2))
         classes = c2.multiselect("Classes", list(range(bundle.num_classes)), default=[0, 1, 7],
@@ -60,7 +69,7 @@ def body() -> None:
     eps = c3.slider("PGD ε (0–255)", 1.0, 64.0, 16.0, 1.0, key="tsne-eps", disabled=not with_adv)
     views.publish(with_image=False, layer=layer, classes=classes if mnist else None, n=per_class if mnist else None,
                   adversarial=with_adv, epsilon=eps if with_adv else None,
-                  view=shown if shown != next(iter(VIEWS)) else None)
+                  view=_view_param(shown) if shown != "pos+neg" else None)
     if mnist and len(classes) < 2:
         st.warning("Choose at least two classes.")
         return

@@ -106,9 +106,12 @@ def test_layer_ranks_missing_classifier_file_is_friendly():
 
 # ---- t-SNE ------------------------------------------------------------------------------------
 
-def test_tsne_three_variants():
+def test_tsne_one_map_by_default_and_three_side_by_side():
     at = start("tsne")
     at.toggle(key="tsne-adv").set_value(False).run()  # keep the test light: clean points only
+    assert_clean(at)
+    assert charts(at) == 1
+    at.radio(key="tsne-view").set_value("all three side by side (the paper's Fig. 5)").run()
     assert_clean(at)
     assert charts(at) == 3
 
@@ -165,10 +168,10 @@ def test_benchmark_table_and_downloads():
     at.button(key="bench-run").click().run()
     assert_clean(at)
     table = at.dataframe[0].value
-    assert list(table["attack"])[:2] == ["none (clean)", "pgd"] and list(table["n"])[:2] == [3, 3]
+    assert list(table["attack"])[:2] == ["none (clean)", "pgd"] and list(table["n"])[:2] == ["3", "3"]
     assert list(table["threat"])[:2] == ["-", "transfer"]
     assert charts(at) == 1
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 3  # CSV, JSON, HTML report
 
 
 def test_benchmark_attack_that_fits_no_threat_model_is_a_warning():
