@@ -42,6 +42,9 @@ def class_color(c: int) -> str:
 
 def series_color(name: str) -> str | None:
     """Softmax and REGroup series get their colours on every page (None: Plotly's default)."""
+    voters = {"pos": "#6baed6", "neg": "#9e9ac8", "pos+neg": REGROUP_COLOR}  # REGroup's own vote is pos+neg
+    if name in voters:
+        return voters[name]
     lower = name.lower()
     if lower.startswith("softmax"):
         return SOFTMAX_COLOR
@@ -183,17 +186,21 @@ def buildup_lines(buildup: np.ndarray, *, classes: Sequence[int], class_names: S
     buildup = np.asarray(buildup)
     ks = list(range(1, buildup.shape[0] + 1))
     top_layers = list(reversed(layers))
-    marked = {int(c): label for label, c in (marks or {}).items() if c is not None}
+    marked: dict[int, list[str]] = {}
+    for label, c in (marks or {}).items():
+        if c is not None:
+            marked.setdefault(int(c), []).append(label)
     fig = go.Figure()
     for c in classes:
         width = 4 if c in marked else 1.5
         fig.add_trace(go.Scatter(
             x=ks, y=buildup[:, c], mode="lines+markers", name=f"{class_names[c]}"
-            + (f" ({marked[c]})" if c in marked else ""), line={"width": width},
+            + (f" ({', '.join(marked[c])})" if c in marked else ""),
+            line={"width": width, "color": class_color(c) if len(class_names) <= len(CLASS_PALETTE) else None},
             customdata=np.array(top_layers)[:len(ks)],
             hovertemplate=f"class {class_names[c]}<br>k=%{{x}} (adds %{{customdata}})<br>Borda %{{y}}<extra></extra>"))
     fig.add_vline(x=chosen_k, line_dash="dash", annotation_text=f"chosen k = {chosen_k}")
-    fig.update_xaxes(title_text="k (highest layers voting)", dtick=1)
+    fig.update_xaxes(title_text="k (highest layers voting)", dtick=1 if len(ks) <= 20 else 5)
     fig.update_yaxes(title_text="Borda total (pos + neg voters)")
     fig.update_layout(title="How the Borda total builds up as k grows", height=380,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
@@ -244,8 +251,11 @@ def tsne_scatter(points: np.ndarray, *, labels: Sequence[int], adversarial: Sequ
             hovertemplate=f"clean image of a {class_names[c]}<br>point %{{customdata}}<extra></extra>"))
     fig.update_xaxes(title_text="t-SNE 1", showticklabels=False)
     fig.update_yaxes(title_text="t-SNE 2", showticklabels=False)
-    fig.update_layout(title=title, height=520, margin={"l": 10, "r": 10, "t": 50, "b": 10}, dragmode="select",
-                      clickmode="event+select", legend={"groupclick": "toggleitem"})
+    # No dragmode here: Streamlit then pans by default with clicks selecting a point ("event+select");
+    # a figure's dragmode "select" would make it switch clicks to plain events, and a click would
+    # select nothing. Box and lasso stay in the chart's toolbar.
+    fig.update_layout(title=title, height=520, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"groupclick": "toggleitem"})
     return fig
 
 
@@ -285,6 +295,7 @@ def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]
     for name, y in series.items():
         color = series_color(name)
         fig.add_trace(go.Bar(x=list(categories), y=list(y), name=name, text=[f"{v:.1f}" for v in y],
+                             textposition="inside", insidetextanchor="start",
                              marker_color=color, error_y=_error_bars(list(y), (intervals or {}).get(name)),
                              hovertemplate=f"{name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.1f}}<extra></extra>"))
     fig.update_xaxes(title_text=x_title)

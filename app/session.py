@@ -155,7 +155,7 @@ def label_text(bundle: ModelBundle, c: int | None) -> str:
 
 _PERSISTED = ("abl-", "bench-", "tsne-", "ranks-", "class-", "attack-", "eps-", "steps-", "threat-", "target-",
               "gallery-", "image-from", "upload-label", "model-name", "weights-", "fit-", "classifier-source",
-              "tour-", "draw-label", "draw-attack", "draw-threat", "draw-eps", "test-index")
+              "tour-", "classifier-path", "draw-label", "draw-attack", "draw-threat", "draw-eps", "test-index")
 _NOT_SETTABLE = ("attack-run", "bench-run", "bench-csv", "bench-json", "bench-report", "abl-report", "fit-button",
                  "weights-file-", "chart-", "tour-back-", "tour-next-", "tour-open-")
 

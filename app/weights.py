@@ -45,5 +45,5 @@ def pretrained_help(name: str, exc: ModelError) -> str:
     return (f"The ImageNet weights of {name} are not in torchvision's cache and could not be downloaded "
             f"(this machine is probably offline). To continue: download {url} on a machine with network and "
             f"copy it to `{cache}` on this server, then choose {name} again; or pick **A weights file on the "
-            "server** or **Upload a weights file** below; or pick **Random** to explore the app without "
+            "server** or **Upload a weights file** under Weights; or pick **Random** to explore the app without "
             "pretrained weights.")

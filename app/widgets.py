@@ -15,7 +15,7 @@ from regroup_core import ModelBundle, Prediction
 from regroup_core.analysis.outcome import verdict
 from regroup_core.errors import RegroupError
 
-__all__ = ["IMAGE_SOURCES", "amplified", "ensure_image", "image_picker", "png_bytes", "prediction_bars",
+__all__ = ["IMAGE_SOURCES", "UNKNOWN", "class_picker", "amplified", "ensure_image", "image_picker", "png_bytes", "prediction_bars",
            "progress_callback", "restore_image_source", "to_pil"]
 
 
@@ -40,10 +40,19 @@ def png_bytes(x: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _class_picker(bundle: ModelBundle, key: str, default: int | None) -> int | None:
-    options = [None, *range(bundle.num_classes)]
-    return st.selectbox("True class (if you know it)", options, index=options.index(default),
-                        format_func=lambda c: "unknown" if c is None else session.label_text(bundle, c), key=key)
+UNKNOWN = -1
+"""The "unknown" choice of a class picker (not None: Streamlit shows a None value as no selection)."""
+
+
+def class_picker(bundle: ModelBundle, key: str, *, label: str = "True class (if you know it)",
+                 unknown: str = "unknown", container=st) -> int | None:
+    """A class or None (unknown)."""
+    options = [UNKNOWN, *range(bundle.num_classes)]
+    if st.session_state.get(key) not in options:
+        st.session_state.pop(key, None)
+    picked = container.selectbox(label, options, index=0, key=key,
+                                 format_func=lambda c: unknown if c == UNKNOWN else session.label_text(bundle, c))
+    return None if picked == UNKNOWN else int(picked)
 
 
 IMAGE_SOURCES = ("Gallery", "Test set", "Upload", "Current image")
@@ -96,7 +105,7 @@ def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
         except RegroupError as exc:
             st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
             return current
-        label = _class_picker(bundle, "upload-label", None)
+        label = class_picker(bundle, "upload-label")
         chosen = session.image_from_pil(img, name=upload.name, label=label, source="upload")
     elif src == "Test set":
         spec = bundle.spec.test_data
@@ -120,7 +129,7 @@ def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
         item = items[idx]
         label = item.label if item.label is not None and item.label < bundle.num_classes else None
         if item.label is None:
-            label = _class_picker(bundle, f"gallery-label-{source}-{idx}", None)
+            label = class_picker(bundle, f"gallery-label-{source}-{idx}")
         chosen = session.image_from_pil(item.image, name=item.name, label=label, source=source, image_id=item.id)
     session.set_current_image(chosen)
     return chosen

@@ -16,9 +16,9 @@ from app.shipped import MADE_BY, shipped_result
 from app.ui import run_page
 from regroup_core.experiments import wilson_interval
 
-MAIN = ("attack", "threat", "n", "#S", "softmax % (#S)", "REGroup % (#S)", "REGroup 95 % (#S)", "REGroup % (all)",
-        "REGroup 95 % (all)", "median L2", "ε (0–255)")
-"""The table's columns; the others are in the "All columns" expander and in the downloads."""
+MAIN = ("attack", "threat", "n", "#S", "softmax % (#S)", "REGroup % (#S) [95 %]", "softmax % (all)",
+        "REGroup % (all) [95 %]", "median L2", "ε (0–255)")
+# (the table's columns; the others are in the "All columns" expander and in the downloads)
 
 
 def _count(pct, n) -> int | None:
@@ -34,6 +34,14 @@ def _ci(pct, n) -> str:
         return "–"
     lo, hi = wilson_interval(hits, int(n))
     return f"{100 * lo:.0f}–{100 * hi:.0f}"
+
+
+def _with_ci(pct, n) -> str:
+    """'60.0 [39–78]': an accuracy with its 95 % Wilson interval ('–' when it does not apply)."""
+    if pct is None or (isinstance(pct, float) and math.isnan(pct)):
+        return "–"
+    ci = _ci(pct, n)
+    return f"{float(pct):.1f}" + ("" if ci == "–" else f" [{ci}]")
 
 
 def _num(v, digits: int = 1) -> str:
@@ -56,6 +64,8 @@ def display_table(rows: list[dict]) -> pd.DataFrame:
             "#S": _num(s, 0), "success %": _num(r.get("success_rate")),
             "softmax % (#S)": _num(r.get("softmax_top1")), "REGroup % (#S)": _num(r.get("regroup_top1")),
             "REGroup 95 % (#S)": _ci(r.get("regroup_top1"), counted) if r.get("regroup_top1") is not None else "–",
+            "REGroup % (#S) [95 %]": _with_ci(r.get("regroup_top1"), counted),
+            "REGroup % (all) [95 %]": _with_ci(r.get("regroup_robust"), n),
             "REGroup top-5 % (#S)": _num(r.get("regroup_top5")),
             "softmax % (all)": _num(r.get("softmax_robust")), "REGroup % (all)": _num(r.get("regroup_robust")),
             "REGroup 95 % (all)": _ci(r.get("regroup_robust"), n),
@@ -81,6 +91,7 @@ def _chart(df: pd.DataFrame, n: int) -> go.Figure:
             lows.append(v - 100 * lo)
             highs.append(100 * hi - v)
         fig.add_trace(go.Bar(name=name, x=labels, y=y, text=[f"{v:.1f}" for v in y], marker_color=color,
+                             textposition="inside", insidetextanchor="start",
                              error_y={"type": "data", "array": highs, "arrayminus": lows, "thickness": 1.2},
                              hovertemplate=f"{name}<br>%{{x}}<br>accuracy on all n %{{y:.1f}} %<extra></extra>"))
     fig.update_layout(barmode="group", title=f"Top-1 accuracy on all {n} images after each attack (95 % intervals)",
@@ -141,7 +152,7 @@ def body() -> None:
     table = display_table(rows)
     st.dataframe(table[list(MAIN)], hide_index=True, width="stretch",
                  column_config={c: st.column_config.TextColumn(c, width="small")
-                                for c in ("n", "#S", "ε (0–255)", "threat")})
+                                for c in ("n", "#S", "ε (0–255)", "median L2")})
     st.caption("Like the paper: top-1 on #S, the images the attack succeeded on (for transfer: fooled the "
                "softmax); *(all)* columns count all n images, a failed attack counting as correct; *worst* rows: "
                "correct under every threat model. A REGroup tie is not counted as correct. 95 %: Wilson interval.")

@@ -62,10 +62,8 @@ def body() -> None:
         st.caption("Draw one digit, large, in the middle (white on black, like MNIST). The toolbar under the "
                    "canvas undoes or clears.")
         drawn = _canvas_digit()
-        options = [None, *range(bundle.num_classes)]
-        views.restore("label", "draw-label", views.one_of(options[1:]))
-        label = st.selectbox("Which digit did you draw?", options, key="draw-label",
-                             format_func=lambda c: "not saying" if c is None else str(c))
+        views.restore("label", "draw-label", views.one_of(range(bundle.num_classes)))
+        label = widgets.class_picker(bundle, "draw-label", label="Which digit did you draw?", unknown="not saying")
     current = session.current_image()
     if drawn is not None:
         code = views.encode_drawing(drawn)

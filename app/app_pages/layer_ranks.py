@@ -9,8 +9,7 @@ from app import cache, glossary, plots, reproduce, session, views, widgets
 from app.ui import run_page
 from regroup_core.analysis.ranks import borda_buildup, focus_classes, image_ranks
 
-BUILDUP_CLASSES = 10
-"""Lines in the Borda build-up chart (the marked classes and the best by total Borda)."""
+BUILDUP_CLASSES = 10  # lines in the Borda build-up chart: the marked classes and the best by total Borda
 
 
 def _marks(pred, label):

@@ -14,6 +14,7 @@ from app.ui import run_page
 from app.uploads import read_bytes_upload
 from app.weights import check_server_path, pretrained_help
 from regroup_core.errors import EmptyClassError, ModelError, RegroupError
+from regroup_core.experiments import wilson_interval
 from regroup_core.sources.models import ModelKind, model_spec
 
 SERVER = "A weights file on the server"
@@ -79,7 +80,7 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
     st.subheader("REGroup classifiers")
     shipped = cache.shipped_classifier(bundle.name)
     options = (["Shipped classifier file"] if shipped and choice.weights is None else []) + \
-        ["Fit now", "Upload a classifier file"]
+        ["Fit now", "A classifier file on the server", "Upload a classifier file"]
     how = st.radio("Source", options, horizontal=True, key="classifier-source")
     new_path: str | None = None
     shown_name: str | None = None  # what to call an uploaded file in messages (not its cache path)
@@ -87,6 +88,17 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
         st.caption(f"`{Path(shipped).name}` — fitted on mnist:train, k chosen on mnist:selection.")
         if choice.classifier != shipped:
             new_path = shipped
+    elif how == "A classifier file on the server":
+        text = st.text_input("Path of a classifier file on the server (.safetensors, written by "
+                             "`python -m regroup_core fit`)", key="classifier-path",
+                             placeholder="/data/regroup/resnet50.safetensors",
+                             help="ImageNet classifier files are large (ResNet-50: 420 MB): read them where the app "
+                                  "runs instead of uploading them.")
+        if text.strip():
+            try:
+                new_path = check_server_path(text, suffixes=(".safetensors",), what="classifier file")
+            except RegroupError as exc:
+                st.error(str(exc), icon=":material/warning:")
     elif how == "Upload a classifier file":
         upload = st.file_uploader("Classifier file (.safetensors, written by `python -m regroup_core fit`)",
                                   type=["safetensors"], key="classifier-file")
@@ -165,9 +177,13 @@ def _accuracy_ui(defended) -> None:
     if sel and "layer_accuracy" in sel:
         acc = [100 * a for a in sel["layer_accuracy"]]
         names = [layer.name for layer in cls.layers]
+        samples = int(sel.get("samples") or 0)
+        bounds = [wilson_interval(int(round(a * samples / 100)), samples) for a in acc] if samples else None
         fig = plots.line_chart(names, {"layer's own Borda vote": acc},
+                               intervals=None if bounds is None else
+                               {"layer's own Borda vote": ([100 * lo for lo, _ in bounds], [100 * hi for _, hi in bounds])},
                                title=f"Per-layer accuracy on {sel.get('data', 'held-out data')} "
-                                     f"({sel.get('samples', '?')} correctly classified samples)",
+                                     f"({sel.get('samples', '?')} correctly classified samples; 95 % intervals)",
                                x_title="layer (input → output)", y_title="accuracy (%)")
         fig.add_hline(y=100 * float(sel.get("threshold", 0.75)), line_dash="dot",
                       annotation_text=f"threshold {100 * float(sel.get('threshold', 0.75)):.0f} %")

@@ -18,8 +18,7 @@ def _view_param(view: str) -> str:
     return "all" if len(VIEWS[view]) > 1 else view
 
 
-SHOW_AT_MOST = 48
-"""Images shown for a selection (the rest are counted)."""
+SHOW_AT_MOST = 48  # images shown for a selection (the rest are counted)
 
 
 def _selected(event, traces: int) -> list[int]:
@@ -88,8 +87,9 @@ def body() -> None:
         chosen += _selected(event, len(fig.data))
     n_adv = int(data["adversarial"].sum())
     st.caption(f"{len(data['labels']) - n_adv} clean points (circles, colour = true class) and {n_adv} adversarial "
-               "points (crosses, colour = REGroup's answer, a grey line to the original). Click a point, or drag a "
-               "box or lasso, to see the images; double-click the chart to clear.")
+               "points (crosses, colour = REGroup's answer, a grey line to the original). Click a point to see its "
+               "image (shift-click adds more), or pick Box or Lasso select in the chart's toolbar and drag; "
+               "double-click the chart to clear.")
     if chosen:
         chosen = list(dict.fromkeys(chosen))
         st.subheader(f"Selected: {len(chosen)} image{'s' if len(chosen) != 1 else ''}")
