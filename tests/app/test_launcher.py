@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from app.__main__ import CONFIG, ENTRY, build_command, config_flags
+from app.__main__ import CONFIG, ENTRY, build_command, config_flags, launch_env
 
 
 def test_repository_config_is_local_and_private():
@@ -36,3 +36,8 @@ def test_build_command_passes_user_flags_and_user_wins(tmp_path):
 def test_missing_config_gives_no_flags(tmp_path):
     assert config_flags(tmp_path / "none.toml") == {}
     assert build_command([], tmp_path / "none.toml")[5:] == []
+
+
+def test_launch_env_makes_openmp_wait_passively_unless_the_user_chose():
+    assert launch_env({"PATH": "/bin"}) == {"PATH": "/bin", "OMP_WAIT_POLICY": "PASSIVE"}
+    assert launch_env({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -51,6 +51,8 @@ def test_model_page_rejects_a_bad_classifier_file():
     at.radio(key="classifier-source").set_value("Upload a classifier file").run()
     at.file_uploader(key="classifier-file").set_value(("bad.safetensors", b"not safetensors", "application/octet-stream")).run()
     _friendly(at, "bad")  # a ClassifierFileError naming the file, not a traceback
+    error = " ".join(e.value for e in at.error)
+    assert "'bad.safetensors'" in error and "upload-" not in error and " it" not in error  # reads properly
 
 
 def test_model_page_rejects_a_mismatched_classifier_file():
@@ -227,7 +229,47 @@ def test_model_page_partial_imagefolder_needs_exclude(tmp_path):
     at.number_input(key="fit-k").set_value(1).run()
     at.button(key="fit-button").click().run()
     _friendly(at, "expected at least one correctly classified fitting sample per class")
+    error = " ".join(e.value for e in at.error)
+    assert 'tick "Exclude classes without any correctly classified fitting sample"' in error  # the checkbox's name
+    assert "on_empty" not in error
+    assert not at.get("progress") and not at.get("expandable")  # no "Fitting…" box or progress bar left behind
     at.checkbox(key="fit-exclude").check().run()
     at.button(key="fit-button").click().run()
     assert_clean(at)
     assert "classifiers-mnist-vgg-" in at.session_state["model_choice"].classifier
+
+
+def test_weights_and_classifier_paths_on_the_server(tmp_path):
+    at = start("model")
+    at.radio(key="weights-mnist-vgg").set_value("A weights file on the server").run()
+    at.text_input(key="weights-path-mnist-vgg").set_value(str(tmp_path / "missing.pth")).run()
+    _friendly(at, "no such file on the server")
+    at.text_input(key="weights-path-mnist-vgg").set_value(str(tmp_path)).run()
+    _friendly(at, "got a directory")
+    weights = Path(__file__).resolve().parents[2] / "assets" / "models" / "mnist-vgg.safetensors"
+    at.text_input(key="weights-path-mnist-vgg").set_value(str(weights)).run()
+    assert_clean(at)
+    assert at.session_state["model_choice"].weights == str(weights) and at.session_state["model_choice"].classifier is None
+    at.radio(key="classifier-source").set_value("A classifier file on the server").run()
+    at.text_input(key="classifier-path").set_value(shipped_classifier("mnist-vgg")).run()
+    assert_clean(at)
+    assert at.session_state["model_choice"].classifier == shipped_classifier("mnist-vgg")
+    assert any(m.label.startswith("k") and m.value == "3" for m in at.metric)
+
+
+def test_offline_pretrained_weights_say_what_to_do(monkeypatch):
+    import urllib.error
+
+    import torch
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    at = start("model")
+    at.selectbox(key="model-name").set_value("resnet50").run()
+    assert not at.exception
+    text = " ".join(e.value for e in at.error)
+    assert "could not be downloaded" in text and "A weights file on the server" in text and "Random" in text
+    assert "--weights" not in text and "URLError" not in text
+    assert at.session_state["model_choice"].name == "mnist-vgg"  # nothing switched
