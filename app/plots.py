@@ -337,7 +337,7 @@ def pmf_lines(curves: Mapping[str, np.ndarray], *, title: str, colors: Mapping[s
     fig = go.Figure()
     for name, y in curves.items():
         y = np.asarray(y)
-        fig.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines", name=name,
+        fig.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines+markers" if len(y) <= 32 else "lines", name=name,
                                  line={"color": (colors or {}).get(name), "width": 2 if "image" in name else 1.5},
                                  hovertemplate=f"{name}<br>channel %{{x}}: %{{y:.4f}}<extra></extra>"))
     fig.update_xaxes(title_text="channel (unit) of the layer")

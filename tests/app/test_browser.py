@@ -229,6 +229,13 @@ def test_every_page_in_chromium(server, tmp_path):
             assert page.get_by_text("what the network sees").count() > 0
             assert page.locator("[data-testid=stMarkdownContainer]", has_text="REGroup (k =").count() > 0
             assert "image=drawing" in page.url
+            page.get_by_label("Which digit did you draw?", exact=False).first.click()
+            page.get_by_role("option", name="7", exact=True).click()
+            _settle(page)
+            page.get_by_role("button", name="Attack", exact=True).click()  # attack the drawing
+            _settle(page)
+            assert page.get_by_text("attacked drawing").count() > 0
+            assert page.locator("[data-testid=stMarkdownContainer]", has_text="aimed at").count() > 0
             _check(page, "Draw a digit")
 
             for title in PAGES[4:]:
