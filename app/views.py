@@ -273,8 +273,10 @@ def share_url(page_path: str, params: dict[str, str] | None = None) -> str:
         here = ""
     parts = urlsplit(here)
     base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "http://localhost:8501"
+    prefix = str(st.get_option("server.baseUrlPath") or "").strip("/")  # an app served under a sub-path
+    path = "/".join(p for p in (prefix, page_path) if p)
     query = urlencode(params if params is not None else published(), safe=":,")
-    return f"{base}/{page_path}" + (f"?{query}" if query else "")
+    return f"{base}/{path}" + (f"?{query}" if query else "")
 
 
 def values(names: Iterable[str]) -> dict[str, str]:

@@ -247,20 +247,6 @@ def test_draw_a_digit_votes_and_attacks_it():
     assert again.session_state["current_image"].png == image.png
 
 
-def test_digit_from_canvas_is_mnist_like():
-    from regroup_core.analysis.drawing import digit_from_canvas
-    from regroup_core.errors import ImageError
-
-    data = base64.b64decode(_canvas_png().split(",", 1)[1])
-    digit = digit_from_canvas(np.asarray(Image.open(io.BytesIO(data))))
-    assert digit.shape == (28, 28) and 0.0 <= digit.min() and digit.max() <= 1.0
-    rows, cols = np.nonzero(digit > 0.1)
-    assert rows.max() - rows.min() + 1 == 20  # fitted to the 20 × 20 box
-    assert abs((rows.min() + rows.max()) / 2 - 13.5) <= 1 and abs(cols.mean() - 13.5) <= 1  # centred
-    with pytest.raises(ImageError, match="empty canvas"):
-        digit_from_canvas(np.zeros((50, 50, 4), dtype=np.uint8))
-
-
 # ---- t-SNE ------------------------------------------------------------------------------------
 
 def test_tsne_adding_a_class_computes_only_that_class(monkeypatch):
