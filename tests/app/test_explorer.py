@@ -339,3 +339,11 @@ def test_html_report_is_self_contained():
     assert page.count("* plotly.js v") == 1  # plotly.js inlined once, for both figures
     assert "<script src=" not in page and "cdn.plot.ly/plotly" not in page  # nothing fetched when opened
     assert "1.2" in page and "–" in page and "&quot;n&quot;: 3" in page
+
+
+def test_sidebar_thumbnail_shows_the_image_just_picked():
+    at = start("attack_lab")
+    for idx in (5, 9):
+        at.select_slider(key="gallery-idx-Model's test set").set_value(idx).run()
+        thumb = next(e for e in at.sidebar if type(e).__name__ == "Image")
+        assert list(thumb.captions) == [at.session_state["current_image"].name]  # this run's image, not the last
