@@ -1,7 +1,9 @@
 """Real-browser test: start the app exactly as the README says, drive Debian's Chromium with
-Playwright through every page, upload an image, run an attack, and check that charts render and
-no exception element appears. Screenshots go to test-artifacts/ (and, with
-REGROUP_DOCS_SCREENSHOTS=1, small copies of the main pages to docs/screenshots/)."""
+Playwright through every page: walk the Tour, upload images and run an attack, open the view's
+shared link in a second browser context and find the same result, draw a digit with mouse events
+on the canvas and attack it, click a t-SNE point; check that charts render and no exception
+element appears. Screenshots go to test-artifacts/ (and, with REGROUP_DOCS_SCREENSHOTS=1, small
+copies of the main pages to docs/screenshots/)."""
 
 from __future__ import annotations
 
