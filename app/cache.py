@@ -38,6 +38,8 @@ __all__ = [
     "sample_set",
     "shipped_classifier",
     "stash_upload",
+    "class_adversarial",
+    "class_pmfs",
     "tsne_points",
 ]
 
@@ -133,28 +135,89 @@ def attack_image(model_key: ModelKey, x: np.ndarray, label: int, attack: str, th
     return result
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def tsne_points(model_key: ModelKey, layer_name: str, classes: tuple[int, ...], per_class: int,
-                with_adversarial: bool, epsilon_255: float, seed: int = 0) -> dict[str, np.ndarray]:
-    """t-SNE of one layer's accumulator PMFs (pos, neg, pos+neg) for real samples of ``classes``,
-    with PGD (transfer) adversarial versions of the same images when asked."""
-    from regroup_core.analysis.tsne import embed, layer_pmfs
+TSNE_ATTACK_STEPS = 10
+"""PGD steps of the t-SNE overlay (interactive on a CPU; the Attack lab runs the full preset)."""
+
+TSNE_ITERATIONS = 300
+"""t-SNE iterations after early exaggeration (half as many before): ample for a few hundred points."""
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def class_adversarial(model_key: ModelKey, c: int, per_class: int, epsilon_255: float,
+                      seed: int = 0) -> dict[str, np.ndarray]:
+    """PGD (transfer) adversarial versions of class ``c``'s sample images, and REGroup's class for
+    the clean and the adversarial images — computed once per (model, class), whatever the layer."""
     from regroup_core.attacks import run_attack
 
     bundle = model_bundle(model_key[0], model_key[1])
+    x, y = sample_set(bundle.name, (c,), per_class)
+    result = run_attack(bundle, torch.from_numpy(x), torch.from_numpy(y), "pgd", threat="transfer",
+                        epsilon_255=epsilon_255, steps=TSNE_ATTACK_STEPS, seed=seed)
+    adv = result.adversarial.numpy()
+    defended = defended_model(*model_key)  # type: ignore[arg-type]
+    both = defended.predict(torch.from_numpy(np.concatenate([x, adv])))
+    labels = both.regroup_labels.numpy()
+    return {"adversarial": adv, "regroup_clean": labels[:len(x)], "regroup_adversarial": labels[len(x):]}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def class_pmfs(model_key: ModelKey, layer_name: str, c: int, per_class: int, epsilon_255: float | None,
+               seed: int = 0) -> np.ndarray:
+    """(N, 2D) pos+neg PMFs at ``layer_name`` of class ``c``'s sample images — or of their
+    adversarial versions when ``epsilon_255`` is given: computed once per (model, layer, class)."""
+    from regroup_core.analysis import tsne as tsne_lib
+
+    bundle = model_bundle(model_key[0], model_key[1])
     layer = next(layer for layer in bundle.layers if layer.name == layer_name)
-    x, y = sample_set(bundle.name, classes, per_class)
-    images, labels, adv_flags = x, y, np.zeros(len(y), dtype=bool)
-    if with_adversarial:
-        result = run_attack(bundle, torch.from_numpy(x), torch.from_numpy(y), "pgd", threat="transfer",
-                            epsilon_255=epsilon_255, steps=10, seed=seed)  # 10 steps: interactive on a CPU
-        images = np.concatenate([x, result.adversarial.numpy()])
-        labels = np.concatenate([y, y])
-        adv_flags = np.concatenate([adv_flags, np.ones(len(y), dtype=bool)])
-    out: dict[str, np.ndarray] = {"images": images, "labels": labels, "adversarial": adv_flags}
-    batch = torch.from_numpy(images)
-    for variant in ("pos", "neg", "pos+neg"):
-        out[variant] = embed(layer_pmfs(bundle.model, batch, layer, variant=variant), seed=seed, max_iter=300)
+    if epsilon_255 is None:
+        images, _ = sample_set(bundle.name, (c,), per_class)
+    else:
+        images = class_adversarial(model_key, c, per_class, epsilon_255, seed)["adversarial"]
+    return tsne_lib.layer_pmfs(bundle.model, torch.from_numpy(images), layer, variant="pos+neg")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def tsne_points(model_key: ModelKey, layer_name: str, classes: tuple[int, ...], per_class: int,
+                with_adversarial: bool, epsilon_255: float, variants: tuple[str, ...] = ("pos", "neg", "pos+neg"),
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """t-SNE of one layer's accumulator PMFs for real samples of ``classes``: the clean points are
+    embedded, the PGD (transfer) adversarial versions are *placed* into that embedding (openTSNE
+    ``transform``). Per-class PMFs and attacks come from :func:`class_pmfs` and
+    :func:`class_adversarial`, so adding a class computes only that class.
+
+    Returns ``images``, ``labels`` (true class), ``regroup`` (REGroup's class), ``adversarial``
+    (bool), ``origin`` (index of each point's clean original) and one (N, 2) array per variant.
+    """
+    from regroup_core.analysis.tsne import embed, variant_features
+
+    images, labels, regroup, pmfs = [], [], [], []
+    adv_images, adv_regroup, adv_pmfs, adv_labels = [], [], [], []
+    for c in classes:
+        x, y = sample_set(model_key[0], (c,), per_class)
+        pmfs.append(class_pmfs(model_key, layer_name, c, per_class, None, seed))
+        images.append(x)
+        labels.append(y)
+        if with_adversarial:
+            adv = class_adversarial(model_key, c, per_class, epsilon_255, seed)
+            regroup.append(adv["regroup_clean"])
+            adv_images.append(adv["adversarial"])
+            adv_regroup.append(adv["regroup_adversarial"])
+            adv_pmfs.append(class_pmfs(model_key, layer_name, c, per_class, epsilon_255, seed))
+            adv_labels.append(y)
+        else:
+            regroup.append(predict_ranks(model_key, x).regroup_labels.numpy())
+    clean = np.concatenate(pmfs)
+    n = len(clean)
+    out: dict[str, np.ndarray] = {
+        "images": np.concatenate(images + adv_images), "labels": np.concatenate(labels + adv_labels),
+        "regroup": np.concatenate(regroup + adv_regroup),
+        "adversarial": np.concatenate([np.zeros(n, dtype=bool), np.ones(n if with_adversarial else 0, dtype=bool)]),
+        "origin": np.concatenate([np.arange(n), np.arange(n if with_adversarial else 0)]),
+    }
+    placed = np.concatenate(adv_pmfs) if with_adversarial else None
+    for variant in variants:
+        out[variant] = embed(variant_features(clean, variant), placed=None if placed is None
+                             else variant_features(placed, variant), seed=seed, max_iter=TSNE_ITERATIONS)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Where the app may read fit data from the server's disk: only under configured data roots.
+"""Where the app may read from the server's disk: fit data, weights and classifier files only
+under configured data roots (weights and classifiers also from the shipped assets and the cache).
 
 A browser user types a folder or file list on the Model page; without this check they could
 point the server at any directory (``/``). Roots come from ``REGROUP_DATA_ROOTS`` (paths
@@ -16,7 +17,7 @@ from pathlib import Path
 from regroup_core.errors import DataError
 from regroup_core.sources import ImageFiles
 
-__all__ = ["ENV", "check_data_spec", "check_files", "configured_roots"]
+__all__ = ["ENV", "check_data_spec", "check_files", "check_server_file", "configured_roots"]
 
 ENV = "REGROUP_DATA_ROOTS"
 
@@ -66,3 +67,20 @@ def check_files(files: ImageFiles, what: str = "fit data") -> None:
             real = path.resolve()
             if not _inside(real, roots):
                 raise _refusal(what, f"{path} → {real}" if real != path else str(path), roots)
+
+
+def check_server_file(text: str, what: str) -> Path:
+    """The resolved path of a file a browser user named (a weights or classifier file), when it
+    lies under a data root, the shipped assets or the app's cache; else a :class:`DataError`.
+    Checked before the file's existence is looked at, so nothing is revealed about other paths."""
+    from regroup_core.sources import ASSETS_DIR
+    from regroup_core.store import default_cache_dir
+
+    path = Path(text).expanduser().resolve()
+    allowed = configured_roots() + [Path(ASSETS_DIR).resolve(), default_cache_dir().expanduser().resolve()]
+    if not _inside(path, allowed):
+        roots = configured_roots()
+        where = ", ".join(f"'{r}'" for r in roots) if roots else f"none configured: set {ENV}"
+        raise DataError(f"{what}: the app reads files on the server only under the data roots ({where}) or its "
+                        f"assets, got '{text}'")
+    return path

@@ -4,7 +4,12 @@ every session (and page switch) reuses it."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
+
+import torch
 
 from app.data_roots import check_data_spec, check_files
 from regroup_core import ModelBundle, checks, save_classifiers
@@ -13,7 +18,29 @@ from regroup_core.run.progress import Progress
 from regroup_core.sources import ImageFiles, resolve_data
 from regroup_core.store import cache_key
 
-__all__ = ["classifier_path", "fit_to_file"]
+__all__ = ["all_cores", "classifier_path", "default_workers", "fit_to_file"]
+
+FIT_BATCH = 64
+"""The engine's fit batch (what ``python -m regroup_core fit`` uses by default)."""
+
+
+@contextlib.contextmanager
+def all_cores() -> Iterator[int]:
+    """Let torch use every core for a long job (a fit), then go back to the app's interactive cap
+    (:func:`app.cache.configure_threads`: half the cores). Yields the thread count used."""
+    before = torch.get_num_threads()
+    threads = max(1, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
+
+
+def default_workers(data: str) -> int:
+    """DataLoader workers for fitting data: files on disk are decoded in parallel (up to 4 worker
+    processes, at most one per core); in-memory data specs (``mnist:train``) need none."""
+    return min(4, os.cpu_count() or 1) if Path(data).exists() else 0
 
 
 def classifier_path(cache_dir: Path, bundle: ModelBundle, settings: dict) -> Path:
@@ -23,12 +50,14 @@ def classifier_path(cache_dir: Path, bundle: ModelBundle, settings: dict) -> Pat
 
 
 def fit_to_file(bundle: ModelBundle, *, data: str, selection: str | None, per_class: int, k: int | None,
-                threshold: float, cache_dir: Path, callback: Progress, batch_size: int = 64,
-                on_empty: str = "error", workers: int = 0) -> Path:
+                threshold: float, cache_dir: Path, callback: Progress, batch_size: int = FIT_BATCH,
+                on_empty: str = "error", workers: int | None = None) -> Path:
     """Fit (unless an identical fit is cached) and return the classifier file's path.
 
     ``data`` and ``selection`` are read only from built-in splits or under the configured data
-    roots (:mod:`app.data_roots`), every listed file included.
+    roots (:mod:`app.data_roots`), every listed file included. Runs at the engine's throughput:
+    its batch size, every core (:func:`all_cores`) and DataLoader workers for files on disk
+    (:func:`default_workers`).
     """
     per_class = checks.integer(per_class, "Samples per class", lo=1)
     k = None if k is None else checks.integer(k, "k", lo=1, hi=len(bundle.layers))
@@ -46,8 +75,10 @@ def fit_to_file(bundle: ModelBundle, *, data: str, selection: str | None, per_cl
     if path.is_file():
         callback(1, 1, "cached")
         return path
-    result = fit(bundle, data, per_class=per_class, selection=selection if k is None else None,
-                 threshold=threshold, k=k, on_empty=on_empty, batch_size=batch_size,  # type: ignore[arg-type]
-                 workers=workers, callback=callback)
+    workers = default_workers(data) if workers is None else workers
+    with all_cores():
+        result = fit(bundle, data, per_class=per_class, selection=selection if k is None else None,
+                     threshold=threshold, k=k, on_empty=on_empty, batch_size=batch_size,  # type: ignore[arg-type]
+                     workers=workers, callback=callback)
     save_classifiers(result.classifiers, path)  # atomic: concurrent sessions never read half a file
     return path

@@ -14,7 +14,7 @@ from regroup_core.errors import DataError
 from regroup_core.sources.data import known_labels
 from regroup_core.sources.models import model_spec
 
-__all__ = ["SOURCES", "GalleryItem", "gallery"]
+__all__ = ["SOURCES", "GalleryItem", "gallery", "item_by_id", "test_set_size"]
 
 SOURCES = ("Model's test set", "foolbox samples", "scikit-image photos")
 SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera", "cat")
@@ -22,9 +22,14 @@ SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera", "cat")
 
 @dataclass(frozen=True)
 class GalleryItem:
+    """One sample: a display name, the image, its label (None if unknown), its id in links
+    (``mnist:test:201``, ``foolbox:imagenet:3``, ``skimage:chelsea``) and its gallery source."""
+
     name: str
     image: Image.Image
     label: int | None
+    id: str = ""
+    source: str = ""
 
 
 def _to_pil(x: np.ndarray) -> Image.Image:
@@ -50,8 +55,12 @@ def _test_split(model_name: str, per_class: int) -> list[GalleryItem]:
     for c in range(bundle.num_classes):
         for j in (labels == c).nonzero()[0][:per_class].tolist():
             x, _ = data[j]
-            items.append(GalleryItem(f"{spec}:{j} ({bundle.class_names[c]})", _to_pil(x.numpy()), c))
+            items.append(_test_item(spec, j, x, c, bundle.class_names))
     return items
+
+
+def _test_item(spec: str, j: int, x, c: int, class_names) -> GalleryItem:
+    return GalleryItem(f"{spec}:{j} ({class_names[c]})", _to_pil(x.numpy()), c, f"{spec}:{j}", SOURCES[0])
 
 
 def _foolbox(model_name: str) -> list[GalleryItem]:
@@ -67,14 +76,15 @@ def _foolbox(model_name: str) -> list[GalleryItem]:
     fmodel = fb.PyTorchModel(torch.nn.Flatten().eval(), bounds=(0, 1), device=torch.device("cpu"))
     images, labels = fb.utils.samples(fmodel, dataset=dataset, batchsize=20, shape=shape,
                                       data_format="channels_first", bounds=(0, 1))
-    return [GalleryItem(f"foolbox {dataset} sample {i}", _to_pil(images[i].cpu().numpy()), int(labels[i]))
-            for i in range(len(labels))]
+    return [GalleryItem(f"foolbox {dataset} sample {i}", _to_pil(images[i].cpu().numpy()), int(labels[i]),
+                        f"foolbox:{dataset}:{i}", SOURCES[1]) for i in range(len(labels))]
 
 
 def _skimage() -> list[GalleryItem]:
     from skimage import data
 
-    return [GalleryItem(f"skimage.data.{n}()", Image.fromarray(getattr(data, n)()), None) for n in SKIMAGE_PHOTOS]
+    return [GalleryItem(f"skimage.data.{n}()", Image.fromarray(getattr(data, n)()), None, f"skimage:{n}", SOURCES[2])
+            for n in SKIMAGE_PHOTOS]
 
 
 @st.cache_resource(show_spinner="Loading sample images…", max_entries=8)
@@ -87,3 +97,52 @@ def gallery(source: str, model_name: str) -> tuple[GalleryItem, ...]:
     if source == SOURCES[2]:
         return tuple(_skimage())
     raise DataError(f"expected a source in {SOURCES}, got '{source}'")
+
+
+def item_by_id(model_name: str, image_id: str) -> GalleryItem:
+    """The sample a link names (see :class:`GalleryItem`), for ``model_name``.
+
+    Raises:
+        ValueError: an id of no known form, or out of range (the message says what is expected).
+    """
+    kind, _, rest = image_id.partition(":")
+    if kind == "skimage":
+        for item in gallery(SOURCES[2], model_name):
+            if item.id == image_id:
+                return item
+        raise ValueError(f"expected skimage:<name> with a name among {', '.join(SKIMAGE_PHOTOS)}")
+    if kind == "foolbox":
+        items = gallery(SOURCES[1], model_name)
+        for item in items:
+            if item.id == image_id:
+                return item
+        expected = items[0].id.rsplit(":", 1)[0] if items else "foolbox:<set>"
+        raise ValueError(f"expected {expected}:<index> with an index from 0 to {len(items) - 1}")
+    if kind == "mnist":
+        split, _, index = rest.partition(":")
+        spec = model_spec(model_name)
+        if spec.sample_set != "mnist":
+            raise ValueError(f"expected an image for {model_name}; MNIST digits need an MNIST model")
+        from app.cache import model_bundle
+        from regroup_core.sources.data import resolve_data
+
+        try:
+            data = resolve_data(f"mnist:{split}", model_bundle(model_name, None))
+        except DataError:
+            raise ValueError("expected mnist:train, mnist:selection or mnist:test followed by :<index>") from None
+        if not index.isdigit() or not 0 <= int(index) < len(data):
+            raise ValueError(f"expected mnist:{split}:<index> with an index from 0 to {len(data) - 1}")
+        x, y = data[int(index)]
+        c = int(y)
+        return _test_item(f"mnist:{split}", int(index), x, c, model_bundle(model_name, None).class_names)
+    raise ValueError("expected mnist:<split>:<index>, foolbox:<set>:<index> or skimage:<name>")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def test_set_size(model_name: str) -> int:
+    """Number of images in the model's own test split (0 when none ships)."""
+    from app.cache import model_bundle
+    from regroup_core.sources.data import resolve_data
+
+    spec = model_spec(model_name).test_data
+    return 0 if spec is None else len(resolve_data(spec, model_bundle(model_name, None)))

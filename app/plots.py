@@ -11,6 +11,11 @@ import plotly.graph_objects as go
 __all__ = [
     "ADV_COLOR",
     "MARK_COLORS",
+    "REGROUP_COLOR",
+    "SOFTMAX_COLOR",
+    "TRUE_COLOR",
+    "class_color",
+    "series_color",
     "buildup_lines",
     "grouped_bars",
     "line_chart",
@@ -20,15 +25,41 @@ __all__ = [
     "tsne_scatter",
 ]
 
-MARK_COLORS = {"true": "#1a9850", "softmax": "#d73027", "REGroup": "#2f6fdf"}
-ADV_COLOR = "#d73027"
+TRUE_COLOR = "#1a9850"     # the true class, everywhere
+SOFTMAX_COLOR = "#e66101"  # the softmax network, on every page
+REGROUP_COLOR = "#2f6fdf"  # REGroup, on every page
+ADV_COLOR = "#d73027"      # adversarial images / "fooled"
+MARK_COLORS = {"true": TRUE_COLOR, "softmax": SOFTMAX_COLOR, "REGroup": REGROUP_COLOR}
+
+CLASS_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#bcbd22", "#17becf")
+
+
+def class_color(c: int) -> str:
+    """A class's colour, fixed by its index (not by the order classes were picked in)."""
+    return CLASS_PALETTE[int(c) % len(CLASS_PALETTE)]
+
+
+def series_color(name: str) -> str | None:
+    """Softmax and REGroup series get their colours on every page (None: Plotly's default)."""
+    voters = {"pos": "#6baed6", "neg": "#9e9ac8", "pos+neg": REGROUP_COLOR}  # REGroup's own vote is pos+neg
+    if name in voters:
+        return voters[name]
+    lower = name.lower()
+    if lower.startswith("softmax"):
+        return SOFTMAX_COLOR
+    if lower.startswith("regroup"):
+        return REGROUP_COLOR
+    return None
 _HEIGHT_PER_LAYER = 22
+_HEIGHT_PER_LAYER_MANY = 18  # from 30 layers on (ResNet-50: 54)
 
 
 def _layer_axis(fig: go.Figure, n_layers: int) -> None:
     fig.update_yaxes(title_text="layer (input → output, top layer last)", autorange="reversed",
                      type="category")
-    fig.update_layout(height=max(300, 140 + _HEIGHT_PER_LAYER * n_layers), margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    per = _HEIGHT_PER_LAYER if n_layers < 30 else _HEIGHT_PER_LAYER_MANY
+    fig.update_layout(height=max(300, 150 + per * n_layers), margin={"l": 10, "r": 10, "t": 70, "b": 10})
 
 
 def _marks(fig: go.Figure, columns: Sequence[str], marks: Mapping[str, int | None],
@@ -56,6 +87,22 @@ def _voter_band(fig: go.Figure, n_layers: int, k: int | None) -> None:
                            bgcolor="rgba(255,255,255,0.7)")
 
 
+LOG_SCALE_FROM = 20
+"""With more classes than this, rank colours are on a log scale so the top ranks stay apart."""
+
+
+def _rank_colour(ranks: np.ndarray, num_classes: int) -> tuple[np.ndarray, dict, float, float]:
+    """(z, colorbar, zmin, zmax): ranks themselves for a few classes; log10(rank) for many, with
+    the colour bar labelled in ranks (1, 2, 5, 10, 20, 50, …), so ranks 1–10 of 1 000 use a third
+    of the scale instead of 1 %."""
+    if num_classes <= LOG_SCALE_FROM:
+        return ranks, {"title": "rank"}, 1.0, float(num_classes)
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t <= num_classes]
+    z = np.log10(np.maximum(ranks, 1).astype(np.float32))
+    bar = {"title": "rank (log)", "tickvals": [float(np.log10(t)) for t in ticks], "ticktext": [str(t) for t in ticks]}
+    return z, bar, 0.0, float(np.log10(num_classes))
+
+
 def rank_heatmap(ranks: np.ndarray, *, layers: Sequence[str], classes: Sequence[int],
                  class_names: Sequence[str], num_classes: int, title: str,
                  marks: Mapping[str, int | None] | None = None, k: int | None = None) -> go.Figure:
@@ -65,14 +112,17 @@ def rank_heatmap(ranks: np.ndarray, *, layers: Sequence[str], classes: Sequence[
         ranks: (L, C) ranks of the shown classes (int16 is enough for 1 000 classes).
         classes: the class index of each column; ``class_names`` names all M classes.
         marks: ``{"true": c, "softmax": c, "REGroup": c}`` outlined columns.
+
+    The ranks travel as int16 ``customdata`` (no per-cell strings: a 54 × 1 000 map stays light);
+    colours use a log scale for many classes (:func:`_rank_colour`).
     """
     ranks = np.asarray(ranks, dtype=np.int16)
     columns = _class_columns(classes, class_names)
-    text = np.array([[f"{layers[i]}<br>class {columns[j]}<br>rank {int(ranks[i, j])} of {num_classes}"
-                      for j in range(len(classes))] for i in range(len(layers))])
-    fig = go.Figure(go.Heatmap(z=ranks, x=columns, y=list(layers), zmin=1, zmax=num_classes,
-                               colorscale="Blues_r", hovertext=text, hoverinfo="text",
-                               colorbar={"title": "rank"}))
+    z, bar, zmin, zmax = _rank_colour(ranks, num_classes)
+    fig = go.Figure(go.Heatmap(z=z, x=columns, y=list(layers), zmin=zmin, zmax=zmax, customdata=ranks,
+                               colorscale="Blues_r", colorbar=bar, xgap=1 if len(columns) <= 60 else 0,
+                               hovertemplate=f"%{{y}}<br>class %{{x}}<br>rank %{{customdata}} of {num_classes}"
+                                             "<extra></extra>"))
     return _finish_heatmap(fig, columns, classes, len(layers), title=title, marks=marks, k=k)
 
 
@@ -84,9 +134,13 @@ def _class_columns(classes: Sequence[int], class_names: Sequence[str]) -> list[s
 def _finish_heatmap(fig: go.Figure, columns: list[str], classes: Sequence[int], n_layers: int, *, title: str,
                     marks: Mapping[str, int | None] | None, k: int | None) -> go.Figure:
     """Axes, title, outlined true/softmax/REGroup columns and the band of the k voting layers."""
-    fig.update_xaxes(title_text="class", type="category", tickangle=-45 if len(columns) > 12 else 0)
+    many = len(columns) > 60
+    fig.update_xaxes(title_text="class" + (" (hover for names)" if many else ""), type="category",
+                     tickangle=-45 if len(columns) > 12 else 0, showticklabels=not many,
+                     tickfont={"size": 11 if len(columns) <= 30 else 9})
     _layer_axis(fig, n_layers)
-    fig.update_layout(title={"text": title, "y": 0.98, "yanchor": "top"})
+    fig.update_yaxes(tickfont={"size": 11 if n_layers <= 30 else 9})
+    fig.update_layout(title={"text": title, "y": 0.99, "yanchor": "top"})
     if marks:
         _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
     _voter_band(fig, n_layers, k)
@@ -102,19 +156,23 @@ def rank_change_heatmap(clean: np.ndarray, adversarial: np.ndarray, *, layers: S
     diff = (adversarial.astype(np.int32) - clean.astype(np.int32)).astype(np.int16)
     bound = max(1, int(np.abs(diff).max()))
     columns = _class_columns(classes, class_names)
-    text = np.array([[f"{layers[i]}<br>class {columns[j]}<br>rank {int(clean[i, j])} → {int(adversarial[i, j])}"
-                      f" ({int(diff[i, j]):+d})" for j in range(len(classes))] for i in range(len(layers))])
     fig = go.Figure(go.Heatmap(z=diff, x=columns, y=list(layers), zmin=-bound, zmax=bound, zmid=0,
-                               colorscale="RdBu_r", hovertext=text, hoverinfo="text",
+                               colorscale="RdBu_r", text=clean, customdata=adversarial,
+                               xgap=1 if len(columns) <= 60 else 0,
+                               hovertemplate="%{y}<br>class %{x}<br>rank %{text} → %{customdata} (%{z:+d})"
+                                             "<extra></extra>",
                                colorbar={"title": "Δ rank"}))
     return _finish_heatmap(fig, columns, classes, len(layers), title=title, marks=marks, k=k)
 
 
 def score_bars(labels: Sequence[str], values: Sequence[float], *, title: str, value_title: str,
-               highlight: int | None = None, color: str = "#2f6fdf") -> go.Figure:
-    """Horizontal bars, best at the top (top-5 softmax probabilities or Borda counts)."""
-    colors = [MARK_COLORS["true"] if i == highlight else color for i in range(len(labels))]
-    fig = go.Figure(go.Bar(x=list(values), y=list(labels), orientation="h", marker_color=colors,
+               highlight: int | None = None, color: str = REGROUP_COLOR) -> go.Figure:
+    """Horizontal bars, best at the top (top-5 softmax probabilities or Borda counts), in the
+    classifier's colour; the true class (``highlight``) is outlined in green and named."""
+    labels = [f"{lab} (true)" if i == highlight else str(lab) for i, lab in enumerate(labels)]
+    fig = go.Figure(go.Bar(x=list(values), y=labels, orientation="h", marker_color=color,
+                           marker_line_color=[TRUE_COLOR if i == highlight else color for i in range(len(labels))],
+                           marker_line_width=[4 if i == highlight else 0 for i in range(len(labels))],
                            hovertemplate="class %{y}<br>" + value_title + " %{x}<extra></extra>"))
     fig.update_yaxes(title_text="class", autorange="reversed", type="category")
     fig.update_xaxes(title_text=value_title)
@@ -128,17 +186,21 @@ def buildup_lines(buildup: np.ndarray, *, classes: Sequence[int], class_names: S
     buildup = np.asarray(buildup)
     ks = list(range(1, buildup.shape[0] + 1))
     top_layers = list(reversed(layers))
-    marked = {int(c): label for label, c in (marks or {}).items() if c is not None}
+    marked: dict[int, list[str]] = {}
+    for label, c in (marks or {}).items():
+        if c is not None:
+            marked.setdefault(int(c), []).append(label)
     fig = go.Figure()
     for c in classes:
         width = 4 if c in marked else 1.5
         fig.add_trace(go.Scatter(
             x=ks, y=buildup[:, c], mode="lines+markers", name=f"{class_names[c]}"
-            + (f" ({marked[c]})" if c in marked else ""), line={"width": width},
+            + (f" ({', '.join(marked[c])})" if c in marked else ""),
+            line={"width": width, "color": class_color(c) if len(class_names) <= len(CLASS_PALETTE) else None},
             customdata=np.array(top_layers)[:len(ks)],
             hovertemplate=f"class {class_names[c]}<br>k=%{{x}} (adds %{{customdata}})<br>Borda %{{y}}<extra></extra>"))
     fig.add_vline(x=chosen_k, line_dash="dash", annotation_text=f"chosen k = {chosen_k}")
-    fig.update_xaxes(title_text="k (highest layers voting)", dtick=1)
+    fig.update_xaxes(title_text="k (highest layers voting)", dtick=1 if len(ks) <= 20 else 5)
     fig.update_yaxes(title_text="Borda total (pos + neg voters)")
     fig.update_layout(title="How the Borda total builds up as k grows", height=380,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
@@ -146,38 +208,76 @@ def buildup_lines(buildup: np.ndarray, *, classes: Sequence[int], class_names: S
 
 
 def tsne_scatter(points: np.ndarray, *, labels: Sequence[int], adversarial: Sequence[bool],
-                 class_names: Sequence[str], title: str) -> go.Figure:
-    """t-SNE points coloured by class (WebGL), adversarial points as crosses; customdata = index."""
+                 class_names: Sequence[str], title: str, regroup_labels: Sequence[int] | None = None,
+                 origins: Sequence[int] | None = None) -> go.Figure:
+    """t-SNE points (WebGL): clean images as circles coloured by their class, drawn last so they
+    stay visible; adversarial images as crosses coloured by the class REGroup gives them, each
+    joined to its clean original by a thin grey line. ``customdata`` = the point's index.
+
+    Args:
+        regroup_labels: REGroup's class for every point (used for the adversarial ones).
+        origins: for every point, the index of its clean original (itself for clean points).
+    """
     points = np.asarray(points)
     labels = np.asarray(labels)
     adversarial = np.asarray(adversarial, dtype=bool)
+    regroup = labels if regroup_labels is None else np.asarray(regroup_labels)
     fig = go.Figure()
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf"]
-    for n, c in enumerate(sorted(set(labels.tolist()))):
-        for adv in (False, True):
-            idx = np.flatnonzero((labels == c) & (adversarial == adv))
-            if idx.size == 0:
-                continue
-            kind = "adversarial" if adv else "clean"
-            fig.add_trace(go.Scattergl(
-                x=points[idx, 0], y=points[idx, 1], mode="markers", customdata=idx,
-                name=f"{class_names[c]} ({kind})",
-                marker={"color": palette[n % len(palette)], "size": 9 if adv else 7,
-                            "symbol": "x" if adv else "circle", "line": {"width": 0}},
-                hovertemplate=f"true class {class_names[c]}, {kind}<br>point %{{customdata}}<extra></extra>"))
-    fig.update_xaxes(title_text="t-SNE 1")
-    fig.update_yaxes(title_text="t-SNE 2")
-    fig.update_layout(title=title, height=480, margin={"l": 10, "r": 10, "t": 50, "b": 10}, dragmode="select")
+    adv_idx = np.flatnonzero(adversarial)
+    if origins is not None and adv_idx.size:
+        origins = np.asarray(origins)
+        xs = np.full(3 * adv_idx.size, np.nan, dtype=np.float32)
+        ys = np.full(3 * adv_idx.size, np.nan, dtype=np.float32)
+        xs[0::3], ys[0::3] = points[origins[adv_idx], 0], points[origins[adv_idx], 1]
+        xs[1::3], ys[1::3] = points[adv_idx, 0], points[adv_idx, 1]
+        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line={"color": "rgba(90,90,90,0.35)", "width": 1},
+                                   hoverinfo="skip", name="adversarial ↔ its original", showlegend=True))
+    for c in sorted(set(regroup[adv_idx].tolist())):
+        idx = adv_idx[regroup[adv_idx] == c]
+        fig.add_trace(go.Scattergl(
+            x=points[idx, 0], y=points[idx, 1], mode="markers", customdata=idx, legendgroup="adv",
+            legendgrouptitle_text="adversarial: REGroup says", name=f"{class_names[c]}",
+            marker={"color": class_color(c), "size": 9, "symbol": "x", "opacity": 0.8, "line": {"width": 0}},
+            text=[class_names[t] for t in labels[idx]],
+            hovertemplate=f"adversarial image of a %{{text}}<br>REGroup says {class_names[c]}"
+                          "<br>point %{customdata}<extra></extra>"))
+    clean_idx = np.flatnonzero(~adversarial)
+    for c in sorted(set(labels[clean_idx].tolist())):
+        idx = clean_idx[labels[clean_idx] == c]
+        fig.add_trace(go.Scattergl(
+            x=points[idx, 0], y=points[idx, 1], mode="markers", customdata=idx, legendgroup="clean",
+            legendgrouptitle_text="clean: true class", name=f"{class_names[c]}",
+            marker={"color": class_color(c), "size": 9, "symbol": "circle", "line": {"width": 1, "color": "white"}},
+            hovertemplate=f"clean image of a {class_names[c]}<br>point %{{customdata}}<extra></extra>"))
+    fig.update_xaxes(title_text="t-SNE 1", showticklabels=False)
+    fig.update_yaxes(title_text="t-SNE 2", showticklabels=False)
+    # No dragmode here: Streamlit then pans by default with clicks selecting a point ("event+select");
+    # a figure's dragmode "select" would make it switch clicks to plain events, and a click would
+    # select nothing. Box and lasso stay in the chart's toolbar.
+    fig.update_layout(title=title, height=520, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"groupclick": "toggleitem"})
     return fig
 
 
+def _error_bars(y: Sequence[float], interval: tuple[Sequence[float], Sequence[float]] | None) -> dict | None:
+    if interval is None:
+        return None
+    lo, hi = interval
+    return {"type": "data", "symmetric": False, "array": [h - v for v, h in zip(y, hi)],
+            "arrayminus": [v - low for v, low in zip(y, lo)], "thickness": 1.2, "width": 4}
+
+
 def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], *, title: str, x_title: str,
-               y_title: str, percent: bool = True, vline: float | None = None, vline_text: str = "") -> go.Figure:
-    """One line per series (accuracy curves: k-ablation, ε sweep)."""
+               y_title: str, percent: bool = True, vline: float | None = None, vline_text: str = "",
+               intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> go.Figure:
+    """One line per series (accuracy curves: k-ablation, ε sweep), softmax and REGroup in their
+    colours; ``intervals`` (series → (low, high)) draw 95 % error bars."""
     fig = go.Figure()
     for name, y in series.items():
+        color = series_color(name)
         fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name,
+                                 line={"color": color} if color else None,
+                                 error_y=_error_bars(list(y), (intervals or {}).get(name)),
                                  hovertemplate=f"{name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.1f}}<extra></extra>"))
     if vline is not None:
         fig.add_vline(x=vline, line_dash="dash", annotation_text=vline_text)
@@ -188,13 +288,60 @@ def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], *, tit
 
 
 def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str,
-                 x_title: str, y_title: str, percent: bool = True) -> go.Figure:
-    """Grouped bars (pos / neg / pos+neg accuracy per attack)."""
+                 x_title: str, y_title: str, percent: bool = True,
+                 intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> go.Figure:
+    """Grouped bars (pos / neg / pos+neg accuracy per attack; softmax vs REGroup), with 95 % error bars."""
     fig = go.Figure()
     for name, y in series.items():
+        color = series_color(name)
         fig.add_trace(go.Bar(x=list(categories), y=list(y), name=name, text=[f"{v:.1f}" for v in y],
+                             textposition="inside", insidetextanchor="start",
+                             marker_color=color, error_y=_error_bars(list(y), (intervals or {}).get(name)),
                              hovertemplate=f"{name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.1f}}<extra></extra>"))
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title, range=[0, 105] if percent else None)
     fig.update_layout(title=title, barmode="group", height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def voter_points(points: np.ndarray, *, voters: Sequence[str], classes: Sequence[int], class_names: Sequence[str],
+                 marks: Mapping[str, int | None] | None = None) -> go.Figure:
+    """Stacked bars: each voter's Borda points (M − rank) for each class; the stack is the Borda count.
+
+    Args:
+        points: (V, C) points of the V voters for the shown classes.
+    """
+    points = np.asarray(points)
+    columns = _class_columns(classes, class_names)
+    fig = go.Figure()
+    blues = ("#08306b", "#2171b5", "#6baed6", "#9ecae1")    # pos voters, one shade per layer
+    purples = ("#3f007d", "#6a51a3", "#9e9ac8", "#cbc9e2")  # neg voters
+    for v, name in enumerate(voters):
+        shades = purples if "(neg)" in name else blues
+        fig.add_trace(go.Bar(x=columns, y=points[v], name=name, marker_color=shades[(v // 2) % len(shades)],
+                             hovertemplate=f"{name}<br>class %{{x}}: %{{y}} points<extra></extra>"))
+    totals = points.sum(0)
+    fig.add_trace(go.Scatter(x=columns, y=totals, mode="text", text=[str(int(t)) for t in totals],
+                             textposition="top center", showlegend=False, hoverinfo="skip"))
+    fig.update_layout(barmode="stack", height=380, title="Borda count = the sum of every voter's points",
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"title": "voter"})
+    fig.update_xaxes(title_text="class", type="category")
+    fig.update_yaxes(title_text="Borda points (M − rank)", range=[0, float(totals.max()) * 1.15 + 1])
+    if marks:
+        _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
+    return fig
+
+
+def pmf_lines(curves: Mapping[str, np.ndarray], *, title: str, colors: Mapping[str, str] | None = None) -> go.Figure:
+    """PMFs over a layer's channels (a test image's PMF against class mixtures)."""
+    fig = go.Figure()
+    for name, y in curves.items():
+        y = np.asarray(y)
+        fig.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines+markers" if len(y) <= 32 else "lines", name=name,
+                                 line={"color": (colors or {}).get(name), "width": 2 if "image" in name else 1.5},
+                                 hovertemplate=f"{name}<br>channel %{{x}}: %{{y:.4f}}<extra></extra>"))
+    fig.update_xaxes(title_text="channel (unit) of the layer")
+    fig.update_yaxes(title_text="share of the layer's response")
+    fig.update_layout(title=title, height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.25})
     return fig

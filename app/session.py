@@ -15,6 +15,7 @@ from PIL import Image
 
 from app import cache
 from regroup_core import ModelBundle, REGroup
+from regroup_core.errors import ModelError
 
 __all__ = [
     "CurrentImage",
@@ -50,12 +51,14 @@ class ModelChoice:
 
 @dataclass(frozen=True)
 class CurrentImage:
-    """The image a session is looking at: PNG bytes (model independent), a label if known."""
+    """The image a session is looking at: PNG bytes (model independent), a label if known, and
+    its id in shareable links (``mnist:test:201``, ``drawing:…``; None for an upload)."""
 
     name: str
     png: bytes
     label: int | None
     source: str
+    id: str | None = None
 
     @property
     def digest(self) -> str:
@@ -76,10 +79,11 @@ class LastAttack:
     settings: dict
 
 
-def image_from_pil(img: Image.Image, *, name: str, label: int | None, source: str) -> CurrentImage:
+def image_from_pil(img: Image.Image, *, name: str, label: int | None, source: str,
+                   image_id: str | None = None) -> CurrentImage:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    return CurrentImage(name=name, png=buf.getvalue(), label=label, source=source)
+    return CurrentImage(name=name, png=buf.getvalue(), label=label, source=source, id=image_id)
 
 
 def model_choice() -> ModelChoice:
@@ -93,7 +97,14 @@ def set_model_choice(choice: ModelChoice) -> None:
 def current_model() -> tuple[ModelBundle, REGroup | None]:
     """The session's model and, when a classifier file is chosen, its REGroup defence."""
     choice = model_choice()
-    bundle = cache.model_bundle(choice.name, choice.weights)
+    try:
+        bundle = cache.model_bundle(choice.name, choice.weights)
+    except ModelError as exc:
+        if choice.weights is not None:
+            raise
+        from app.weights import pretrained_help
+
+        raise ModelError(pretrained_help(choice.name, exc)) from None
     defended = cache.defended_model(*choice.key) if choice.classifier else None
     return bundle, defended
 
@@ -143,8 +154,10 @@ def label_text(bundle: ModelBundle, c: int | None) -> str:
 
 
 _PERSISTED = ("abl-", "bench-", "tsne-", "ranks-", "class-", "attack-", "eps-", "steps-", "threat-", "target-",
-              "gallery-", "image-from", "upload-label", "model-name", "weights-", "fit-", "classifier-source")
-_NOT_SETTABLE = ("attack-run", "bench-run", "bench-csv", "bench-json", "fit-button", "weights-file-", "chart-")
+              "gallery-", "image-from", "upload-label", "model-name", "weights-", "fit-", "classifier-source",
+              "tour-", "classifier-path", "draw-label", "draw-attack", "draw-threat", "draw-eps", "test-index")
+_NOT_SETTABLE = ("attack-run", "bench-run", "bench-csv", "bench-json", "bench-report", "abl-report", "fit-button",
+                 "weights-file-", "chart-", "tour-back-", "tour-next-", "tour-open-")
 
 
 def persist_widget_state() -> None:

@@ -1,7 +1,8 @@
 """REGroup Explorer — entry point: ``python -m app`` (or ``streamlit run app/streamlit_app.py``).
 
 One navigation over thin pages in ``app_pages/``; the sidebar shows what this session is
-working with (model, classifier, image).
+working with (model, classifier, image), a link to the current view and the glossary. The
+sidebar is filled *after* the page ran, so it shows the image the page just chose.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first on the path, no
 
 import streamlit as st
 
-from app import cache, session
+from app import cache, glossary, session, views
 
-st.set_page_config(page_title="REGroup Explorer", page_icon=":material/how_to_vote:", layout="wide")
+# An emoji favicon is drawn by the browser (an inline SVG): nothing is fetched, the app works offline.
+st.set_page_config(page_title="REGroup Explorer", page_icon="🗳️", layout="wide")
 cache.configure_threads()
 
 PAGES = [
-    st.Page("app_pages/model.py", title="Model", icon=":material/memory:", default=True),
+    st.Page("app_pages/tour.py", title="Tour", icon=":material/school:", default=True),
+    st.Page("app_pages/model.py", title="Model", icon=":material/memory:"),
     st.Page("app_pages/attack_lab.py", title="Attack lab", icon=":material/bolt:"),
+    st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:"),
     st.Page("app_pages/layer_ranks.py", title="Layer ranks", icon=":material/grid_on:"),
     st.Page("app_pages/ablations.py", title="Ablations", icon=":material/bar_chart:"),
     st.Page("app_pages/tsne.py", title="t-SNE", icon=":material/scatter_plot:"),
@@ -31,15 +35,30 @@ PAGES = [
 ]
 
 session.persist_widget_state()
+views.start()
 page = st.navigation(PAGES)
+notice = st.empty()  # the link's bad or unused settings, if any, above the page
+sidebar = st.sidebar.container()
 
-with st.sidebar:
-    choice = session.model_choice()
-    st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
-    st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {choice.weights or 'default'}  \n"
-                f"**Classifiers:** {Path(choice.classifier).name if choice.classifier else 'none yet'}")
-    image = session.current_image()
-    if image is not None:
-        st.image(image.pil(), caption=image.name, width=96)
 
-page.run()
+def _sidebar() -> None:
+    with sidebar:
+        choice = session.model_choice()
+        st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
+        st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {choice.weights or 'default'}  \n"
+                    f"**Classifiers:** {Path(choice.classifier).name if choice.classifier else 'none yet'}")
+        image = session.current_image()
+        if image is not None:
+            st.image(image.pil(), caption=image.name, width=96)
+        with st.popover("Copy link to this view", icon=":material/link:", width="stretch"):
+            st.caption("This address reopens the page with the same settings (uploaded files are not included). "
+                       "Use the copy button of the box:")
+            st.code(views.share_url(page.url_path), language=None, wrap_lines=True)
+        glossary.sidebar_glossary()
+
+
+try:
+    page.run()
+finally:  # also after st.stop() / st.switch_page(): the sidebar always shows the current state
+    views.finish(notice)
+    _sidebar()

@@ -9,10 +9,14 @@ from PIL import Image
 from regroup_core.errors import ImageError, RegroupError
 from regroup_core.sources.images import open_image
 
-__all__ = ["MAX_UPLOAD_MB", "read_bytes_upload", "read_image_upload"]
+__all__ = ["IMAGE_MAX_MB", "MAX_UPLOAD_MB", "read_bytes_upload", "read_image_upload"]
 
-MAX_UPLOAD_MB = 10
-"""Largest accepted upload; also ``server.maxUploadSize`` in streamlit_config.toml."""
+MAX_UPLOAD_MB = 1024
+"""Largest accepted upload (weights and classifier files: ResNet-50 is 98 MB, VGG-19 548 MB); also
+``server.maxUploadSize`` in streamlit_config.toml."""
+
+IMAGE_MAX_MB = 25
+"""Largest accepted image upload: an image to classify never needs more."""
 
 
 class Upload(Protocol):  # what st.file_uploader returns (UploadedFile)
@@ -35,7 +39,7 @@ def read_bytes_upload(upload: Upload, *, max_mb: int = MAX_UPLOAD_MB) -> bytes:
     return data
 
 
-def read_image_upload(upload: Upload, *, max_mb: int = MAX_UPLOAD_MB) -> Image.Image:
+def read_image_upload(upload: Upload, *, max_mb: int = IMAGE_MAX_MB) -> Image.Image:
     """An upright 8-bit RGB/L image from an upload (EXIF, palette, 16-bit, alpha handled).
 
     Raises:

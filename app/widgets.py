@@ -9,12 +9,14 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app import gallery, plots, session
-from app.uploads import read_image_upload
+from app import gallery, plots, session, verdicts
+from app.uploads import IMAGE_MAX_MB, read_image_upload
 from regroup_core import ModelBundle, Prediction
+from regroup_core.analysis.outcome import verdict
 from regroup_core.errors import RegroupError
 
-__all__ = ["amplified", "ensure_image", "image_picker", "png_bytes", "prediction_bars", "to_pil"]
+__all__ = ["IMAGE_SOURCES", "UNKNOWN", "class_picker", "amplified", "ensure_image", "image_picker", "png_bytes", "prediction_bars",
+           "progress_callback", "restore_image_source", "to_pil"]
 
 
 def to_pil(x: np.ndarray, *, size: int | None = None) -> Image.Image:
@@ -38,28 +40,81 @@ def png_bytes(x: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _class_picker(bundle: ModelBundle, key: str, default: int | None) -> int | None:
-    options = [None, *range(bundle.num_classes)]
-    return st.selectbox("True class (if you know it)", options, index=options.index(default),
-                        format_func=lambda c: "unknown" if c is None else session.label_text(bundle, c), key=key)
+UNKNOWN = -1
+"""The "unknown" choice of a class picker (not None: Streamlit shows a None value as no selection)."""
+
+
+def class_picker(bundle: ModelBundle, key: str, *, label: str = "True class (if you know it)",
+                 unknown: str = "unknown", container=st) -> int | None:
+    """A class or None (unknown)."""
+    options = [UNKNOWN, *range(bundle.num_classes)]
+    if st.session_state.get(key) not in options:
+        st.session_state.pop(key, None)
+    picked = container.selectbox(label, options, index=0, key=key,
+                                 format_func=lambda c: unknown if c == UNKNOWN else session.label_text(bundle, c))
+    return None if picked == UNKNOWN else int(picked)
+
+
+IMAGE_SOURCES = ("Gallery", "Test set", "Upload", "Current image")
+"""Where the picker takes an image from; "Current image" keeps the session's image (a drawing,
+a link's image, an image chosen on another page)."""
+
+
+def restore_image_source(bundle: ModelBundle) -> None:
+    """Open the picker on the session's image when a link or a drawing put it there."""
+    image = session.current_image()
+    if image is None or not st.session_state.pop("image-restored", False):
+        return
+    if image.source in gallery.SOURCES:
+        items = gallery.gallery(image.source, bundle.name)
+        j = next((j for j, it in enumerate(items) if it.id == image.id), None)
+        if j is not None:
+            st.session_state["image-from"] = "Gallery"
+            st.session_state["gallery-source"] = image.source
+            st.session_state[f"gallery-idx-{image.source}"] = j
+            return
+        if image.source == gallery.SOURCES[0] and image.id and image.id.rsplit(":", 1)[-1].isdigit():
+            st.session_state["image-from"] = "Test set"
+            st.session_state["test-index"] = int(image.id.rsplit(":", 1)[-1])
+            return
+    st.session_state["image-from"] = "Current image"
 
 
 def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
-    """Pick an image from an upload or a gallery; it becomes the session's current image."""
-    src = st.radio("Image from", ["Gallery", "Upload"], horizontal=True, key="image-from")
+    """Pick an image from a gallery, the test set, an upload or keep the current one; it becomes
+    the session's current image."""
+    restore_image_source(bundle)
+    options = [s for s in IMAGE_SOURCES if s != "Test set" or bundle.spec.test_data is not None]
+    if st.session_state.get("image-from") not in options:
+        st.session_state.pop("image-from", None)
+    current = session.current_image()
+    src = st.radio("Image from", options, horizontal=True, key="image-from",
+                   format_func=lambda s: f"{s} ({current.name})" if s == "Current image" and current else s)
+    if src == "Current image":
+        if current is None:
+            st.info("No image yet: pick one from the gallery, the test set, upload one or draw one.")
+        return current
     if src == "Upload":
-        upload = st.file_uploader("An image (PNG, JPEG, BMP, GIF, TIFF, WebP; at most "
-                                  f"{st.get_option('server.maxUploadSize')} MB)",
+        image_mb = min(IMAGE_MAX_MB, int(st.get_option("server.maxUploadSize")))
+        upload = st.file_uploader(f"An image (PNG, JPEG, BMP, GIF, TIFF, WebP; at most {image_mb} MB)",
                                   type=None, key="image-upload")
         if upload is None:
-            return session.current_image()
+            return current
         try:
-            img = read_image_upload(upload, max_mb=int(st.get_option("server.maxUploadSize")))
+            img = read_image_upload(upload, max_mb=image_mb)
         except RegroupError as exc:
             st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
-            return session.current_image()
-        label = _class_picker(bundle, "upload-label", None)
+            return current
+        label = class_picker(bundle, "upload-label")
         chosen = session.image_from_pil(img, name=upload.name, label=label, source="upload")
+    elif src == "Test set":
+        spec = bundle.spec.test_data
+        size = gallery.test_set_size(bundle.name)
+        index = int(st.number_input(f"Index in `{spec}` (0–{size - 1})", 0, size - 1, 0, key="test-index"))
+        item = gallery.item_by_id(bundle.name, f"{spec}:{index}")
+        st.image(item.image.resize((56, 56)), caption=item.name, width=56)
+        chosen = session.image_from_pil(item.image, name=item.name, label=item.label, source=item.source,
+                                        image_id=item.id)
     else:
         source = st.selectbox("Gallery", gallery.SOURCES, key="gallery-source",
                               index=0 if bundle.spec.ships_data else 1)
@@ -74,8 +129,8 @@ def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
         item = items[idx]
         label = item.label if item.label is not None and item.label < bundle.num_classes else None
         if item.label is None:
-            label = _class_picker(bundle, f"gallery-label-{source}-{idx}", None)
-        chosen = session.image_from_pil(item.image, name=item.name, label=label, source=source)
+            label = class_picker(bundle, f"gallery-label-{source}-{idx}")
+        chosen = session.image_from_pil(item.image, name=item.name, label=label, source=source, image_id=item.id)
     session.set_current_image(chosen)
     return chosen
 
@@ -87,13 +142,14 @@ def ensure_image(bundle: ModelBundle) -> session.CurrentImage:
         source = gallery.SOURCES[0] if bundle.spec.ships_data else gallery.SOURCES[1]
         item = gallery.gallery(source, bundle.name)[0]
         label = item.label if item.label is not None and item.label < bundle.num_classes else None
-        image = session.image_from_pil(item.image, name=item.name, label=label, source=source)
+        image = session.image_from_pil(item.image, name=item.name, label=label, source=source, image_id=item.id)
         session.set_current_image(image)
     return image
 
 
 def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int | None, title: str) -> None:
-    """Softmax top-5 and REGroup top-5 of image ``i``, side by side."""
+    """Softmax top-5 and REGroup top-5 of image ``i``, side by side, each in its colour; a REGroup
+    tie is said in words under its chart."""
     s_idx, s_p = pred.softmax_top(5)
     r_idx, r_b = pred.regroup_top(5)
     s_labels = [session.label_text(bundle, int(c)) for c in s_idx[i]]
@@ -102,12 +158,15 @@ def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int
     hi_r = next((j for j, c in enumerate(r_idx[i].tolist()) if c == label), None)
     c1, c2 = st.columns(2)
     c1.plotly_chart(plots.score_bars(s_labels, [round(float(p), 4) for p in s_p[i]], title=f"{title}: softmax top-5",
-                                     value_title="probability", highlight=hi_s, color="#d73027"),
+                                     value_title="probability", highlight=hi_s, color=plots.SOFTMAX_COLOR),
                     width="stretch", key=f"bars-soft-{title}")
     c2.plotly_chart(plots.score_bars(r_labels, [int(b) for b in r_b[i]],
                                      title=f"{title}: REGroup top-5 (k={pred.k})",
-                                     value_title="Borda count", highlight=hi_r),
+                                     value_title="Borda count", highlight=hi_r, color=plots.REGROUP_COLOR),
                     width="stretch", key=f"bars-reg-{title}")
+    v = verdict(pred, i, label, classifier="regroup")
+    if v.tied:
+        c2.caption(f":material/balance: {verdicts.tie_text(bundle, v)}")
 
 
 def progress_callback(text: str):

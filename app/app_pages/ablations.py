@@ -1,24 +1,34 @@
 """Ablations: pos / neg / pos+neg voters per attack, k-ablation with per-layer accuracy, and a
-PGD ε sweep — from results stored on disk, or run from the page with progress."""
+PGD ε sweep — from results stored on disk or shipped with the app, or run from the page with
+progress; every accuracy with its 95 % interval; the whole view downloadable as one HTML report."""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import streamlit as st
 
-from app import attacking, experiments, plots, session, widgets
+from app import attacking, experiments, glossary, plots, report, session, views, widgets
+from app.fitting import all_cores
+from app.shipped import MADE_BY, shipped_result
 from app.ui import run_page
+from regroup_core.experiments import wilson_interval
 
 
-def _section(kind: str, params: dict, compute, label: str):
-    """Stored result for ``params`` or a Run button that computes (and stores) it."""
+def _section(kind: str, params: dict, compute, label: str, bundle, defended):
+    """Stored result for ``params``, else the shipped one, else a Run button that computes (and stores) it."""
     stored = experiments.stored_result(kind, params, None)
     if stored is not None:
         st.caption("Stored result (same model, classifiers and settings).")
         return stored
+    shipped = shipped_result(kind, params, bundle, defended)
+    if shipped is not None:
+        st.caption(f"Shipped result for these settings (made by `{MADE_BY}`); change a setting to compute your own.")
+        return shipped
     if st.button(label, type="primary", key=f"run-{kind}"):
         bar, callback = widgets.progress_callback(label)
-        with st.spinner(label + "…"):
+        with st.spinner(label + "…"), all_cores():
             result = experiments.stored_result(kind, params, lambda: compute(callback))
         bar.empty()
         return result
@@ -27,64 +37,114 @@ def _section(kind: str, params: dict, compute, label: str):
     return None
 
 
+def _interval(pcts, ns) -> tuple[list[float], list[float]]:
+    """95 % Wilson intervals (in %) of accuracies ``pcts`` (%) measured on ``ns`` images."""
+    lows, highs = [], []
+    for p, n in zip(pcts, ns):
+        n = int(n)
+        lo, hi = wilson_interval(int(round(float(p) * n / 100)), n)
+        lows.append(100 * lo)
+        highs.append(100 * hi)
+    return lows, highs
+
+
+def _curve_n(name: str, n: int) -> int:
+    """Images behind a k-ablation curve: '#S = 12' in its name, else all n test images (clean)."""
+    found = re.search(r"#S = (\d+)", name)
+    return int(found.group(1)) if found else n
+
+
 def body() -> None:
     st.title("Ablations")
+    glossary.intro("ablations")
     bundle, defended = session.require_defended()
     key = session.model_choice().key
     c1, c2 = st.columns(2)
+    views.restore("n", "abl-n", views.number(2, 500, integer=True))
     n = int(c1.number_input("Test images (correctly classified by softmax)", 2, 500, 20, key="abl-n"))
-    eps = float(c2.slider("ε for L∞ attacks (0–255 scale)", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0,
-                          key="abl-eps"))
+    views.restore("epsilon", "abl-eps", views.number(1.0, 128.0, step=1.0))
+    eps = float(c2.slider("ε for L∞ attacks (0–255 scale) — used by every tab, marked in the ε sweep", 1.0, 128.0,
+                          bundle.spec.demo_epsilon_255, 1.0, key="abl-eps"))
     base = {"model": key, "fingerprint": bundle.fingerprint, "n": n, "eps": eps}
     tab1, tab2, tab3 = st.tabs(["pos / neg / pos+neg voters", "k-ablation", "PGD ε sweep"])
     names = [a for a in attacking.attack_names() if attacking.applicable(a, "transfer")]
+    sections: list[report.Section] = []
 
     with tab1:
+        views.restore("attacks", "abl-attacks", lambda raw: [views.one_of(names)(a) for a in raw.split(",")])
         attacks = st.multiselect("Attacks (transfer from softmax)", names, default=["pgd"], key="abl-attacks")
+        rows = None
         if attacks:
             rows = _section("variants", {**base, "attacks": attacks},
                             lambda cb: experiments.variant_table(bundle, defended, attacks=attacks, n=n,
                                                                  epsilon_255=eps, callback=cb),
-                            "Run the voter ablation")
-            if rows:
-                df = pd.DataFrame(rows)
-                cats = [f"{a} (n = {m})" for a, m in zip(df["attack"], df["n"])]
-                st.plotly_chart(plots.grouped_bars(cats, {c: list(df[c]) for c in ("pos", "neg", "pos+neg")},
-                                                   title=f"REGroup top-1 with pos, neg and pos+neg voters "
-                                                         f"(k = {defended.classifiers.k})",
-                                                   x_title="images (attacks: those that fooled softmax, #S)",
-                                                   y_title="accuracy (%)"),
-                                width="stretch", key="chart-abl-variants")
-                st.dataframe(df.round(1), hide_index=True, width="stretch")
+                            "Run the voter ablation", bundle, defended)
+        if rows:
+            df = pd.DataFrame(rows)
+            cats = [f"{a} (n = {m})" for a, m in zip(df["attack"], df["n"])]
+            variants = ("pos", "neg", "pos+neg")
+            fig = plots.grouped_bars(cats, {c: list(df[c]) for c in variants},
+                                     title=f"REGroup top-1 with pos, neg and pos+neg voters (k = {defended.classifiers.k})",
+                                     x_title="images (attacks: those that fooled softmax, #S)",
+                                     y_title="accuracy (%)",
+                                     intervals={c: _interval(df[c], df["n"]) for c in variants})
+            st.plotly_chart(fig, width="stretch", key="chart-abl-variants")
+            shown = df.rename(columns={c: f"{c} %" for c in variants})
+            st.dataframe(shown, hide_index=True, width="stretch",
+                         column_config={f"{c} %": st.column_config.NumberColumn(format="%.1f") for c in variants})
+            st.caption("Error bars: 95 % Wilson intervals for the n images of each group.")
+            sections.append(report.Section("pos / neg / pos+neg voters", tables=[shown], figures=[fig]))
 
     with tab2:
+        views.restore("attack", "abl-k-attack", views.one_of(names))
         attack = st.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0, key="abl-k-attack")
         curves = _section("k-ablation", {**base, "attack": attack},
                           lambda cb: experiments.k_ablation(bundle, defended, attack=attack, n=n, epsilon_255=eps,
                                                             callback=cb),
-                          "Run the k-ablation")
+                          "Run the k-ablation", bundle, defended)
         if curves:
             ks = list(range(1, len(next(iter(curves.values()))) + 1))
-            st.plotly_chart(plots.line_chart(ks, curves, title="REGroup top-1 as the highest k layers vote, "
-                                             "and each k-th highest layer's own vote", x_title="k",
-                                             y_title="accuracy (%)", vline=defended.classifiers.k,
-                                             vline_text=f"chosen k = {defended.classifiers.k}"),
-                            width="stretch", key="chart-abl-k")
+            fig = plots.line_chart(ks, curves, title="REGroup top-1 as the highest k layers vote, and each k-th "
+                                   "highest layer's own vote", x_title="k", y_title="accuracy (%)",
+                                   vline=defended.classifiers.k, vline_text=f"chosen k = {defended.classifiers.k}",
+                                   intervals={name: _interval(v, [_curve_n(name, n)] * len(v))
+                                              for name, v in curves.items() if name.startswith("REGroup")})
+            st.plotly_chart(fig, width="stretch", key="chart-abl-k")
+            sections.append(report.Section(f"k-ablation ({attack})", figures=[fig]))
 
     with tab3:
         default = list(bundle.spec.epsilon_grid_255)
-        picked = st.multiselect("ε values (0–255 scale)", sorted({*default, 1.0, 4.0, 48.0, 96.0, 128.0}),
-                                default=default, key="abl-eps-list")
-        if picked:
-            epsilons = sorted(float(e) for e in picked)
-            sweep = _section("eps-sweep", {**base, "epsilons": epsilons},
-                             lambda cb: experiments.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=n,
-                                                                  callback=cb),
-                             "Run the ε sweep")
-            if sweep:
-                st.plotly_chart(plots.line_chart(epsilons, sweep, title=f"PGD L∞ (transfer) on {n} images",
-                                                 x_title="ε (0–255 scale)", y_title="accuracy (%)"),
-                                width="stretch", key="chart-abl-eps")
+        picked = st.multiselect("ε values (0–255 scale); the slider's ε is always included",
+                                sorted({*default, 1.0, 4.0, 48.0, 96.0, 128.0}), default=default, key="abl-eps-list")
+        epsilons = sorted({float(e) for e in picked} | {eps})
+        sweep = _section("eps-sweep", {**base, "epsilons": epsilons},
+                         lambda cb: experiments.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=n,
+                                                              callback=cb),
+                         "Run the ε sweep", bundle, defended)
+        if sweep:
+            fig = plots.line_chart(epsilons, sweep, title=f"PGD L∞ (transfer) on {n} images", x_title="ε (0–255 scale)",
+                                   y_title="accuracy (%)", vline=eps, vline_text=f"ε = {eps:g} (slider)",
+                                   intervals={name: _interval(v, [n] * len(v)) for name, v in sweep.items()})
+            st.plotly_chart(fig, width="stretch", key="chart-abl-eps")
+            at = epsilons.index(eps)
+            parts = [f"{name} **{values[at]:.0f} %**" for name, values in sweep.items()]
+            lo_hi = [_interval([values[at]], [n]) for values in sweep.values()]
+            st.markdown(f"At the slider's ε = {eps:g}: " + ", ".join(
+                f"{p} (95 % interval {lo[0]:.0f}–{hi[0]:.0f} %)" for p, (lo, hi) in zip(parts, lo_hi)))
+            sections.append(report.Section("PGD ε sweep", figures=[fig], tables=[pd.DataFrame(
+                {"epsilon (0-255)": epsilons, **{f"{k} %": v for k, v in sweep.items()}})]))
+
+    views.publish(with_image=False, n=n, epsilon=eps, attacks=attacks or None, attack=attack)
+    if sections:
+        settings = {"page": "Ablations", "model": bundle.name, "weights": bundle.weights,
+                    "classifier": session.model_choice().classifier, "k": defended.classifiers.k, "n": n,
+                    "epsilon_255": eps, "voter_attacks": attacks, "k_ablation_attack": attack, "epsilons": epsilons}
+        st.download_button("Download these results as an HTML report", report.html_report(
+            f"REGroup ablations — {bundle.name}", sections, settings=settings,
+            intro="Accuracies are top-1 (%) on test images the softmax classifies correctly; attacks are "
+                  "transfer attacks on the softmax; bars and error bars show 95 % Wilson intervals."),
+            file_name=f"regroup-ablations-{bundle.name}.html", mime="text/html", key="abl-report",
+            icon=":material/description:")
 
 
 run_page(body)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from app import cache, plots, session, widgets
+from app import cache, glossary, plots, reproduce, session, views, widgets
 from app.ui import run_page
 from regroup_core.analysis.classroom import RULES, ballots, demote, promote, tally, voters_to_flip
 from regroup_core.analysis.ranks import image_ranks
@@ -36,18 +36,22 @@ def _ballot_text(ranking, class_names, n=5) -> str:
 
 def body() -> None:
     st.title("Voting classroom")
+    glossary.intro("classroom")
     bundle, defended = session.require_defended()
     image = widgets.ensure_image(bundle)
+    reproduce.attack_from_link(bundle, image)
     key = session.model_choice().key
     x = session.image_tensor(bundle, image)
     run = session.last_attack()
     c0, c1, c2 = st.columns([1, 2, 2])
+    views.restore("show", "class-which", views.one_of(["clean", "adversarial"] if run is not None else ["clean"]))
     which = c1.radio("Image", ["clean", "adversarial"] if run is not None else ["clean"], horizontal=True,
                      key="class-which")
     shown = run.adversarial if which == "adversarial" and run is not None else x
     c0.image(widgets.to_pil(shown, size=112), caption=f"{which} — {image.name}", width=112)
     pred = cache.predict_ranks(key, shown[None])
     layers = [layer.name for layer in pred.layers]
+    views.restore("k", "class-k", views.number(1, len(layers), integer=True))
     k = int(c2.slider("k (highest layers voting)", 1, len(layers), defended.classifiers.k, key="class-k"))
     pos, neg = image_ranks(pred.pos_ranks, pred.neg_ranks)
     b = ballots(pos, neg, layers, k)
@@ -62,12 +66,16 @@ def body() -> None:
 
     st.subheader("2 · Change one voter's ballot")
     d1, d2, d3 = st.columns(3)
+    views.restore("voter", "class-voter", views.one_of(range(len(b.names))))
     voter = d1.selectbox("Voter", range(len(b.names)), format_func=lambda v: b.names[v], key="class-voter")
     before = tally(b)
+    views.restore("promote", "class-promote", views.one_of(range(m)))
     promoted = d2.selectbox("Put this class first", range(m), format_func=lambda c: session.label_text(bundle, c),
                             index=int(torch.argsort(before["borda"][0], descending=True, stable=True)[1]),
                             key="class-promote", help="Default: the Borda runner-up.")
     sink = d3.toggle("…and the current Borda winner last", value=True, key="class-sink")
+    views.publish(k=k, show=which if which != "clean" else None, voter=voter, promote=int(promoted),
+                  **(reproduce.attack_params() if which == "adversarial" else {}))
     ranking = promote(b.ranks[voter], int(promoted))
     if sink and before["borda"][1] != int(promoted):
         ranking = demote(ranking, before["borda"][1])
@@ -98,9 +106,14 @@ def body() -> None:
                         f"{names[target]} win; greedy, exact for Borda.")
     scores = before["borda"][0]
     top2 = torch.argsort(scores, descending=True, stable=True)[:2].tolist()
-    st.markdown(f"Here the Borda winner **{names[top2[0]]}** leads the runner-up **{names[top2[1]]}** by "
-                f"{int(scores[top2[0]] - scores[top2[1]])} points; one rewritten ballot can swing at most "
-                f"2(M − 1) = {2 * (m - 1)} points.")
+    gap = int(scores[top2[0]] - scores[top2[1]])
+    if gap == 0:
+        st.markdown(f"Here **{names[top2[0]]}** and **{names[top2[1]]}** are **tied** on Borda points: the tie is "
+                    f"broken by class index, so {names[top2[0]]} wins without a majority of points. One rewritten "
+                    f"ballot can swing at most 2(M − 1) = {2 * (m - 1)} points.")
+    else:
+        st.markdown(f"Here the Borda winner **{names[top2[0]]}** leads the runner-up **{names[top2[1]]}** by "
+                    f"{gap} points; one rewritten ballot can swing at most 2(M − 1) = {2 * (m - 1)} points.")
     st.markdown(EXPLANATION)
 
 

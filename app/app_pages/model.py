@@ -8,36 +8,56 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import cache, plots, session
+from app import cache, glossary, plots, session, views
 from app.fitting import fit_to_file
 from app.ui import run_page
 from app.uploads import read_bytes_upload
-from regroup_core.errors import ModelError, RegroupError
+from app.weights import check_server_path, pretrained_help
+from regroup_core.errors import EmptyClassError, ModelError, RegroupError
+from regroup_core.experiments import wilson_interval
 from regroup_core.sources.models import ModelKind, model_spec
 
+SERVER = "A weights file on the server"
+UPLOAD = "Upload a weights file"
+RANDOM = "Random (untrained — to try the app offline)"
 WEIGHT_OPTIONS = {
-    "embedded": ["Embedded (trained on MNIST)", "Upload a weights file"],
-    "torchvision": ["ImageNet V1 (torchvision cache or download)", "Upload a weights file",
-                    "Random (untrained — to try the app offline)"],
+    "embedded": ["Embedded (trained on MNIST)", SERVER, UPLOAD],
+    "torchvision": ["ImageNet V1 (torchvision cache or download)", SERVER, UPLOAD, RANDOM],
 }
+EXCLUDE_LABEL = ("Exclude classes without any correctly classified fitting sample (they then never win a vote) "
+                 "instead of stopping with an error")
 
 
 def _weights_ui(name: str, current: session.ModelChoice) -> str | None | bool:
-    """The weights spec chosen in the UI; False while an upload is still missing."""
+    """The weights spec chosen in the UI; False while a file is still missing or unusable."""
     kind = "embedded" if model_spec(name).kind is ModelKind.EMBEDDED else "torchvision"
     options = WEIGHT_OPTIONS[kind]
     default = 0
-    if current.name == name and current.weights == "random":
-        default = 2
+    if current.name == name and current.weights == "random" and RANDOM in options:
+        default = options.index(RANDOM)
     elif current.name == name and current.weights not in (None, "random"):
-        default = 1
+        default = options.index(SERVER)
     picked = st.radio("Weights", options, index=default, key=f"weights-{name}")
     if picked == options[0]:
         return None
-    if picked.startswith("Random"):
+    if picked == RANDOM:
         return "random"
-    upload = st.file_uploader("State dict (.safetensors, .pth, .pt; loaded with weights_only=True)",
-                              type=["safetensors", "pth", "pt"], key=f"weights-file-{name}")
+    if picked == SERVER:
+        keep = current.weights if current.name == name and current.weights not in (None, "random") else ""
+        text = st.text_input("Path of a state dict on the server (.safetensors, .pth, .pt; read with "
+                             "weights_only=True)", value=keep, key=f"weights-path-{name}",
+                             placeholder="/data/checkpoints/resnet50.pth",
+                             help="For checkpoints too large to upload comfortably: the file is read where the "
+                                  "app runs, nothing is copied.")
+        if not text.strip():
+            return False
+        try:
+            return check_server_path(text)
+        except RegroupError as exc:
+            st.error(str(exc), icon=":material/warning:")
+            return False
+    upload = st.file_uploader(f"State dict (.safetensors, .pth, .pt; loaded with weights_only=True; at most "
+                              f"{state_max_mb()} MB)", type=["safetensors", "pth", "pt"], key=f"weights-file-{name}")
     if upload is None:
         return current.weights if current.name == name and current.weights not in (None, "random") else False
     suffix = Path(upload.name).suffix.lower()
@@ -60,7 +80,7 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
     st.subheader("REGroup classifiers")
     shipped = cache.shipped_classifier(bundle.name)
     options = (["Shipped classifier file"] if shipped and choice.weights is None else []) + \
-        ["Fit now", "Upload a classifier file"]
+        ["Fit now", "A classifier file on the server", "Upload a classifier file"]
     how = st.radio("Source", options, horizontal=True, key="classifier-source")
     new_path: str | None = None
     shown_name: str | None = None  # what to call an uploaded file in messages (not its cache path)
@@ -68,6 +88,17 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
         st.caption(f"`{Path(shipped).name}` — fitted on mnist:train, k chosen on mnist:selection.")
         if choice.classifier != shipped:
             new_path = shipped
+    elif how == "A classifier file on the server":
+        text = st.text_input("Path of a classifier file on the server (.safetensors, written by "
+                             "`python -m regroup_core fit`)", key="classifier-path",
+                             placeholder="/data/regroup/resnet50.safetensors",
+                             help="ImageNet classifier files are large (ResNet-50: 420 MB): read them where the app "
+                                  "runs instead of uploading them.")
+        if text.strip():
+            try:
+                new_path = check_server_path(text, suffixes=(".safetensors",), what="classifier file")
+            except RegroupError as exc:
+                st.error(str(exc), icon=":material/warning:")
     elif how == "Upload a classifier file":
         upload = st.file_uploader("Classifier file (.safetensors, written by `python -m regroup_core fit`)",
                                   type=["safetensors"], key="classifier-file")
@@ -85,34 +116,55 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
         threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05, key="fit-threshold")
         fixed_k = c3.number_input("k (0 = choose from held-out data)", 0, len(bundle.layers),
                                   0 if selection else min(5, len(bundle.layers)), key="fit-k")
-        exclude = st.checkbox("Exclude classes without any correctly classified fitting sample (they then never "
-                              "win a vote) instead of stopping with an error", value=False, key="fit-exclude",
+        exclude = st.checkbox(EXCLUDE_LABEL, value=False, key="fit-exclude",
                               help="Useful with a partial ImageFolder, e.g. a few ImageNet classes.")
         if st.button("Fit the classifiers", type="primary", key="fit-button"):
             if not data.strip():
                 st.error("Give the fitting data: `mnist:train` or an ImageFolder directory.")
                 return
-            bar = st.progress(0.0, text="Starting…")
-
-            def report(done: int, total: int, message: str) -> None:
-                bar.progress(min(1.0, done / max(total, 1)), text=f"{message}: step {done} of {total}")
-
-            with st.status("Fitting the layer-wise generative classifiers…", expanded=True) as status:
-                path = fit_to_file(bundle, data=data.strip(), selection=selection.strip() or None,
-                                   per_class=int(per_class), k=int(fixed_k) or None, threshold=float(threshold),
-                                   cache_dir=cache.app_dir(), callback=report,
-                                   on_empty="exclude" if exclude else "error")
-                status.update(label="Fitted.", state="complete")
-            new_path = str(path)
+            new_path = _fit(bundle, data.strip(), selection.strip() or None, int(per_class), int(fixed_k) or None,
+                            float(threshold), exclude)
+            if new_path is None:
+                return
     if new_path is not None and new_path != choice.classifier:
         try:  # validate before switching
             cache.defended_model(choice.name, choice.weights, new_path)
         except RegroupError as exc:
             if shown_name is None:
                 raise
-            raise type(exc)(f"{shown_name}: {str(exc).replace(repr(new_path), 'it').replace(new_path, 'it')}") from None
+            raise type(exc)(str(exc).replace(repr(new_path), f"'{shown_name}'").replace(new_path, shown_name)) from None
         session.set_model_choice(session.ModelChoice(choice.name, choice.weights, new_path))
         st.rerun()
+
+
+def _fit(bundle, data: str, selection: str | None, per_class: int, k: int | None, threshold: float,
+         exclude: bool) -> str | None:
+    """Fit with progress; on failure the progress box goes away and one line says what to do."""
+    box = st.empty()
+    failure: BaseException | None = None
+    with box.container():
+        bar = st.progress(0.0, text="Starting…")
+
+        def report(done: int, total: int, message: str) -> None:
+            bar.progress(min(1.0, done / max(total, 1)), text=f"{message}: step {done} of {total}")
+
+        try:
+            with st.status("Fitting the layer-wise generative classifiers…", expanded=True) as status:
+                path = fit_to_file(bundle, data=data, selection=selection, per_class=per_class, k=k,
+                                   threshold=threshold, cache_dir=cache.app_dir(), callback=report,
+                                   on_empty="exclude" if exclude else "error")
+                status.update(label="Fitted.", state="complete")
+        except Exception as exc:  # noqa: BLE001 - shown below, after the progress box is gone
+            failure = exc
+    if failure is None:
+        return str(path)
+    box.empty()  # no half-full progress bar or "Fitting…" box left behind
+    if isinstance(failure, EmptyClassError):
+        st.error(str(failure).replace("give more data, or exclude classes without samples",
+                                      "give more data, or tick \"Exclude classes without any correctly classified "
+                                      "fitting sample\" above the Fit button"), icon=":material/warning:")
+        return None
+    raise failure
 
 
 def _accuracy_ui(defended) -> None:
@@ -125,9 +177,13 @@ def _accuracy_ui(defended) -> None:
     if sel and "layer_accuracy" in sel:
         acc = [100 * a for a in sel["layer_accuracy"]]
         names = [layer.name for layer in cls.layers]
+        samples = int(sel.get("samples") or 0)
+        bounds = [wilson_interval(int(round(a * samples / 100)), samples) for a in acc] if samples else None
         fig = plots.line_chart(names, {"layer's own Borda vote": acc},
+                               intervals=None if bounds is None else
+                               {"layer's own Borda vote": ([100 * lo for lo, _ in bounds], [100 * hi for _, hi in bounds])},
                                title=f"Per-layer accuracy on {sel.get('data', 'held-out data')} "
-                                     f"({sel.get('samples', '?')} correctly classified samples)",
+                                     f"({sel.get('samples', '?')} correctly classified samples; 95 % intervals)",
                                x_title="layer (input → output)", y_title="accuracy (%)")
         fig.add_hline(y=100 * float(sel.get("threshold", 0.75)), line_dash="dot",
                       annotation_text=f"threshold {100 * float(sel.get('threshold', 0.75)):.0f} %")
@@ -141,9 +197,7 @@ def _accuracy_ui(defended) -> None:
 
 def body() -> None:
     st.title("Model")
-    st.write("REGroup turns a pretrained CNN into an ensemble of layer-wise generative classifiers "
-             "that vote with a Borda count. Pick the network and its classifiers here; every other "
-             "page uses them.")
+    glossary.intro("model")
     choice = session.model_choice()
     c1, c2 = st.columns([1, 2])
     with c1:
@@ -153,20 +207,26 @@ def body() -> None:
                                  "need ImageNet weights from torchvision's cache or a file.")
         weights = _weights_ui(name, choice)
     if weights is False:
-        st.info("Upload a weights file to continue.")
+        st.info("Give a weights file (a path on the server or an upload) to continue.")
+        views.publish(with_image=False)
         return
     if (name, weights) != (choice.name, choice.weights):
         try:
             cache.model_bundle(name, weights)  # fail here, before switching, with a clear message
         except ModelError as exc:
             shown = st.session_state.get("upload-names", {}).get(weights) if isinstance(weights, str) else None
-            message = str(exc).replace(weights, shown) if shown else str(exc)
-            st.error(message, icon=":material/warning:")
+            if weights is None:
+                message = pretrained_help(name, exc)
+            else:
+                message = str(exc).replace(weights, shown) if shown else str(exc)
+            st.error(message, icon=":material/cloud_off:" if weights is None else ":material/warning:")
+            views.publish(with_image=False)
             return
         classifier = cache.shipped_classifier(name) if weights is None else None
         session.set_model_choice(session.ModelChoice(name, weights, classifier))
         st.rerun()
     bundle, defended = session.current_model()
+    views.publish(with_image=False)
     with c2:
         st.markdown(f"**{bundle.name}** · {len(bundle.layers)} tapped layers · {bundle.num_classes} classes · "
                     f"input {tuple(bundle.input_shape)} · weights: {bundle.weights} · device: {bundle.device}")

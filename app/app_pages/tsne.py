@@ -1,17 +1,28 @@
-"""t-SNE of one layer's accumulators (pos, neg, pos+neg; the paper's Fig. 5), clean and
-adversarial points overlaid; selecting a point shows its image."""
+"""t-SNE of one layer's accumulators (pos, neg, pos+neg; the paper's Fig. 5): clean points coloured
+by class, adversarial points placed into the same map, coloured by REGroup's answer and joined to
+their originals; clicking or box-selecting points shows their images."""
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
-from app import cache, plots, session, widgets
+from app import cache, glossary, plots, session, views, widgets
 from app.ui import run_page
 
+VIEWS = {"pos+neg": ("pos+neg",), "pos": ("pos",), "neg": ("neg",),
+         "all three side by side (the paper's Fig. 5)": ("pos", "neg", "pos+neg")}
 
-def _selected(event) -> list[int]:
-    """Indices (customdata) of the points selected in a chart."""
+
+def _view_param(view: str) -> str:
+    """The view's name in links: pos+neg, pos, neg or all."""
+    return "all" if len(VIEWS[view]) > 1 else view
+
+
+SHOW_AT_MOST = 48  # images shown for a selection (the rest are counted)
+
+
+def _selected(event, traces: int) -> list[int]:
+    """Point indices (customdata) selected in a chart, by click, box or lasso."""
     try:
         points = event.selection.points if event is not None else []
     except AttributeError:
@@ -28,47 +39,70 @@ def _selected(event) -> list[int]:
 
 def body() -> None:
     st.title("t-SNE of layer accumulators")
-    st.write("Each point is one image's accumulator PMF at the chosen layer, embedded in 2-D. Classes that "
-             "form clusters are what the layer's generative classifier can tell apart; adversarial points "
-             "(×) show whether a perturbation moves an image into another class's cluster.")
+    glossary.intro("tsne")
     bundle, defended = session.require_defended()
     mnist = bundle.spec.ships_data  # classes to choose from; else foolbox's few ImageNet samples
     c1, c2, c3 = st.columns(3)
     names = [layer.name for layer in bundle.layers]
+    views.restore("layer", "tsne-layer", views.one_of(names))
     layer = c1.selectbox("Layer", names, index=len(names) - defended.classifiers.k, key="tsne-layer",
                          help="Default: the lowest voting layer.")
+    views.restore("view", "tsne-view", views.one_of(list(VIEWS), to_str=_view_param))
+    shown = c1.radio("Accumulators", list(VIEWS), key="tsne-view",
+                     help="pos+neg: both PMFs of the layer side by side in one vector (what the layer's two voters "
+                          "see together).")
     if mnist:
+        views.restore("classes", "tsne-classes", views.integers(0, bundle.num_classes - 1, at_least=2))
         classes = c2.multiselect("Classes", list(range(bundle.num_classes)), default=[0, 1, 7],
-                                 format_func=lambda c: session.label_text(bundle, c), key="tsne-classes")
+                                 format_func=lambda c: session.label_text(bundle, c), key="tsne-classes",
+                                 help="A class keeps its colour when you add or remove others.")
+        views.restore("n", "tsne-n", views.number(5, 100, integer=True, step=5))
         per_class = int(c3.slider("Images per class", 5, 100, 25, 5, key="tsne-n"))
     else:
-        classes, per_class = [], 1
+        classes, per_class = sorted({int(c) for c in cache.sample_set(bundle.name, (), 1)[1]}), 1
         c2.caption("ImageNet models use foolbox's 20 bundled ImageNet samples.")
-    with_adv = c3.toggle("Overlay PGD adversarials (transfer)", value=True, key="tsne-adv")
+    views.restore("adversarial", "tsne-adv", views.boolean)
+    with_adv = c3.toggle("Overlay PGD adversarials (transfer)", value=mnist, key="tsne-adv",
+                         help="Each image attacked with 10 PGD steps on the softmax, then placed into the clean map.")
+    views.restore("epsilon", "tsne-eps", views.number(1.0, 64.0, step=1.0))
     eps = c3.slider("PGD ε (0–255)", 1.0, 64.0, 16.0, 1.0, key="tsne-eps", disabled=not with_adv)
+    views.publish(with_image=False, layer=layer, classes=classes if mnist else None, n=per_class if mnist else None,
+                  adversarial=with_adv, epsilon=eps if with_adv else None,
+                  view=_view_param(shown) if shown != "pos+neg" else None)
     if mnist and len(classes) < 2:
         st.warning("Choose at least two classes.")
         return
+    variants = VIEWS[shown]
     with st.spinner("Computing accumulators and t-SNE…"):
-        data = cache.tsne_points(session.model_choice().key, layer, tuple(sorted(classes)), per_class, with_adv, eps)
-    cols = st.columns(3)
+        data = cache.tsne_points(session.model_choice().key, layer, tuple(sorted(classes)), per_class, with_adv,
+                                 eps, variants)
+    cols = st.columns(len(variants))
     chosen: list[int] = []
-    for col, variant in zip(cols, ("pos", "neg", "pos+neg")):
+    for col, variant in zip(cols, variants):
         fig = plots.tsne_scatter(data[variant], labels=data["labels"], adversarial=data["adversarial"],
-                                 class_names=bundle.class_names, title=f"{variant} accumulators — {layer}")
+                                 class_names=bundle.class_names, title=f"{variant} accumulators — {layer}",
+                                 regroup_labels=data["regroup"], origins=data["origin"])
         event = col.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
                                  key=f"chart-tsne-{variant}")
-        chosen += _selected(event)
-    st.caption("Click a point, or drag a box/lasso, to see the images.")
+        chosen += _selected(event, len(fig.data))
+    n_adv = int(data["adversarial"].sum())
+    st.caption(f"{len(data['labels']) - n_adv} clean points (circles, colour = true class) and {n_adv} adversarial "
+               "points (crosses, colour = REGroup's answer, a grey line to the original). Click a point to see its "
+               "image (shift-click adds more), or pick Box or Lasso select in the chart's toolbar and drag; "
+               "double-click the chart to clear.")
     if chosen:
-        chosen = list(dict.fromkeys(chosen))[:12]
-        cols = st.columns(min(6, len(chosen)))
-        for j, idx in enumerate(chosen):
+        chosen = list(dict.fromkeys(chosen))
+        st.subheader(f"Selected: {len(chosen)} image{'s' if len(chosen) != 1 else ''}")
+        if len(chosen) > SHOW_AT_MOST:
+            st.caption(f"Showing the first {SHOW_AT_MOST} of {len(chosen)}; select fewer to see the others.")
+        shown_idx = chosen[:SHOW_AT_MOST]
+        cols = st.columns(8)
+        for j, idx in enumerate(shown_idx):
             kind = "adversarial" if data["adversarial"][idx] else "clean"
-            cols[j % len(cols)].image(widgets.to_pil(data["images"][idx], size=112),
-                                      caption=f"#{idx} {session.label_text(bundle, int(data['labels'][idx]))} ({kind})")
-    n_adv = int(np.sum(data["adversarial"]))
-    st.caption(f"{len(data['labels']) - n_adv} clean and {n_adv} adversarial points.")
+            cols[j % len(cols)].image(
+                widgets.to_pil(data["images"][idx], size=96),
+                caption=f"#{idx} {kind}: true {bundle.class_names[int(data['labels'][idx])]}, "
+                        f"REGroup {bundle.class_names[int(data['regroup'][idx])]}")
 
 
 run_page(body)

@@ -41,3 +41,22 @@ def test_embed_rejects_too_few_points_and_nan():
     bad[0, 0] = np.nan
     with pytest.raises(DataError):
         embed(bad)
+
+
+def test_placed_points_join_the_clean_embedding_without_moving_it():
+    from regroup_core.analysis.tsne import variant_features
+
+    g = np.random.default_rng(0)
+    clean = np.concatenate([g.normal(0, 0.1, (10, 6)), g.normal(5, 0.1, (10, 6))])
+    near_second = g.normal(5, 0.1, (3, 6))
+    alone = embed(clean, seed=2, max_iter=250)
+    both = embed(clean, placed=near_second, seed=2, max_iter=250)
+    assert both.shape == (23, 2)
+    np.testing.assert_array_equal(both[:20], alone)  # the clean map is the same with or without placed points
+    to_first = np.linalg.norm(both[20:] - both[:10].mean(0), axis=1)
+    to_second = np.linalg.norm(both[20:] - both[10:20].mean(0), axis=1)
+    assert (to_second < to_first).all()  # placed next to the clean points they resemble
+    pmfs = np.arange(12.0).reshape(2, 6)
+    assert variant_features(pmfs, "pos").shape == (2, 3) and variant_features(pmfs, "neg")[0, 0] == 3.0
+    with pytest.raises(DataError):
+        embed(clean, placed=np.zeros((2, 5)))

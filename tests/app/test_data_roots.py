@@ -57,7 +57,7 @@ def test_symlinks_and_file_list_entries_must_stay_inside(tmp_path, monkeypatch):
 
 def test_model_page_refuses_a_folder_outside_the_roots(tmp_path, monkeypatch):
     monkeypatch.setenv("REGROUP_DATA_ROOTS", str(tmp_path / "allowed"))
-    at = start()
+    at = start("model")
     at.radio(key="classifier-source").set_value("Fit now").run()
     at.text_input(key="fit-data").set_value("/").run()
     at.button(key="fit-button").click().run()

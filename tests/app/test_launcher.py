@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from app.__main__ import CONFIG, ENTRY, build_command, config_flags
+from app.__main__ import CONFIG, ENTRY, build_command, config_flags, launch_env
 
 
 def test_repository_config_is_local_and_private():
@@ -12,7 +12,14 @@ def test_repository_config_is_local_and_private():
     assert flags["server.address"] in ("127.0.0.1", "localhost")
     assert flags["browser.gatherUsageStats"] == "false"
     assert flags["server.headless"] == "true"
-    assert int(flags["server.maxUploadSize"]) <= 25
+    assert int(flags["server.maxUploadSize"]) >= 600  # real checkpoints (VGG-19: 548 MB) can be uploaded
+
+
+def test_upload_limits_agree_with_the_config():
+    from app.uploads import IMAGE_MAX_MB, MAX_UPLOAD_MB
+
+    assert int(config_flags(CONFIG)["server.maxUploadSize"]) == MAX_UPLOAD_MB
+    assert IMAGE_MAX_MB <= 25  # images are refused long before weights would be
 
 
 def test_build_command_passes_user_flags_and_user_wins(tmp_path):
@@ -29,3 +36,8 @@ def test_build_command_passes_user_flags_and_user_wins(tmp_path):
 def test_missing_config_gives_no_flags(tmp_path):
     assert config_flags(tmp_path / "none.toml") == {}
     assert build_command([], tmp_path / "none.toml")[5:] == []
+
+
+def test_launch_env_makes_openmp_wait_passively_unless_the_user_chose():
+    assert launch_env({"PATH": "/bin"}) == {"PATH": "/bin", "OMP_WAIT_POLICY": "PASSIVE"}
+    assert launch_env({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"

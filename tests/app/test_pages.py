@@ -38,7 +38,7 @@ def _friendly(at, *words: str) -> None:
 # ---- Model ------------------------------------------------------------------------------------
 
 def test_model_page_shows_layers_and_k():
-    at = start()
+    at = start("model")
     assert_clean(at)
     assert at.title[0].value == "Model"
     assert any(m.label.startswith("k") and m.value == "3" for m in at.metric)
@@ -47,14 +47,16 @@ def test_model_page_shows_layers_and_k():
 
 
 def test_model_page_rejects_a_bad_classifier_file():
-    at = start()
+    at = start("model")
     at.radio(key="classifier-source").set_value("Upload a classifier file").run()
     at.file_uploader(key="classifier-file").set_value(("bad.safetensors", b"not safetensors", "application/octet-stream")).run()
     _friendly(at, "bad")  # a ClassifierFileError naming the file, not a traceback
+    error = " ".join(e.value for e in at.error)
+    assert "'bad.safetensors'" in error and "upload-" not in error and " it" not in error  # reads properly
 
 
 def test_model_page_rejects_a_mismatched_classifier_file():
-    at = start()
+    at = start("model")
     at.radio(key="classifier-source").set_value("Upload a classifier file").run()
     data = Path(shipped_classifier("mnist-resnet")).read_bytes()
     at.file_uploader(key="classifier-file").set_value(("resnet.safetensors", data, "application/octet-stream")).run()
@@ -63,7 +65,7 @@ def test_model_page_rejects_a_mismatched_classifier_file():
 
 
 def test_model_page_switches_to_mnist_resnet():
-    at = start()
+    at = start("model")
     at.selectbox(key="model-name").set_value("mnist-resnet").run()
     assert_clean(at)
     assert at.session_state["model_choice"] == ModelChoice("mnist-resnet", None, shipped_classifier("mnist-resnet"))
@@ -80,8 +82,8 @@ def test_attack_lab_upload_and_attack(digit_png):
     assert_clean(at)
     assert at.session_state["last_attack"].adversarial.shape == (1, 28, 28)
     assert charts(at) == 4  # softmax/REGroup top-5, clean and adversarial
-    verdict = next(m.value for m in at.markdown if m.value.startswith("**pgd** (transfer)"))
-    assert "softmax is **" in verdict and "REGroup is **" in verdict  # the true class was given
+    verdict = next(m.value for m in at.markdown if m.value.startswith("**pgd** (transfer"))
+    assert "softmax: :" in verdict and "REGroup: :" in verdict  # the true class was given: badges per classifier
 
 
 def test_attack_lab_non_image_upload_is_a_friendly_error():
@@ -106,9 +108,12 @@ def test_layer_ranks_missing_classifier_file_is_friendly():
 
 # ---- t-SNE ------------------------------------------------------------------------------------
 
-def test_tsne_three_variants():
+def test_tsne_one_map_by_default_and_three_side_by_side():
     at = start("tsne")
     at.toggle(key="tsne-adv").set_value(False).run()  # keep the test light: clean points only
+    assert_clean(at)
+    assert charts(at) == 1
+    at.radio(key="tsne-view").set_value("all three side by side (the paper's Fig. 5)").run()
     assert_clean(at)
     assert charts(at) == 3
 
@@ -165,10 +170,10 @@ def test_benchmark_table_and_downloads():
     at.button(key="bench-run").click().run()
     assert_clean(at)
     table = at.dataframe[0].value
-    assert list(table["attack"])[:2] == ["none (clean)", "pgd"] and list(table["n"])[:2] == [3, 3]
+    assert list(table["attack"])[:2] == ["none (clean)", "pgd"] and list(table["n"])[:2] == ["3", "3"]
     assert list(table["threat"])[:2] == ["-", "transfer"]
     assert charts(at) == 1
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 3  # CSV, JSON, HTML report
 
 
 def test_benchmark_attack_that_fits_no_threat_model_is_a_warning():
@@ -180,7 +185,7 @@ def test_benchmark_attack_that_fits_no_threat_model_is_a_warning():
 
 
 def test_model_page_fits_classifiers_with_progress():
-    at = start()
+    at = start("model")
     at.radio(key="classifier-source").set_value("Fit now").run()
     at.text_input(key="fit-selection").set_value("").run()
     at.number_input(key="fit-per-class").set_value(3).run()
@@ -195,7 +200,7 @@ def test_model_page_fits_classifiers_with_progress():
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on our garbage bytes
 def test_model_page_rejects_a_bad_weights_file():
-    at = start()
+    at = start("model")
     at.radio(key="weights-mnist-vgg").set_value("Upload a weights file").run()
     at.file_uploader(key="weights-file-mnist-vgg").set_value(("w.pth", b"\x80\x04garbage", "application/octet-stream")).run()
     _friendly(at, "expected a weights file")
@@ -218,14 +223,57 @@ def _digit_folder(root: Path, classes=(0, 1), per_class: int = 4) -> Path:
 def test_model_page_partial_imagefolder_needs_exclude(tmp_path, monkeypatch):
     folder = _digit_folder(tmp_path / "digits")
     monkeypatch.setenv("REGROUP_DATA_ROOTS", str(tmp_path))
-    at = start()
+    at = start("model")
     at.radio(key="classifier-source").set_value("Fit now").run()
     at.text_input(key="fit-data").set_value(str(folder)).run()
     at.text_input(key="fit-selection").set_value("").run()
     at.number_input(key="fit-k").set_value(1).run()
     at.button(key="fit-button").click().run()
     _friendly(at, "expected at least one correctly classified fitting sample per class")
+    error = " ".join(e.value for e in at.error)
+    assert 'tick "Exclude classes without any correctly classified fitting sample"' in error  # the checkbox's name
+    assert "on_empty" not in error
+    assert not at.get("progress") and not at.get("expandable")  # no "Fitting…" box or progress bar left behind
     at.checkbox(key="fit-exclude").check().run()
     at.button(key="fit-button").click().run()
     assert_clean(at)
     assert "classifiers-mnist-vgg-" in at.session_state["model_choice"].classifier
+
+
+def test_weights_and_classifier_paths_on_the_server(tmp_path, monkeypatch):
+    at = start("model")
+    at.radio(key="weights-mnist-vgg").set_value("A weights file on the server").run()
+    at.text_input(key="weights-path-mnist-vgg").set_value("/etc/passwd").run()
+    _friendly(at, "only under the data roots")  # refused before its existence is looked at
+    monkeypatch.setenv("REGROUP_DATA_ROOTS", str(tmp_path))
+    at.text_input(key="weights-path-mnist-vgg").set_value(str(tmp_path / "missing.pth")).run()
+    _friendly(at, "no such file on the server")
+    at.text_input(key="weights-path-mnist-vgg").set_value(str(tmp_path)).run()
+    _friendly(at, "got a directory")
+    weights = Path(__file__).resolve().parents[2] / "assets" / "models" / "mnist-vgg.safetensors"
+    at.text_input(key="weights-path-mnist-vgg").set_value(str(weights)).run()
+    assert_clean(at)
+    assert at.session_state["model_choice"].weights == str(weights) and at.session_state["model_choice"].classifier is None
+    at.radio(key="classifier-source").set_value("A classifier file on the server").run()
+    at.text_input(key="classifier-path").set_value(shipped_classifier("mnist-vgg")).run()
+    assert_clean(at)
+    assert at.session_state["model_choice"].classifier == shipped_classifier("mnist-vgg")
+    assert any(m.label.startswith("k") and m.value == "3" for m in at.metric)
+
+
+def test_offline_pretrained_weights_say_what_to_do(monkeypatch):
+    import urllib.error
+
+    import torch
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    at = start("model")
+    at.selectbox(key="model-name").set_value("resnet50").run()
+    assert not at.exception
+    text = " ".join(e.value for e in at.error)
+    assert "could not be downloaded" in text and "A weights file on the server" in text and "Random" in text
+    assert "--weights" not in text and "URLError" not in text
+    assert at.session_state["model_choice"].name == "mnist-vgg"  # nothing switched

@@ -14,8 +14,12 @@ def test_rank_heatmap_int16_hover_marks_and_voter_band():
     fig = plots.rank_heatmap(ranks, layers=["conv1", "fc"], classes=[0, 7, 999], class_names=NAMES,
                              num_classes=1000, title="t", marks={"true": 7, "softmax": 999, "REGroup": None}, k=1)
     hm = fig.data[0]
-    assert np.asarray(hm.z).dtype == np.int16
-    assert hm.hovertext[0][2] == "conv1<br>class 999 class999<br>rank 1000 of 1000"
+    assert np.asarray(hm.customdata).dtype == np.int16 and int(np.asarray(hm.customdata)[0, 2]) == 1000
+    assert hm.hovertemplate == "%{y}<br>class %{x}<br>rank %{customdata} of 1000<extra></extra>"
+    # 1 000 classes: a log colour scale labelled in ranks, so ranks 1-10 use a third of it
+    z = np.asarray(hm.z)
+    assert z[0, 0] == 0.0 and abs(z[0, 2] - 3.0) < 1e-6 and hm.zmax == 3.0
+    assert list(hm.colorbar.ticktext)[:4] == ["1", "2", "5", "10"]
     assert fig.layout.xaxis.title.text == "class" and fig.layout.yaxis.title.text.startswith("layer")
     texts = [a.text for a in fig.layout.annotations]
     assert "true" in texts and "softmax" in texts and "k = 1 voting layers" in texts
@@ -28,8 +32,16 @@ def test_rank_change_heatmap_signs_and_hover():
     fig = plots.rank_change_heatmap(clean, adv, layers=["a", "b"], classes=[0, 1], class_names=("0", "1"),
                                     title="d")
     assert np.asarray(fig.data[0].z).tolist() == [[1, -1], [0, 0]]
-    assert fig.data[0].hovertext[0][0] == "a<br>class 0<br>rank 1 → 2 (+1)"
+    assert np.asarray(fig.data[0].text).tolist() == [[1, 2], [2, 1]]  # clean rank
+    assert np.asarray(fig.data[0].customdata).tolist() == [[2, 1], [2, 1]]  # adversarial rank
+    assert "rank %{text} → %{customdata} (%{z:+d})" in fig.data[0].hovertemplate
     assert fig.data[0].zmid == 0
+
+
+def test_few_classes_keep_a_linear_rank_scale():
+    fig = plots.rank_heatmap(np.array([[1, 10]]), layers=["fc"], classes=[0, 1], class_names=tuple("0123456789"),
+                             num_classes=10, title="t")
+    assert fig.data[0].zmin == 1 and fig.data[0].zmax == 10 and np.asarray(fig.data[0].z).tolist() == [[1, 10]]
 
 
 def test_buildup_lines_one_trace_per_class_with_k_axis():
@@ -42,21 +54,42 @@ def test_buildup_lines_one_trace_per_class_with_k_axis():
     assert fig.layout.xaxis.title.text.startswith("k")
 
 
-def test_tsne_scatter_uses_webgl_and_keeps_point_indices():
+def test_tsne_scatter_colours_by_class_draws_clean_last_and_joins_adversarials():
     pts = np.arange(12, dtype=float).reshape(6, 2)
-    fig = plots.tsne_scatter(pts, labels=[0, 0, 1, 1, 0, 1], adversarial=[False, False, False, False, True, True],
-                             class_names=("zero", "one"), title="t")
+    labels = [0, 0, 1, 1, 0, 1]
+    adversarial = [False, False, False, False, True, True]
+    fig = plots.tsne_scatter(pts, labels=labels, adversarial=adversarial, class_names=("zero", "one"), title="t",
+                             regroup_labels=[0, 0, 1, 1, 1, 1], origins=[0, 1, 2, 3, 0, 2])
     assert all(t.type == "scattergl" for t in fig.data)
-    idx = sorted(int(i) for t in fig.data for i in t.customdata)
-    assert idx == list(range(6))
-    assert {t.name for t in fig.data} == {"zero (clean)", "zero (adversarial)", "one (clean)", "one (adversarial)"}
+    markers = [t for t in fig.data if t.mode == "markers"]
+    assert sorted(int(i) for t in markers for i in t.customdata) == list(range(6))
+    clean = [t for t in markers if t.legendgroup == "clean"]
+    assert fig.data[-len(clean):] == tuple(clean)  # clean points drawn last: on top
+    adv = [t for t in markers if t.legendgroup == "adv"]
+    assert [t.name for t in adv] == ["one"] and adv[0].marker.color == plots.class_color(1)  # REGroup's class
+    line = fig.data[0]
+    assert line.mode == "lines" and list(line.x[:2]) == [0.0, 8.0]  # original (point 0) → adversarial (point 4)
+
+
+def test_class_colours_do_not_depend_on_the_selection():
+    a = plots.tsne_scatter(np.zeros((4, 2)), labels=[1, 1, 7, 7], adversarial=[False] * 4, class_names=tuple("0123456789"),
+                           title="t")
+    b = plots.tsne_scatter(np.zeros((6, 2)), labels=[0, 0, 1, 1, 7, 7], adversarial=[False] * 6,
+                           class_names=tuple("0123456789"), title="t")
+    colour = {t.name: t.marker.color for t in a.data} | {}
+    assert all(colour[t.name] == t.marker.color for t in b.data if t.name in colour)
 
 
 def test_bars_and_lines_have_titles():
-    bars = plots.score_bars(["7", "1"], [0.9, 0.1], title="t", value_title="probability", highlight=0)
-    assert bars.layout.xaxis.title.text == "probability" and bars.data[0].marker.color[0] == plots.MARK_COLORS["true"]
+    bars = plots.score_bars(["7", "1"], [0.9, 0.1], title="t", value_title="probability", highlight=0,
+                            color=plots.SOFTMAX_COLOR)
+    assert bars.layout.xaxis.title.text == "probability" and bars.data[0].marker.color == plots.SOFTMAX_COLOR
+    assert bars.data[0].marker.line.color[0] == plots.TRUE_COLOR and list(bars.data[0].y) == ["7 (true)", "1"]
     grouped = plots.grouped_bars(["pgd"], {"pos": [10.0], "neg": [20.0]}, title="t", x_title="attack",
                                  y_title="accuracy (%)")
     assert [t.name for t in grouped.data] == ["pos", "neg"] and grouped.layout.barmode == "group"
-    line = plots.line_chart([1, 2], {"REGroup": [50, 60]}, title="t", x_title="k", y_title="accuracy (%)")
+    line = plots.line_chart([1, 2], {"REGroup": [50, 60], "softmax": [10, 0]}, title="t", x_title="k",
+                            y_title="accuracy (%)", intervals={"REGroup": ([40, 50], [60, 70])})
     assert line.layout.yaxis.title.text == "accuracy (%)"
+    assert line.data[0].line.color == plots.REGROUP_COLOR and line.data[1].line.color == plots.SOFTMAX_COLOR
+    assert list(line.data[0].error_y.array) == [10, 10] and line.data[1].error_y.array is None

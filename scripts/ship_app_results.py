@@ -1,0 +1,67 @@
+"""Compute the results the app ships (``assets/app-results/<model>.json``): the Ablations tabs and
+the Benchmark table at the pages' default settings, so a first visit shows real numbers offline.
+
+    python scripts/ship_app_results.py --model mnist-vgg
+
+Each entry is keyed by the experiment, its settings, the weights fingerprint and the classifier's
+digest (``app.shipped.entry_key``), so the pages show it only for that model and classifier file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mnist-vgg")
+    parser.add_argument("--n", type=int, default=20, help="test images (the pages' default)")
+    args = parser.parse_args(argv)
+
+    import regroup_core
+    from app import experiments
+    from app.shipped import entry_key, shipped_dir
+    from regroup_core.sources.models import ASSETS_DIR
+
+    bundle = regroup_core.load_model(args.model)
+    classifier = ASSETS_DIR / "classifiers" / f"{args.model}.safetensors"
+    defended = regroup_core.load_defended(bundle, classifier)
+    eps = float(bundle.spec.demo_epsilon_255)
+    base = {"n": args.n, "eps": eps}
+    epsilons = sorted({float(e) for e in bundle.spec.epsilon_grid_255} | {eps})
+    jobs = [
+        ("variants", {**base, "attacks": ["pgd"]},
+         lambda: experiments.variant_table(bundle, defended, attacks=["pgd"], n=args.n, epsilon_255=eps)),
+        ("k-ablation", {**base, "attack": "pgd"},
+         lambda: experiments.k_ablation(bundle, defended, attack="pgd", n=args.n, epsilon_255=eps)),
+        ("eps-sweep", {**base, "epsilons": epsilons},
+         lambda: experiments.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=args.n)),
+        ("table", {"attacks": ["pgd", "deepfool"], "threats": ["transfer"], **base},
+         lambda: experiments.attack_table(bundle, defended, attacks=["pgd", "deepfool"], threats=["transfer"],
+                                          n=args.n, epsilon_255=eps)),
+    ]
+    entries = []
+    for kind, params, compute in jobs:
+        t0 = time.perf_counter()
+        result = compute()
+        entries.append({"kind": kind, "params": params, "key": entry_key(kind, params, bundle, defended),
+                        "seconds": round(time.perf_counter() - t0, 1), "result": result})
+        print(f"{kind}: {entries[-1]['seconds']} s", flush=True)
+    out = shipped_dir() / f"{args.model}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": args.model, "classifier": classifier.name,
+                               "made_by": "python scripts/ship_app_results.py " + " ".join(sys.argv[1:]),
+                               "entries": entries}, indent=1, default=str) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
