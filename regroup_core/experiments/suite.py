@@ -29,7 +29,7 @@ import torch
 
 from ..attacks.runner import AttackResult, applicable, random_targets, resolve_settings, run_attack
 from ..attacks.specs import get_preset
-from ..attacks.threats import ThreatModel, calibrate_temperature
+from ..attacks.threats import ThreatModel
 from ..engine import Prediction, REGroup
 from ..errors import DataError
 from ..run.dist import barrier, context
@@ -40,7 +40,7 @@ from ..store import AdversarialCache, CacheEntry, cache_key, classifier_digest, 
 
 __all__ = ["Suite", "SuiteRun", "TestImages", "attack_run_key", "cached_attack", "run_suite", "select_correct"]
 
-CACHE_VERSION = 3  # 3: per-image digests and seeds, shared with the app
+CACHE_VERSION = 4  # 3: per-image digests and seeds, shared with the app; 4: adaptive PGD, exact success judge
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,8 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
     ``ids`` name the images in the cache's metadata (their identity in keys is their digest).
     With ``owned`` only the chunks ``c`` with ``owned(c)`` are run (the result holds just those,
     None if none): the processes of a torchrun job fill one shared cache, each with its own chunks.
-    The adaptive temperature is calibrated once on all images, so the chunks of one run agree.
+    Every image's result depends only on the image, the seed and the settings (the adaptive
+    surrogate's temperatures are calibrated per image), never on its chunk-mates' images.
     """
     threat = ThreatModel(threat)
     preset = get_preset(attack)
@@ -190,8 +191,6 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
     targets = options.pop("targets", None)
     if preset.targeted and targets is None:
         targets = random_targets(labels, bundle.num_classes, seed, keys=digests)
-    if threat is ThreatModel.ADAPTIVE and options.get("temperature") is None and defended is not None:
-        options["temperature"] = calibrate_temperature(defended, images)
     if options.get("epsilon_255") is not None and float(options["epsilon_255"]) == preset.epsilon_255:
         options.pop("epsilon_255")  # the preset's own ε: same cache entry as the default run
     run_key = attack_run_key(bundle, preset.name, threat=threat, defended=defended, seed=seed, **options)
