@@ -33,7 +33,7 @@ def test_evaluate_json_shape_and_files(tmp_path, capsys):
 
 
 def test_evaluate_errors_are_one_line(tmp_path, capsys):
-    rc = main(["evaluate", "--model", "mnist-vgg", "--classifier", CLASSIFIER, "--attacks", "pgd,trust-region",
+    rc = main(["evaluate", "--model", "mnist-vgg", "--classifier", CLASSIFIER, "--attacks", "pgd,trust-region-l3",
                "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "expected an attack among" in err
