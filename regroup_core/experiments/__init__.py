@@ -16,6 +16,7 @@ from .tables import (
                      epsilon_sweep,
                      format_attack_table,
                      format_robust_curves,
+                     headline,
                      k_ablation,
                      layer_accuracy,
                      timing,
@@ -24,5 +25,5 @@ from .tables import (
 )
 
 __all__ = ["L2_GRID", "LINF_GRID_255", "Suite", "SuiteRun", "TestImages", "attack_run_key", "attack_table", "cached_attack", "clean_summary",
-           "epsilon_sweep", "format_attack_table", "format_robust_curves", "k_ablation", "layer_accuracy", "run_suite", "select_correct", "timing",
+           "epsilon_sweep", "format_attack_table", "format_robust_curves", "headline", "k_ablation", "layer_accuracy", "run_suite", "select_correct", "timing",
            "variant_ablation", "voting_rules", "wilson_interval"]
