@@ -48,6 +48,7 @@ from regroup_core.experiments import (  # noqa: E402
     variant_ablation,
     voting_rules,
 )
+from regroup_core.experiments.tables import with_interval  # noqa: E402
 from regroup_core.store import AdversarialCache  # noqa: E402
 
 ATTACKS = ["pgd", "apgd-ce", "apgd-t", "deepfool", "cw", "ead", "trust-region", "fmn", "fmn-l2", "pgd-targeted",
@@ -89,6 +90,13 @@ def md_table(df: pd.DataFrame, floatfmt: str = "{:.2f}") -> str:
     head = "| " + " | ".join(str(c) for c in df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
     return head + "".join("| " + " | ".join(cell(c, v) for c, v in zip(df.columns, row)) + " |\n"
                           for row in df.itertuples(index=False))
+
+
+def _wide(df: pd.DataFrame, column: str, value: str = "regroup_top1") -> pd.DataFrame:
+    """A long ablation table as attack/threat × ``column``, cells ``value [95 % interval]``, #S in ``n``."""
+    df = df.assign(cell=with_interval(df, value, f"{value}_ci"))
+    wide = df.pivot_table(index=["attack", "threat", "n"], columns=column, values="cell", aggfunc="first", sort=False)
+    return wide.reset_index()
 
 
 def _options(bundle, attacks, profile):
@@ -183,18 +191,14 @@ def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
           "\n## PGD L∞ ε sweep (Fig. 2), all attacked images\n",
           md_table(sweep[["threat", "epsilon_255", "n_success", "softmax_top1", "softmax_top1_ci", "regroup_top1",
                           "regroup_top1_ci", "regroup_ties", "regroup_top1_on_s"]]),
-          "\n## pos / neg / pos+neg voters (Fig. 3), top-1 on #S\n",
-          md_table(tables["variants"].pivot_table(index=["attack", "threat"], columns="variant",
-                                                  values="regroup_top1", sort=False).reset_index()),
+          "\n## pos / neg / pos+neg voters (Fig. 3), top-1 on #S (n = #S)\n",
+          md_table(_wide(tables["variants"], "variant")),
           "\n## Accuracy vs k (Figs. 4/6), top-1 on #S\n",
-          md_table(tables["k_ablation"].pivot_table(index=["attack", "threat"], columns="k", values="regroup_top1",
-                                                    sort=False).reset_index()),
+          md_table(_wide(tables["k_ablation"], "k")),
           "\n## Per-layer vote accuracy (Figs. 4/6), on #S\n",
-          md_table(tables["layer_accuracy"].pivot_table(index=["attack", "threat"], columns="depth",
-                                                        values="accuracy", sort=False).reset_index()),
+          md_table(_wide(tables["layer_accuracy"], "depth", "accuracy")),
           "\n## Voting rule on the same 2k voter rankings (beyond the paper), top-1 on #S\n",
-          md_table(tables["voting_rules"].pivot_table(index=["attack", "threat"], columns="rule",
-                                                      values="regroup_top1", sort=False).reset_index()),
+          md_table(_wide(tables["voting_rules"], "rule")),
           "\n## Inference time (Table 6), CPU\n", md_table(tables["timing"], "{:.4g}")]
     text = "\n".join(md)
     (out / "summary.md").write_text(text)

@@ -28,7 +28,7 @@ from .intervals import wilson_interval
 from .suite import Suite, SuiteRun, TestImages, cached_attack
 
 __all__ = ["FEW", "L2_GRID", "LINF_GRID_255", "attack_table", "budget_grid", "clean_summary", "distances",
-           "format_attack_table", "format_robust_curves", "headline", "HEADLINE_EPSILONS_255", "is_bounded",
+           "format_attack_table", "format_robust_curves", "headline", "with_interval", "HEADLINE_EPSILONS_255", "is_bounded",
            "REGROUP_ATTACKS", "robust_at", "SOFTMAX_ATTACKS", "k_ablation", "layer_accuracy", "variant_ablation",
            "voting_rules", "epsilon_sweep", "timing"]
 
@@ -277,6 +277,7 @@ def k_ablation(suite: Suite) -> pd.DataFrame:
         for k in range(1, len(p.layers) + 1):
             rows.append({"attack": attack, "threat": threat, "k": k, "n": int(s.sum()),
                          "regroup_top1": _pct(_correct(p.borda_at(k), y)[s]),
+                         "regroup_top1_ci": _ci(_correct(p.borda_at(k), y)[s]),
                          "chosen_k": k == suite.clean.k})
     return pd.DataFrame(rows)
 
@@ -289,7 +290,7 @@ def layer_accuracy(suite: Suite) -> pd.DataFrame:
         hits = p.layer_labels() == y.unsqueeze(1)
         for j, layer in enumerate(p.layers):
             rows.append({"attack": attack, "threat": threat, "layer": layer.name, "depth": j + 1,
-                         "n": int(s.sum()), "accuracy": _pct(hits[s, j])})
+                         "n": int(s.sum()), "accuracy": _pct(hits[s, j]), "accuracy_ci": _ci(hits[s, j])})
     return pd.DataFrame(rows)
 
 
@@ -300,7 +301,8 @@ def variant_ablation(suite: Suite) -> pd.DataFrame:
     for attack, threat, p, s in _runs_and_clean(suite):
         for v in Variant:
             rows.append({"attack": attack, "threat": threat, "variant": v.value, "k": p.k, "n": int(s.sum()),
-                         "regroup_top1": _pct(_correct(p.borda_at(p.k, v), y)[s])})
+                         "regroup_top1": _pct(_correct(p.borda_at(p.k, v), y)[s]),
+                         "regroup_top1_ci": _ci(_correct(p.borda_at(p.k, v), y)[s])})
     return pd.DataFrame(rows)
 
 
@@ -314,7 +316,8 @@ def voting_rules(suite: Suite) -> pd.DataFrame:
         scores = {"borda": p.borda, "plurality": plurality_counts(voters), "copeland": copeland_scores(voters)}
         for rule, sc in scores.items():
             rows.append({"attack": attack, "threat": threat, "rule": rule, "k": k, "voters": 2 * k,
-                         "n": int(s.sum()), "regroup_top1": _pct(_correct(sc, y)[s])})
+                         "n": int(s.sum()), "regroup_top1": _pct(_correct(sc, y)[s]),
+                         "regroup_top1_ci": _ci(_correct(sc, y)[s])})
     return pd.DataFrame(rows)
 
 
@@ -428,6 +431,11 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
             "sanity": row.get("sanity") if isinstance(row.get("sanity"), str) else "",
         })
     return pd.DataFrame(out)
+
+
+def with_interval(df: pd.DataFrame, value: str = "regroup_top1", ci: str = "regroup_top1_ci") -> pd.Series:
+    """``value [lo, hi]`` strings of an accuracy column and its Wilson interval column."""
+    return pd.Series([_fmt_pct(v, c) for v, c in zip(df[value], df[ci])], index=df.index)
 
 
 def format_robust_curves(table: pd.DataFrame) -> pd.DataFrame:
