@@ -73,7 +73,7 @@ PROFILES = {
         "spsa": {"steps": 20, "samples": 16, "lr": 0.02}, "square": {"queries": 300},
     },
 }
-SWEEP_255 = {"cpu": [2, 4, 8, 16, 32, 48, 64, 76.5], "cpu-small": [4, 16, 32, 76.5]}
+SWEEP_255 = {"cpu": [4, 8, 16, 32, 64, 76.5], "cpu-small": [4, 16, 32, 76.5]}
 
 COUNT_COLUMNS = {"n", "n_success", "steps", "samples", "k"}
 

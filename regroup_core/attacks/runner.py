@@ -217,9 +217,17 @@ def _run_batch(preset: AttackSpec, p: dict[str, Any], target: _Target, x: torch.
                                   threat, softmax)
         out[idx] = adv.to(out.dtype)
         for key, v in part.items():
-            extras[key] = torch.full((len(x),), -2 if not v.is_floating_point() else float("nan"), dtype=v.dtype)
+            extras[key] = torch.full((len(x),), _fill(v), dtype=v.dtype)
             extras[key][idx] = v
     return out, extras
+
+
+def _fill(like: torch.Tensor) -> float | int | bool:
+    """The per-sample value of an image that was not attacked (already fooled): NaN, False, or −2
+    (the adaptive run index of "wrong on the clean image")."""
+    if like.is_floating_point():
+        return float("nan")
+    return False if like.dtype == torch.bool else -2
 
 
 def _decision_attack(attack, fmodel, target: _Target, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None
@@ -519,8 +527,7 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
                 parts.append(e[key])
             else:  # a batch where no image needed attacking
                 like = next(x[key] for x in extras if key in x)
-                parts.append(torch.full((len(a),), -2 if not like.is_floating_point() else float("nan"),
-                                        dtype=like.dtype))
+                parts.append(torch.full((len(a),), _fill(like), dtype=like.dtype))
         per_sample[key] = torch.cat(parts)
     return AttackResult(adversarial=adversarial, success=success, targets=targets, settings=settings,
                         elapsed=time.perf_counter() - start, per_sample=per_sample)
