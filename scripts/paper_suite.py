@@ -173,7 +173,7 @@ def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
           "\nPer attack (% correct):\n", md_table(by_attack, "{:.1f}"),
           f"\n## Every attack and threat model (ε = {bundle.spec.demo_epsilon_255:g}/255 for fixed-budget L∞ attacks)\n",
           "`softmax fooled %`: the same attack with the same settings on the undefended softmax — the sanity check "
-          "(a gradient attack below 90 % is marked WEAK in the notes). `#S`: images where the attack fooled the "
+          "(a gradient attack below 90 % is named in the notes below the table, with the reason). `#S`: images where the attack fooled the "
           "classifier it attacked (the softmax for *transfer*, the exact REGroup for *blackbox* and *adaptive*). "
           "`REGroup top-1 on #S` is the paper's number (as a count k/#S below 20 successes). Bounded attacks give "
           "`robust %` on all n images; minimisation attacks (DeepFool, C&W, EAD, Trust Region, FMN, Boundary, "

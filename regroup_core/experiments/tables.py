@@ -134,15 +134,22 @@ def clean_summary(suite: Suite) -> dict[str, Any]:
             "n_scanned": suite.test.n_scanned, "k": p.k}
 
 
-def _sanity(run: SuiteRun, softmax_success: float | None) -> str:
+def _sanity(run: SuiteRun, softmax_success: float | None, best_at_budget: float | None) -> str:
+    """Whether the attack passes the sanity check, and if not, why (see :data:`GRADIENT_SANITY`)."""
     spec = get_preset(run.attack)
     if softmax_success is None:
         return "no transfer run to check against"
-    if spec.family is AttackFamily.GRADIENT and softmax_success < GRADIENT_SANITY:
-        budget = "its budget" if is_bounded(run) else "its steps"
-        return (f"WEAK: fools only {softmax_success:.0f} % of the undefended softmax at {budget} "
-                f"(< {GRADIENT_SANITY:.0f} %); its numbers do not measure robustness")
-    return "ok"
+    if spec.family is not AttackFamily.GRADIENT or softmax_success >= GRADIENT_SANITY:
+        return "ok"
+    if not is_bounded(run):
+        return (f"WEAK: fools only {softmax_success:.0f} % of the undefended softmax with its steps "
+                f"(< {GRADIENT_SANITY:.0f} %); its curve overstates robustness")
+    if best_at_budget is not None and best_at_budget < GRADIENT_SANITY:
+        return (f"fools {softmax_success:.0f} % of the undefended softmax; no attack in this run fools "
+                f"{GRADIENT_SANITY:.0f} % at this budget (best {best_at_budget:.0f} %): the budget is below the "
+                "softmax's own robustness on this model")
+    return (f"WEAK: fools only {softmax_success:.0f} % of the undefended softmax where another attack at the same "
+            f"budget fools {best_at_budget:.0f} %; its numbers overstate robustness")
 
 
 def attack_table(suite: Suite) -> pd.DataFrame:
@@ -165,6 +172,13 @@ def attack_table(suite: Suite) -> pd.DataFrame:
     x = suite.test.images
     rows: list[dict[str, Any]] = []
     per_image: list[tuple[SuiteRun, torch.Tensor, dict[str, torch.Tensor]]] = []
+    best: dict[tuple[str, float], float] = {}  # (norm, ε) → the highest softmax success of any attack there
+    for run in suite.runs:
+        sanity = suite.sanity.get(run.attack)
+        eps = run.result.settings.get("epsilon_255")
+        if sanity is not None and is_bounded(run) and eps is not None:
+            key = (get_preset(run.attack).norm.value, float(eps))
+            best[key] = max(best.get(key, 0.0), _pct(sanity))
     for run in suite.runs:
         p, s = run.prediction, run.result.success
         spec = get_preset(run.attack)
@@ -179,7 +193,8 @@ def attack_table(suite: Suite) -> pd.DataFrame:
         row: dict[str, Any] = {
             "model": st["model"], "attack": run.attack, "threat": run.threat.value, "norm": spec.norm.value,
             "bounded": is_bounded(run), "n": len(y), "n_success": int(s.sum()), "success_rate": _pct(s),
-            "softmax_success": soft_success, "sanity": _sanity(run, soft_success),
+            "softmax_success": soft_success,
+            "sanity": _sanity(run, soft_success, best.get((spec.norm.value, float(st.get("epsilon_255") or -1)))),
             "softmax_top1": _pct(soft_ok[s]), "regroup_top1": _pct(reg_ok[s]), "regroup_top1_ci": _ci(reg_ok[s]),
             "regroup_correct_on_s": int(reg_ok[s].sum()),
             "regroup_top5": _pct(_topn_hit(p.borda.float(), y, 5)[s]),

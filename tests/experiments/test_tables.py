@@ -13,6 +13,7 @@ from torch.utils.data import TensorDataset
 
 from regroup_core.store import AdversarialCache
 
+from regroup_core.attacks import get_preset
 from regroup_core.engine import Prediction
 from regroup_core.experiments import (
     LINF_GRID_255,
@@ -91,6 +92,12 @@ def test_attack_table_rows_and_columns():
         rows = runs[runs.attack.eq(attack)]
         assert rows.softmax_success.nunique() == 1
         assert rows.softmax_success.iloc[0] == rows[rows.threat.eq("transfer")].success_rate.iloc[0]
+    # a gradient attack below the 90 % bar on the undefended softmax says so, and why
+    for r in runs.itertuples():
+        weak = get_preset(r.attack).family == "gradient" and r.softmax_success < 90
+        assert (r.sanity != "ok") == weak
+        if weak:
+            assert "WEAK" in r.sanity or "below the softmax's own robustness" in r.sanity
     adaptive = runs[runs.threat.eq("adaptive")]
     assert adaptive.zero_gradient_share.notna().all()
     assert all("zero_gradient_share" in json.loads(st) for st in adaptive.settings)
