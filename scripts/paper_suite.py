@@ -48,7 +48,7 @@ from regroup_core.experiments import (  # noqa: E402
     variant_ablation,
     voting_rules,
 )
-from regroup_core.experiments.tables import with_interval  # noqa: E402
+from regroup_core.experiments.tables import headline_verdict, with_interval  # noqa: E402
 from regroup_core.store import AdversarialCache  # noqa: E402
 
 ATTACKS = ["pgd", "apgd-ce", "apgd-t", "deepfool", "cw", "ead", "trust-region", "fmn", "fmn-l2", "pgd-targeted",
@@ -170,6 +170,7 @@ def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
           "transfer adversarial. `*_strongest`: the single attack with the lowest accuracy.\n",
           md_table(head_md[["epsilon_255", "n", "softmax", "softmax_strongest", "regroup", "regroup_strongest",
                             "regroup_adaptive_only"]]),
+          "\n**Plainly:** " + headline_verdict(json.loads(head.to_json(orient="records"))) + "\n",
           "\nPer attack (% correct):\n", md_table(by_attack, "{:.1f}"),
           f"\n## Every attack and threat model (ε = {bundle.spec.demo_epsilon_255:g}/255 for fixed-budget L∞ attacks)\n",
           "`softmax fooled %`: the same attack with the same settings on the undefended softmax — the sanity check "

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from regroup_core import load_defended, load_model  # noqa: E402
 from regroup_core.experiments import attack_table, headline, run_suite, select_correct  # noqa: E402
+from regroup_core.experiments.tables import headline_verdict  # noqa: E402
 from regroup_core.store import AdversarialCache  # noqa: E402
 
 MODELS = ("mnist-vgg", "mnist-resnet")
@@ -35,25 +36,6 @@ BEGIN, END = "<!-- attack-results:begin -->", "<!-- attack-results:end -->"
 def _ci(row: dict, key: str) -> str:
     lo, hi = row[f"{key}_ci"]
     return f"**{row[key]:.1f}** [{lo:.1f}, {hi:.1f}]"
-
-
-def verdict(rows: list[dict]) -> str:
-    """One plain sentence per budget class, from the intervals (no adjectives the numbers do not support)."""
-    better, same, worse = [], [], []
-    for r in rows:
-        s_lo, s_hi = r["softmax_robust_ci"]
-        g_lo, g_hi = r["regroup_robust_ci"]
-        tag = f"{r['model']} at {r['epsilon_255']:g}/255"
-        (better if g_lo > s_hi else worse if g_hi < s_lo else same).append(tag)
-    parts = []
-    if better:
-        parts.append("REGroup keeps more digits than the undefended softmax, with non-overlapping intervals, on "
-                     + ", ".join(better))
-    if same:
-        parts.append("the intervals overlap (no measurable gain) on " + ", ".join(same))
-    if worse:
-        parts.append("REGroup is *less* robust than the undefended softmax on " + ", ".join(worse))
-    return "; ".join(parts) + "."
 
 
 def main() -> int:
@@ -109,7 +91,7 @@ def main() -> int:
     for r in rows:
         lines.append(f"| {r['model']} | {r['epsilon_255']:g} | {r['n']} | {_ci(r, 'softmax_robust')} | "
                      f"{r['softmax_strongest']} | {_ci(r, 'regroup_robust')} | {r['regroup_strongest']} |")
-    lines += ["", "**What REGroup buys on these models, plainly:** " + verdict(rows) + " An attacker who aims at "
+    lines += ["", "**What REGroup buys on these models, plainly:** " + headline_verdict(rows) + " An attacker who aims at "
               "REGroup itself (adaptive) gets about as far as one who aims at the undefended softmax; REGroup is not "
               "a robust classifier on these MNIST networks, whatever the transfer-only numbers of the paper's "
               "protocol (in `docs/results/`) suggest.",

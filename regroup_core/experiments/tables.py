@@ -28,7 +28,7 @@ from .intervals import wilson_interval
 from .suite import Suite, SuiteRun, TestImages, cached_attack
 
 __all__ = ["FEW", "L2_GRID", "LINF_GRID_255", "attack_table", "budget_grid", "clean_summary", "distances",
-           "format_attack_table", "format_robust_curves", "headline", "with_interval", "HEADLINE_EPSILONS_255", "is_bounded",
+           "format_attack_table", "format_robust_curves", "headline", "headline_verdict", "with_interval", "HEADLINE_EPSILONS_255", "is_bounded",
            "REGROUP_ATTACKS", "robust_at", "SOFTMAX_ATTACKS", "k_ablation", "layer_accuracy", "variant_ablation",
            "voting_rules", "epsilon_sweep", "timing"]
 
@@ -531,3 +531,23 @@ def headline(bundle: ModelBundle, defended: REGroup, test: TestImages, *,
             "seconds": round(seconds, 1),
         })
     return pd.DataFrame(rows)
+
+
+def headline_verdict(rows: Sequence[dict[str, Any]]) -> str:
+    """One plain sentence from :func:`headline` rows: where REGroup's interval lies above, overlaps
+    or lies below the undefended softmax's (no claim the intervals do not support)."""
+    better, same, worse = [], [], []
+    for r in rows:
+        s_lo, s_hi = r["softmax_robust_ci"]
+        g_lo, g_hi = r["regroup_robust_ci"]
+        tag = f"{r['model']} at {r['epsilon_255']:g}/255"
+        (better if g_lo > s_hi else worse if g_hi < s_lo else same).append(tag)
+    parts = []
+    if better:
+        parts.append("REGroup keeps more digits than the undefended softmax, with non-overlapping 95 % intervals, on "
+                     + ", ".join(better))
+    if same:
+        parts.append("the intervals overlap (no measurable gain) on " + ", ".join(same))
+    if worse:
+        parts.append("REGroup is *less* robust than the undefended softmax on " + ", ".join(worse))
+    return "; ".join(parts) + "."

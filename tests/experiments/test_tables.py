@@ -20,6 +20,7 @@ from regroup_core.experiments import (
     attack_table,
     clean_summary,
     epsilon_sweep,
+    headline,
     k_ablation,
     layer_accuracy,
     run_suite,
@@ -29,7 +30,7 @@ from regroup_core.experiments import (
     voting_rules,
     wilson_interval,
 )
-from regroup_core.experiments.tables import robust_at
+from regroup_core.experiments.tables import headline_verdict, robust_at
 from regroup_core.run.evaluate import predict_all
 
 OPTIONS = {"pgd": {"steps": 2, "epsilon_255": 60.0}, "deepfool": {"steps": 3}, "boundary": {"steps": 3}}
@@ -222,3 +223,29 @@ def test_epsilon_sweep_and_timing():
     assert sweep.epsilon.tolist() == [8 / 255, 8 / 255, 0.3, 0.3]
     t = timing(bundle, defended, test.images, repeats=2, devices=["cpu"])
     assert list(t.method) == ["softmax", "regroup"] and (t.seconds_per_batch > 0).all()
+
+
+def test_headline_is_the_per_image_worst_case_on_the_same_images():
+    bundle, defended = tiny()
+    test = _test_images()
+    options = {"pgd": {"steps": 2}, "apgd-ce": {"steps": 2}, "apgd-t": {"steps": 2}}
+    df = headline(bundle, defended, test, epsilons_255=[20.0, 60.0], attack_options=options)
+    assert list(df.epsilon_255) == [20.0, 60.0] and (df.n == 6).all()
+    for r in df.itertuples():
+        assert r.softmax_robust <= min(r.softmax_by_attack.values())
+        assert r.regroup_robust <= min(r.regroup_by_attack.values())
+        assert set(r.regroup_by_attack) == {"pgd/transfer", "apgd-ce/transfer", "apgd-t/transfer", "pgd/adaptive",
+                                            "apgd-ce/adaptive"}
+        lo, hi = r.regroup_robust_ci
+        assert lo <= r.regroup_robust <= hi
+    text = headline_verdict(json.loads(df.to_json(orient="records")))
+    assert text.endswith(".") and "small at 20/255" in text
+
+
+def test_headline_verdict_follows_the_intervals():
+    rows = [{"model": "m", "epsilon_255": 8.0, "softmax_robust_ci": [10.0, 20.0], "regroup_robust_ci": [30.0, 40.0]},
+            {"model": "m", "epsilon_255": 16.0, "softmax_robust_ci": [10.0, 20.0], "regroup_robust_ci": [15.0, 25.0]},
+            {"model": "m", "epsilon_255": 32.0, "softmax_robust_ci": [50.0, 60.0], "regroup_robust_ci": [10.0, 20.0]}]
+    text = headline_verdict(rows)
+    assert "non-overlapping 95 % intervals, on m at 8/255" in text
+    assert "no measurable gain) on m at 16/255" in text and "*less* robust than the undefended softmax on m at 32/255" in text
