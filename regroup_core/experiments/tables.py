@@ -211,7 +211,10 @@ def attack_table(suite: Suite) -> pd.DataFrame:
             row[f"{name}_p90"] = _quantile(d, 0.9)
         if is_bounded(run):
             row.update(softmax_robust=_pct(soft_ok), softmax_robust_ci=_ci(soft_ok), regroup_robust=_pct(reg_ok),
-                       regroup_robust_ci=_ci(reg_ok))
+                       regroup_robust_ci=_ci(reg_ok),
+                       # REGroup's own argmax, a tie broken by the lower class index: an upper bound only (attacks
+                       # on REGroup stop at the first tie, they do not push on to an outright wrong vote)
+                       regroup_robust_tiebreak=_pct(p.regroup_labels == y))
         else:
             dname, grid = budget_grid(spec.norm)
             row["robust_at"], row["robust_at_ci"] = robust_at(~soft_ok, ~reg_ok, dist[dname], grid)
@@ -503,6 +506,7 @@ def headline(bundle: ModelBundle, defended: REGroup, test: TestImages, *,
     for i, eps in enumerate(epsilons_255):
         soft_masks: dict[str, torch.Tensor] = {}
         reg_masks: dict[str, torch.Tensor] = {}
+        tie_masks: dict[str, torch.Tensor] = {}
         seconds = 0.0
         for j, (attack, threat) in enumerate(jobs):
             result = cached_attack(bundle, test.images, y, attack, ids=test.ids, threat=threat, defended=defended,
@@ -514,10 +518,12 @@ def headline(bundle: ModelBundle, defended: REGroup, test: TestImages, *,
             if threat is ThreatModel.TRANSFER:
                 soft_masks[name] = p.softmax_labels == y
             reg_masks[name] = p.regroup_correct(y)
+            tie_masks[name] = p.regroup_labels == y
             if callback is not None:
                 callback(i * len(jobs) + j + 1, len(epsilons_255) * len(jobs), f"headline ε={eps:g}: {name}")
         soft = torch.stack(list(soft_masks.values())).all(0)
         reg = torch.stack(list(reg_masks.values())).all(0)
+        tiebreak = torch.stack(list(tie_masks.values())).all(0)
         adaptive_only = torch.stack([m for k, m in reg_masks.items() if k.endswith("/adaptive")]).all(0)
         rows.append({
             "model": bundle.name, "epsilon_255": float(eps), "n": len(y),
@@ -526,6 +532,7 @@ def headline(bundle: ModelBundle, defended: REGroup, test: TestImages, *,
             "regroup_robust": _pct(reg), "regroup_robust_ci": _ci(reg),
             "regroup_strongest": min(reg_masks, key=lambda k: int(reg_masks[k].sum())),
             "regroup_adaptive_only": _pct(adaptive_only),
+            "regroup_ties": int((reg != tiebreak).sum()), "regroup_robust_tiebreak": _pct(tiebreak),
             "softmax_by_attack": {k: _pct(m) for k, m in soft_masks.items()},
             "regroup_by_attack": {k: _pct(m) for k, m in reg_masks.items()},
             "seconds": round(seconds, 1),
