@@ -264,6 +264,17 @@ def _decision_attack(attack, fmodel, target: _Target, x: torch.Tensor, y: torch.
     return out
 
 
+class _Float32(nn.Module):
+    """A score model's outputs as float32 (the surrogate computes in float64 inside; gradients flow)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).float()
+
+
 def _clip(adv: torch.Tensor, x: torch.Tensor, norm: Norm, eps: float | None) -> torch.Tensor:
     """A minimisation attack's result bounded by ε when one is given (L∞ clamp / L2 rescale)."""
     if eps is None:
@@ -302,11 +313,12 @@ def _library_attack(preset: AttackSpec, p: dict[str, Any], target: _Target, x: t
     from adv_lib.attacks import fmn, tr  # imported on use: adv-lib pulls in visdom (slow to import)
 
     norm = float("inf") if preset.norm is Norm.LINF else 2.0
+    model = _Float32(target.model)  # adv-lib keeps float32 state (TR's radii) that float64 scores would upcast
     if preset.method is Method.TRUST_REGION:
-        adv = tr(target.model, xd, yd, iter=p["steps"], adaptive=p["adaptive"], p=norm, eps=p["eps"],
+        adv = tr(model, xd, yd, iter=p["steps"], adaptive=p["adaptive"], p=norm, eps=p["eps"],
                  c=max(1, min(int(p["c"]), m - 1)), worst_case=p["worst_case"])
     else:
-        adv = fmn(target.model, xd, yd, norm=norm, steps=p["steps"], α_init=p["alpha_init"], γ_init=p["gamma_init"],
+        adv = fmn(model, xd, yd, norm=norm, steps=p["steps"], α_init=p["alpha_init"], γ_init=p["gamma_init"],
                   γ_final=p["gamma_final"], binary_search_steps=p["binary_search_steps"])
     return _clip(adv.detach().cpu().float(), x, preset.norm, eps)
 

@@ -132,3 +132,17 @@ def test_images_already_fooled_are_returned_unchanged():
     r = run_attack(bundle, x, y, "boundary", threat="blackbox", defended=defended, steps=3)
     assert torch.equal(r.adversarial[wrong], x[wrong])
     assert r.success[wrong].all()
+
+
+def test_adv_lib_attacks_run_on_the_float64_surrogate_of_a_real_model():
+    # adv-lib's Trust Region keeps float32 radii: float64 surrogate scores once broke it on mnist-resnet
+    from regroup_core import load_defended, load_model
+    from regroup_core.sources.mnist import mnist_split
+
+    bundle = load_model("mnist-resnet", device="cpu")
+    defended = load_defended(bundle, "assets/classifiers/mnist-resnet.safetensors")
+    x, y = mnist_split("test").tensors
+    for attack, options in (("trust-region", {"steps": 3, "c": 3}), ("fmn", {"steps": 3})):
+        r = run_attack(bundle, x[:3], y[:3], attack, threat="adaptive", defended=defended, **options)
+        assert r.adversarial.dtype == torch.float32 and torch.isfinite(r.adversarial).all()
+        assert torch.equal(r.success, ~defended.predict(r.adversarial).regroup_correct(y[:3]))
