@@ -24,8 +24,11 @@ __all__ = [
 THREATS = tuple(t.value for t in _lib.ThreatModel)
 THREAT_HELP = {
     "transfer": "attack the undefended softmax model; REGroup sees the result (the paper's threat model)",
-    "blackbox": "query the exact REGroup decision (decision/score-based attacks only)",
-    "adaptive": "white-box gradients through a soft REGroup surrogate (gradient attacks only)",
+    "blackbox": "query the exact REGroup decision (decision-based) or its Borda count with a continuous "
+                "tie-breaker (score-based); success judged by the exact REGroup, a tie counts as fooled",
+    "adaptive": "white-box gradients through a soft-Borda surrogate of REGroup (one temperature per voter and "
+                "image, float64); PGD tries several losses, targets and starts and checks the exact REGroup "
+                "decision after every step",
 }
 
 

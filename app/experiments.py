@@ -23,6 +23,7 @@ __all__ = [
     "BACKEND",
     "attack_table",
     "epsilon_sweep",
+    "headline",
     "k_ablation",
     "stored_result",
     "test_images",
@@ -123,11 +124,27 @@ def epsilon_sweep(bundle: ModelBundle, defended: REGroup, *, epsilons_255: Seque
 def attack_table(bundle: ModelBundle, defended: REGroup, *, attacks: Sequence[str], threats: Sequence[str], n: int,
                  epsilon_255: float | None = None, callback: Progress = _noop) -> list[dict]:
     """Tables 2–5: one row per (attack, threat) plus worst-case rows; every column of
-    :func:`regroup_core.experiments.attack_table` (settings as JSON)."""
+    :func:`regroup_core.experiments.attack_table` (settings as JSON): Wilson intervals
+    (``*_ci``), ``regroup_ties`` (ties count as errors), ``softmax_success`` and ``sanity``,
+    ``robust_at`` curves for minimisation attacks (whose ``regroup_robust`` is None: unbounded),
+    ``zero_gradient_share`` on adaptive rows."""
     suite = _suite(bundle, defended, attacks=attacks, threats=threats, n=n, epsilon_255=epsilon_255,
                    callback=callback)
     summary = lib.clean_summary(suite)
-    clean = {"attack": "none (clean)", "threat": "-", "n": summary["n"], "softmax_top1": summary["softmax_top1"],
-             "regroup_top1": summary["regroup_top1"], "regroup_top5": summary["regroup_top5"],
-             "softmax_robust": summary["softmax_top1"], "regroup_robust": summary["regroup_top1"], "k": summary["k"]}
+    clean = {"attack": "none (clean)", "threat": "-", "n": summary["n"], "bounded": True,
+             "softmax_top1": summary["softmax_top1"], "regroup_top1": summary["regroup_top1"],
+             "regroup_top5": summary["regroup_top5"], "softmax_robust": summary["softmax_top1"],
+             "regroup_robust": summary["regroup_top1"], "regroup_robust_ci": summary["regroup_top1_ci"],
+             "regroup_ties": summary["regroup_ties"], "k": summary["k"]}
     return [clean] + _records(lib.attack_table(suite))
+
+
+def headline(bundle: ModelBundle, defended: REGroup, *, n: int, epsilons_255: Sequence[float] | None = None,
+             callback: Progress = _noop) -> list[dict]:
+    """The honest headline (:func:`regroup_core.experiments.headline`): per ε, softmax accuracy after
+    the strongest attack on it vs REGroup accuracy after the strongest attack on REGroup (adaptive
+    and transfer), same images, with Wilson 95 % intervals (``*_ci`` columns, percent)."""
+    test = test_images(bundle, defended, n)
+    df = lib.headline(bundle, defended, test, epsilons_255=list(epsilons_255 or lib.HEADLINE_EPSILONS_255),
+                      cache=cache.adversarial_cache(), callback=callback)
+    return _records(df)

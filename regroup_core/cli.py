@@ -147,8 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--steps", type=_int(1, 1_000_000), default=None, help="override every attack's step count")
     p.add_argument("--epsilon", type=_typed(_epsilon), default=None,
-                   help="L∞ budget in (0, 255] (0–255 scale) of the fixed-budget L∞ attacks (PGD, SPSA); "
-                   "minimisation attacks (DeepFool, C&W, Boundary...) stay unbounded")
+                   help="L∞ budget in (0, 255] (0–255 scale) of the fixed-budget L∞ attacks (PGD, APGD, SPSA, "
+                   "Square); minimisation attacks (DeepFool, C&W, Boundary, Trust Region, FMN...) stay unbounded and "
+                   "are reported as robust accuracy at fixed budgets (robust_at)")
     p.add_argument("--cache", type=Path, default=None,
                    help="adversarial cache directory (default: the shared cache the app uses too, "
                    "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
@@ -257,7 +258,14 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .attacks import get_preset
-    from .experiments import attack_table, clean_summary, run_suite, select_correct
+    from .experiments import (
+        attack_table,
+        clean_summary,
+        format_attack_table,
+        format_robust_curves,
+        run_suite,
+        select_correct,
+    )
     from .store import AdversarialCache, atomic_write
 
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
@@ -302,11 +310,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(payload, default=str))
         return 0
-    cols = ["attack", "threat", "n_success", "softmax_top1", "regroup_top1", "regroup_top5", "regroup_robust",
-            "median_l2", "median_linf"]
-    print(table[cols].to_string(index=False, na_rep="-"))
+    print(format_attack_table(table).drop(columns=["sanity"]).to_string(index=False))
+    curves = format_robust_curves(table)
+    if len(curves):
+        print("\nminimisation attacks, robust accuracy (%) at each budget, softmax / REGroup [95 % interval]:")
+        print(curves.to_string(index=False))
+    for _, row in table.iterrows():
+        if isinstance(row.get("sanity"), str) and row["sanity"] != "ok":
+            print(f"{row['attack']}/{row['threat']}: {row['sanity']}")
     print(f"clean ({clean['n']} correctly classified images): softmax {clean['softmax_top1']} %, "
-          f"REGroup top-1 {clean['regroup_top1']} %, top-5 {clean['regroup_top5']} %")
+          f"REGroup top-1 {clean['regroup_top1']} % (ties counted as errors: {clean['regroup_ties']}), "
+          f"top-5 {clean['regroup_top5']} %. Intervals: Wilson 95 %; a Borda tie counts as a REGroup error.")
     if suite.settings["skipped"]:
         print(f"skipped (attack does not fit the threat model): {', '.join(suite.settings['skipped'])}")
     print(f"cache {cache.root}: {cache.hits} hits, {cache.misses} misses; wrote {args.out / 'results.csv'} "

@@ -6,8 +6,8 @@
 
 from .runner import AttackResult, applicable, library_rng, random_targets, resolve_settings, run_attack
 from .specs import PRESETS, AttackFamily, AttackSpec, Budget, Method, Norm, get_preset, preset_names
-from .threats import RegroupScores, SoftRegroup, Surrogate, ThreatModel, calibrate_temperature
+from .threats import RegroupScores, SoftRegroup, Surrogate, ThreatModel, soft_scores, voter_divergences
 
 __all__ = ["PRESETS", "AttackFamily", "AttackResult", "AttackSpec", "Budget", "Method", "Norm", "RegroupScores",
-           "SoftRegroup", "Surrogate", "ThreatModel", "applicable", "calibrate_temperature", "get_preset",
+           "SoftRegroup", "Surrogate", "ThreatModel", "applicable", "get_preset", "soft_scores", "voter_divergences",
            "library_rng", "preset_names", "random_targets", "resolve_settings", "run_attack"]

@@ -62,7 +62,7 @@ def spsa(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, labels:
                                          None if tgt is None else tgt[i:i + max_forward])
                             for i in range(0, len(probes), max_forward)]).view(na, 2, samples)
         diff = (losses[:, 0] - losses[:, 1]) / (2 * delta)          # (na, S)
-        grad = (diff.view(na, samples, *([1] * (x.dim() - 1))) * directions).mean(1)
+        grad = (diff.view(na, samples, *([1] * (x.dim() - 1))).to(x.dtype) * directions).mean(1)
         m[idx] = beta1 * m[idx] + (1 - beta1) * grad
         v[idx] = beta2 * v[idx] + (1 - beta2) * grad * grad
         step = lr * (m[idx] / (1 - beta1 ** t)) / ((v[idx] / (1 - beta2 ** t)).sqrt() + eps_adam)

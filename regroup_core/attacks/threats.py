@@ -2,24 +2,28 @@
 
 * ``transfer`` (the paper's): the attack sees the base model's softmax; the adversarial images
   are then classified by REGroup. REGroup is never queried by the attacker.
-* ``blackbox``: decision-based attacks (Boundary, HopSkipJump, Spatial) and the score-based
-  SPSA query the *exact* REGroup classifier through :class:`RegroupScores`, whose outputs are
-  the Borda counts (only their argmax matters to decision-based attacks).
+* ``blackbox``: decision-based attacks (Boundary, HopSkipJump, Spatial) and score-based attacks
+  (SPSA, Square) query the *exact* REGroup classifier through :class:`RegroupScores`: the Borda
+  count plus a continuous tie-breaker (Borda counts alone are integers, flat under the small
+  finite differences of score-based attacks).
 * ``adaptive``: gradient attacks run white-box against :class:`SoftRegroup`, a differentiable
-  surrogate of REGroup's vote; success is then judged by the exact REGroup.
+  surrogate of REGroup's vote; success is judged by the exact REGroup (a Borda tie counts as
+  fooled). PGD runs our own adaptive attack (:mod:`regroup_core.attacks.adaptive`): several
+  losses, targets, starts, and the exact decision checked after every step.
 
-The surrogate (per voter layer ℓ and sign s ∈ {pos, neg} of the highest k layers)::
+The surrogate (per voter v = (layer ℓ, sign s ∈ {pos, neg}) of the highest k layers)::
 
-    KL_ℓs(y) = KL(C_y^{sℓ} ‖ PMF^{sℓ}(x))            exact, from capture(..., differentiable=True)
-    "log-softmax" (default):  score(y) = Σ_ℓs log softmax_y(−KL_ℓs / τ)
-    "soft-borda":             score(y) = Σ_ℓs Σ_j σ((KL_ℓs(j) − KL_ℓs(y)) / τ)   (soft Borda points)
+    KL_v(y) = KL(C_y^{v} ‖ PMF^{v}(x))                 exact, float64, from capture(..., differentiable=True)
+    τ_v(x)  = KL_v(2nd) − KL_v(1st)  at the current x (no gradient through τ; ≥ TAU_FLOOR)
+    "soft-borda" (default): S(y) = Σ_v Σ_{j≠y} σ((KL_v(j) − KL_v(y)) / τ_v)    soft Borda points
+    "log-softmax":          S(y) = Σ_v log softmax_y(−KL_v / τ_v)               product of experts
 
-``log-softmax`` is a product of experts, one per voter: it is maximised where every voter ranks
-y first, like the Borda count, and gives cross-entropy losses well-scaled gradients.
-``soft-borda`` replaces each rank by a sum of sigmoids (a soft rank), so as τ → 0 it becomes the
-exact Borda count of Eq. 7. τ defaults to :func:`calibrate_temperature`: the median, over clean
-images and voters, of the KL gap between a voter's first and second choice — so a typical
-first/second preference ratio is e under the softmax and the sigmoid is neither saturated nor flat.
+Why a temperature per voter and per image: the KL gaps between a voter's first and second
+choice differ by ~500× across voters (0.006–2.9 on mnist-resnet). One global τ saturates
+``σ``/``softmax`` for most voters, and in float32 their gradient is then exactly zero (the
+attack cannot move). Scaling each voter by its own current gap keeps every voter's contest
+between its first two classes at σ(±1), and an image's scores never depend on its batch-mates.
+As τ → 0, soft Borda points become the exact Borda count of Eq. 7.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import enum
 import torch
 from torch import nn
 
-from ..engine import REGroup, capture, to_pmf
-from ..errors import DataError
+from ..engine import REGroup, borda_points, capture, stable_ranks, to_pmf
 
-__all__ = ["ThreatModel", "Surrogate", "RegroupScores", "SoftRegroup", "calibrate_temperature",
-           "voter_divergences"]
+__all__ = ["TAU_FLOOR", "RegroupScores", "SoftRegroup", "Surrogate", "ThreatModel", "soft_scores",
+           "voter_divergences", "voter_temperatures"]
+
+TAU_FLOOR = 1e-9
+"""Smallest per-voter temperature (KL nats): a voter whose first two classes tie exactly."""
 
 
 class ThreatModel(str, enum.Enum):
@@ -47,8 +53,8 @@ class ThreatModel(str, enum.Enum):
 class Surrogate(str, enum.Enum):
     """Differentiable stand-in for the Borda vote used by the adaptive threat model."""
 
-    LOG_SOFTMAX = "log-softmax"
     SOFT_BORDA = "soft-borda"
+    LOG_SOFTMAX = "log-softmax"
 
 
 _LARGE_KL = 1e6  # excluded classes: a finite stand-in for +inf so gradients stay finite
@@ -62,7 +68,7 @@ def voter_divergences(defended: REGroup, x: torch.Tensor, *, k: int | None = Non
     acc = capture(defended.model, x, layers, differentiable=differentiable)
     excluded = list(defended.classifiers.excluded)
     out = []
-    for sign, table, accs in (("pos", defended.classifiers.pos, acc.pos), ("neg", defended.classifiers.neg, acc.neg)):
+    for table, accs in ((defended.classifiers.pos, acc.pos), (defended.classifiers.neg, acc.neg)):
         for layer in layers:
             c = table[layer.name].to(x.device)
             logc = torch.log(c)
@@ -75,53 +81,52 @@ def voter_divergences(defended: REGroup, x: torch.Tensor, *, k: int | None = Non
     return torch.stack(out, dim=1)
 
 
-def calibrate_temperature(defended: REGroup, images: torch.Tensor, *, k: int | None = None) -> float:
-    """τ = median over images and voters of (second-smallest KL − smallest KL), on clean images."""
-    with torch.no_grad():
-        kl = voter_divergences(defended, images.to(defended.device), k=k)
-    two = torch.topk(kl, 2, dim=-1, largest=False).values
-    tau = float((two[..., 1] - two[..., 0]).median())
-    if not tau > 0:
-        raise DataError(f"expected a positive KL gap to calibrate τ, got {tau}; pass temperature=")
-    return tau
+def voter_temperatures(kl: torch.Tensor) -> torch.Tensor:
+    """(B, V, 1) per-voter temperatures τ_v: the gap between each voter's two smallest KL
+    divergences (detached, at least :data:`TAU_FLOOR`)."""
+    two = torch.topk(kl.detach(), 2, dim=-1, largest=False).values
+    return (two[..., 1] - two[..., 0]).clamp_min(TAU_FLOOR).unsqueeze(-1)
+
+
+def soft_scores(kl: torch.Tensor, surrogate: Surrogate | str = Surrogate.SOFT_BORDA) -> torch.Tensor:
+    """(B, M) float64 surrogate scores from (B, V, M) divergences (see the module docstring)."""
+    z = -kl / voter_temperatures(kl)
+    if Surrogate(surrogate) is Surrogate.LOG_SOFTMAX:
+        return torch.log_softmax(z, dim=-1).sum(1)
+    # soft rank points: Σ_j σ(z_y − z_j) counts the classes y beats (minus the self term ½)
+    return (torch.sigmoid(z.unsqueeze(-1) - z.unsqueeze(-2)).sum(-1) - 0.5).sum(1)
 
 
 class SoftRegroup(nn.Module):
-    """Differentiable surrogate of REGroup's vote: images in [0, 1] → (B, M) scores (logits).
+    """Differentiable surrogate of REGroup's vote: images in [0, 1] → (B, M) float64 scores.
 
     Args:
         defended: the REGroup classifier to imitate (its model, classifiers and k).
-        temperature: τ of the module docstring (> 0).
         surrogate: :class:`Surrogate`.
     """
 
-    def __init__(self, defended: REGroup, temperature: float, surrogate: Surrogate | str = Surrogate.LOG_SOFTMAX,
-                 *, k: int | None = None) -> None:
+    def __init__(self, defended: REGroup, surrogate: Surrogate | str = Surrogate.SOFT_BORDA, *,
+                 k: int | None = None) -> None:
         super().__init__()
-        if not temperature > 0:
-            raise DataError(f"expected a positive temperature, got {temperature}")
         self.defended = defended
         self.net = defended.model  # registered so .eval()/.parameters() reach the network
-        self.temperature = float(temperature)
         self.surrogate = Surrogate(surrogate)
         self.k = defended.classifiers.k if k is None else int(k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kl = voter_divergences(self.defended, x, k=self.k, differentiable=True)  # (B, V, M)
-        z = -kl / self.temperature
-        if self.surrogate is Surrogate.LOG_SOFTMAX:
-            return torch.log_softmax(z, dim=-1).sum(1).float()
-        # soft rank points: Σ_j σ(z_y − z_j) counts the classes y beats (minus the self term ½)
-        points = torch.sigmoid(z.unsqueeze(-1) - z.unsqueeze(-2)).sum(-1) - 0.5
-        return points.sum(1).float()
+        x = x.to(next(self.net.parameters()).dtype)  # libraries that step in float64 (foolbox's DeepFool)
+        return soft_scores(voter_divergences(self.defended, x, k=self.k, differentiable=True), self.surrogate)
 
 
 class RegroupScores(nn.Module):
-    """The exact REGroup classifier as a model: images → (B, M) Borda counts per voter.
+    """The exact REGroup classifier as a score model: images → (B, M) float64 scores.
 
-    Counts are divided by the number of voters (so they lie in [0, M−1]) and a tie-breaker
-    smaller than one point favours the lower class index, as REGroup's own argmax does. Not
-    differentiable: only for decision-based and score-based (SPSA) attacks.
+    ``score(y) = Borda(y) + ½ · exp(−mean_v KL_v(y))``: the exact Borda count (integers) plus a
+    continuous tie-breaker below half a point, so the argmax is a class with the top Borda count
+    and a score-based attack sees the vote move before a rank flips. Not differentiable (no
+    gradients reach the attacker): only for decision- and score-based attacks. When classes tie
+    on the Borda count the tie-breaker, not the class index, picks the argmax; results are judged
+    by the exact REGroup decision afterwards, where a tie counts as an error.
     """
 
     def __init__(self, defended: REGroup, *, k: int | None = None) -> None:
@@ -131,10 +136,8 @@ class RegroupScores(nn.Module):
         self.k = defended.classifiers.k if k is None else int(k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            pred = self.defended.predict(x.detach(), k=self.k)
-            borda = pred.borda.to(torch.float32)
-            m = borda.shape[1]
-            tie = torch.arange(m, dtype=torch.float32) / (10.0 * m)
-            scores = (borda - tie) / (2 * pred.k)
+        with torch.no_grad():  # one pass: the same capture and float64 KL as REGroup.predict
+            kl = voter_divergences(self.defended, x.detach(), k=self.k)
+            borda = borda_points(stable_ranks(kl), kl.shape[-1]).sum(1)
+            scores = borda.to(torch.float64) + 0.5 * torch.exp(-kl.mean(1))
         return scores.to(x.device).clone()

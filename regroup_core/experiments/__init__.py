@@ -9,9 +9,15 @@
 from .intervals import wilson_interval
 from .suite import Suite, SuiteRun, TestImages, attack_run_key, cached_attack, run_suite, select_correct
 from .tables import (
+                     HEADLINE_EPSILONS_255,
+                     L2_GRID,
+                     LINF_GRID_255,
                      attack_table,
                      clean_summary,
                      epsilon_sweep,
+                     format_attack_table,
+                     format_robust_curves,
+                     headline,
                      k_ablation,
                      layer_accuracy,
                      timing,
@@ -19,6 +25,6 @@ from .tables import (
                      voting_rules,
 )
 
-__all__ = ["Suite", "SuiteRun", "TestImages", "attack_run_key", "attack_table", "cached_attack", "clean_summary",
-           "epsilon_sweep", "k_ablation", "layer_accuracy", "run_suite", "select_correct", "timing",
+__all__ = ["HEADLINE_EPSILONS_255", "L2_GRID", "LINF_GRID_255", "Suite", "SuiteRun", "TestImages", "attack_run_key", "attack_table", "cached_attack", "clean_summary",
+           "epsilon_sweep", "format_attack_table", "format_robust_curves", "headline", "k_ablation", "layer_accuracy", "run_suite", "select_correct", "timing",
            "variant_ablation", "voting_rules", "wilson_interval"]

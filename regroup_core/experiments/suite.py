@@ -27,9 +27,10 @@ from typing import Any
 
 import torch
 
+from ..attacks.adaptive import zero_gradient_mask
 from ..attacks.runner import AttackResult, applicable, random_targets, resolve_settings, run_attack
 from ..attacks.specs import get_preset
-from ..attacks.threats import ThreatModel, calibrate_temperature
+from ..attacks.threats import ThreatModel
 from ..engine import Prediction, REGroup
 from ..errors import DataError
 from ..run.dist import barrier, context
@@ -40,7 +41,7 @@ from ..store import AdversarialCache, CacheEntry, cache_key, classifier_digest, 
 
 __all__ = ["Suite", "SuiteRun", "TestImages", "attack_run_key", "cached_attack", "run_suite", "select_correct"]
 
-CACHE_VERSION = 3  # 3: per-image digests and seeds, shared with the app
+CACHE_VERSION = 4  # 3: per-image digests and seeds, shared with the app; 4: adaptive PGD, exact success judge
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,21 @@ class SuiteRun:
 
 @dataclass(frozen=True)
 class Suite:
+    """Every run of a suite on the same test images.
+
+    Attributes:
+        sanity: per attack, (N,) bool success of the same attack and settings on the undefended
+            softmax (its transfer run, run for the sanity check even where not asked for).
+        zero_gradient: (N,) bool, the adaptive surrogate's gradient is exactly zero at the clean
+            image (the gradient sanity figure of adaptive runs that do not record their own).
+    """
+
     test: TestImages
     clean: Prediction
     runs: tuple[SuiteRun, ...]
     settings: dict[str, Any] = field(default_factory=dict)
+    sanity: dict[str, torch.Tensor] = field(default_factory=dict)
+    zero_gradient: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def run(self, attack: str, threat: ThreatModel | str) -> SuiteRun:
         threat = ThreatModel(threat)
@@ -177,7 +189,8 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
     ``ids`` name the images in the cache's metadata (their identity in keys is their digest).
     With ``owned`` only the chunks ``c`` with ``owned(c)`` are run (the result holds just those,
     None if none): the processes of a torchrun job fill one shared cache, each with its own chunks.
-    The adaptive temperature is calibrated once on all images, so the chunks of one run agree.
+    Every image's result depends only on the image, the seed and the settings (the adaptive
+    surrogate's temperatures are calibrated per image), never on its chunk-mates' images.
     """
     threat = ThreatModel(threat)
     preset = get_preset(attack)
@@ -190,8 +203,6 @@ def cached_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tenso
     targets = options.pop("targets", None)
     if preset.targeted and targets is None:
         targets = random_targets(labels, bundle.num_classes, seed, keys=digests)
-    if threat is ThreatModel.ADAPTIVE and options.get("temperature") is None and defended is not None:
-        options["temperature"] = calibrate_temperature(defended, images)
     if options.get("epsilon_255") is not None and float(options["epsilon_255"]) == preset.epsilon_255:
         options.pop("epsilon_255")  # the preset's own ε: same cache entry as the default run
     run_key = attack_run_key(bundle, preset.name, threat=threat, defended=defended, seed=seed, **options)
@@ -242,13 +253,16 @@ def run_suite(bundle: ModelBundle, defended: REGroup, test: TestImages, *, attac
     attack_options = attack_options or {}
     pairs = [(a, t) for a in attacks for t in threats if applicable(get_preset(a), t)]
     skipped = [f"{a}/{t.value}" for a in attacks for t in threats if not applicable(get_preset(a), t)]
+    # the sanity check: every attack also runs on the undefended softmax (its transfer run)
+    sanity_only = [(a, ThreatModel.TRANSFER) for a in attacks if (a, ThreatModel.TRANSFER) not in pairs]
+    jobs = pairs + sanity_only
     n = len(test.labels)
     ctx = context()
     if ctx.distributed:
         if cache is None:
             raise DataError("expected a shared adversarial cache for a suite under torchrun, got none")
         chunks = -(-n // chunk_size)
-        for i, (attack, threat) in enumerate(pairs):
+        for i, (attack, threat) in enumerate(jobs):
             cached_attack(bundle, test.images, test.labels, attack, ids=test.ids, threat=threat, defended=defended,
                           cache=cache, chunk_size=chunk_size, seed=seed,
                           owned=lambda c, base=i * chunks: (base + c) % ctx.world_size == ctx.rank,
@@ -256,18 +270,29 @@ def run_suite(bundle: ModelBundle, defended: REGroup, test: TestImages, *, attac
         barrier()
         if not ctx.is_main:
             return None
-    runs = []
-    for i, (attack, threat) in enumerate(pairs):
+    runs, sanity = [], {}
+    for i, (attack, threat) in enumerate(jobs):
         def chunk_done(done: int, total: int, message: str, offset: int = i * n) -> None:
             if callback is not None:
-                callback(offset + done, len(pairs) * n, message)
+                callback(offset + done, len(jobs) * n, message)
         result = cached_attack(bundle, test.images, test.labels, attack, ids=test.ids, threat=threat,
                                defended=defended, cache=cache, chunk_size=chunk_size, seed=seed,
                                progress=progress, callback=chunk_done, **dict(attack_options.get(attack, {})))
-        runs.append(SuiteRun(attack, threat, result, predict_all(defended, result.adversarial)))
+        if threat is ThreatModel.TRANSFER:
+            sanity[attack] = result.success
+        if (attack, threat) in pairs:
+            runs.append(SuiteRun(attack, threat, result, predict_all(defended, result.adversarial)))
+    zero = {}
+    if any(t is ThreatModel.ADAPTIVE for _, t in pairs):
+        mask = torch.cat([zero_gradient_mask(defended, test.images[lo:lo + chunk_size], test.labels[lo:lo + chunk_size])
+                          for lo in range(0, n, chunk_size)])
+        zero = {a: mask for a, t in pairs if t is ThreatModel.ADAPTIVE}
     settings = {"model": bundle.name, "model_fingerprint": bundle.fingerprint, "k": defended.classifiers.k,
                 "classifier_hash": classifier_digest(defended.classifiers), "seed": seed, "n": n,
                 "data": test.source, "image_selection": "first n correctly classified by softmax, seeded order",
                 "attacks": list(attacks), "threats": [t.value for t in threats], "skipped": skipped,
                 "attack_options": attack_options, "chunk_size": chunk_size}
-    return Suite(test=test, clean=predict_all(defended, test.images), runs=tuple(runs), settings=settings)
+    settings["sanity"] = ("every attack also ran on the undefended softmax (transfer) with the same settings; "
+                          "softmax_success is its success rate")
+    return Suite(test=test, clean=predict_all(defended, test.images), runs=tuple(runs), settings=settings,
+                 sanity=sanity, zero_gradient=zero)

@@ -33,7 +33,7 @@ def test_evaluate_json_shape_and_files(tmp_path, capsys):
 
 
 def test_evaluate_errors_are_one_line(tmp_path, capsys):
-    rc = main(["evaluate", "--model", "mnist-vgg", "--classifier", CLASSIFIER, "--attacks", "pgd,trust-region",
+    rc = main(["evaluate", "--model", "mnist-vgg", "--classifier", CLASSIFIER, "--attacks", "pgd,trust-region-l3",
                "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "expected an attack among" in err
@@ -47,3 +47,29 @@ def test_epsilon_bounds_fixed_budget_linf_attacks_only(tmp_path, capsys):
     assert rows["pgd"]["epsilon_255"] == 16.0
     assert rows["deepfool"]["epsilon_255"] is None  # a minimisation attack stays unbounded
     assert rows["pgd-l2"]["epsilon_255"] == 127.5  # an L2 attack keeps its own budget
+
+
+def test_evaluate_reports_curves_intervals_and_is_deterministic_with_fresh_caches(tmp_path, capsys):
+    def run(i):
+        argv = ["evaluate", "--model", "mnist-vgg", "--classifier", CLASSIFIER, "--attacks", "pgd,deepfool",
+                "--threat", "all", "--n", "3", "--steps", "2", "--epsilon", "32", "--out", str(tmp_path / f"out{i}"),
+                "--cache", str(tmp_path / f"cache{i}"), "--json", "--seed", "2"]
+        assert main(argv) == 0
+        return json.loads(capsys.readouterr().out)
+
+    first, second = run(0), run(1)
+    assert first["settings"]["cache_hits"] == second["settings"]["cache_hits"] == 0
+
+    def stable(payload):
+        return [{k: v for k, v in r.items() if k not in ("seconds", "settings", "cache_hits")} for r in payload["rows"]]
+
+    assert stable(first) == stable(second)
+    rows = {(r["attack"], r["threat"]): r for r in first["rows"]}
+    pgd = rows[("pgd", "adaptive")]
+    assert pgd["bounded"] and len(pgd["regroup_robust_ci"]) == 2 and pgd["zero_gradient_share"] is not None
+    assert pgd["settings"]["zero_gradient_share"] == pgd["zero_gradient_share"]
+    assert pgd["softmax_success"] == rows[("pgd", "transfer")]["success_rate"]
+    df = rows[("deepfool", "transfer")]
+    assert df["regroup_robust"] is None and list(df["robust_at"]["regroup"]) == ["0.5", "1", "2", "3", "4"]
+    assert set(df["robust_at"]) == {"softmax", "regroup"} and df["l2_median"] is None or df["l2_median"] >= 0
+    assert first["clean"]["regroup_ties"] >= 0 and len(first["clean"]["regroup_top1_ci"]) == 2
