@@ -4,7 +4,6 @@ Table 2 with 95 % intervals, downloadable as CSV, JSON or one self-contained HTM
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,87 +13,32 @@ from app import attacking, experiments, glossary, plots, report, session, views,
 from app.fitting import all_cores
 from app.shipped import MADE_BY, shipped_result
 from app.ui import run_page
-from regroup_core.experiments import wilson_interval
+from regroup_core.experiments import format_attack_table, format_robust_curves
 
-MAIN = ("attack", "threat", "n", "#S", "softmax % (#S)", "REGroup % (#S) [95 %]", "softmax % (all)",
-        "REGroup % (all) [95 %]", "median L2", "ε (0–255)")
+MAIN = ("attack", "threat", "budget", "softmax fooled % (undefended, same attack)", "#S / n", "REGroup top-1 on #S",
+        "softmax robust %", "REGroup robust %", "ties", "sanity")
 # (the table's columns; the others are in the "All columns" expander and in the downloads)
 
 
-def _count(pct, n) -> int | None:
-    if pct is None or n is None or (isinstance(pct, float) and math.isnan(pct)) or not n:
-        return None
-    return int(round(float(pct) * int(n) / 100))
-
-
-def _ci(pct, n) -> str:
-    """'48–72' (95 % Wilson interval, %) or '–' when there is nothing to count."""
-    hits = _count(pct, n)
-    if hits is None:
-        return "–"
-    lo, hi = wilson_interval(hits, int(n))
-    return f"{100 * lo:.0f}–{100 * hi:.0f}"
-
-
-def _with_ci(pct, n) -> str:
-    """'60.0 [39–78]': an accuracy with its 95 % Wilson interval ('–' when it does not apply)."""
-    if pct is None or (isinstance(pct, float) and math.isnan(pct)):
-        return "–"
-    ci = _ci(pct, n)
-    return f"{float(pct):.1f}" + ("" if ci == "–" else f" [{ci}]")
-
-
-def _num(v, digits: int = 1) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return f"{float(v):.{digits}f}" if digits else f"{int(round(float(v)))}"
-
-
-def display_table(rows: list[dict]) -> pd.DataFrame:
-    """Every row of the attack table as text: numbers with sensible digits, '–' for what does not
-    apply (no None, no 4.000000), a 95 % interval next to REGroup's accuracies."""
-    out = []
-    for r in rows:
-        n, s = r.get("n"), r.get("n_success")
-        counted = s if r.get("threat") not in ("-", "worst") else n
-        eps = r.get("epsilon_255")
-        linf = r.get("median_linf")
-        out.append({
-            "attack": r.get("attack", ""), "threat": r.get("threat", ""), "n": _num(n, 0),
-            "#S": _num(s, 0), "success %": _num(r.get("success_rate")),
-            "softmax % (#S)": _num(r.get("softmax_top1")), "REGroup % (#S)": _num(r.get("regroup_top1")),
-            "REGroup 95 % (#S)": _ci(r.get("regroup_top1"), counted) if r.get("regroup_top1") is not None else "–",
-            "REGroup % (#S) [95 %]": _with_ci(r.get("regroup_top1"), counted),
-            "REGroup % (all) [95 %]": _with_ci(r.get("regroup_robust"), n),
-            "REGroup top-5 % (#S)": _num(r.get("regroup_top5")),
-            "softmax % (all)": _num(r.get("softmax_robust")), "REGroup % (all)": _num(r.get("regroup_robust")),
-            "REGroup 95 % (all)": _ci(r.get("regroup_robust"), n),
-            "median L2": _num(r.get("median_l2"), 2),
-            "median L∞ (0–255)": "–" if linf is None or (isinstance(linf, float) and math.isnan(linf))
-            else f"{255 * float(linf):.1f}",
-            "ε (0–255)": "–" if eps is None or (isinstance(eps, float) and math.isnan(eps)) else f"{float(eps):g}",
-            "steps": _num(r.get("steps"), 0), "seconds": _num(r.get("seconds"), 1),
-        })
-    return pd.DataFrame(out)
-
-
 def _chart(df: pd.DataFrame, n: int) -> go.Figure:
-    bars = df[df["threat"] != "worst"]
+    """Robust accuracy on all n images of every bounded run (minimisation attacks have curves
+    instead), with the table's 95 % Wilson intervals as error bars."""
+    bounded = df["bounded"].fillna(False).astype(bool) if "bounded" in df else pd.Series(True, index=df.index)
+    bars = df[bounded & (df["threat"] != "worst") & df["regroup_robust"].notna()]
     labels = [f"{a}<br>{t}" for a, t in zip(bars["attack"], bars["threat"])]
     fig = go.Figure()
     for name, col, color in (("softmax", "softmax_robust", plots.SOFTMAX_COLOR),
                              ("REGroup", "regroup_robust", plots.REGROUP_COLOR)):
         y = [float(v) for v in bars[col]]
-        lows, highs = [], []
-        for v in y:
-            lo, hi = wilson_interval(int(round(v * n / 100)), n)
-            lows.append(v - 100 * lo)
-            highs.append(100 * hi - v)
+        cis = bars[f"{col}_ci"] if f"{col}_ci" in bars else [None] * len(y)
+        lows = [v - ci[0] if isinstance(ci, (list, tuple)) else 0.0 for v, ci in zip(y, cis)]
+        highs = [ci[1] - v if isinstance(ci, (list, tuple)) else 0.0 for v, ci in zip(y, cis)]
         fig.add_trace(go.Bar(name=name, x=labels, y=y, text=[f"{v:.1f}" for v in y], marker_color=color,
                              textposition="inside", insidetextanchor="start",
                              error_y={"type": "data", "array": highs, "arrayminus": lows, "thickness": 1.2},
                              hovertemplate=f"{name}<br>%{{x}}<br>accuracy on all n %{{y:.1f}} %<extra></extra>"))
-    fig.update_layout(barmode="group", title=f"Top-1 accuracy on all {n} images after each attack (95 % intervals)",
+    fig.update_layout(barmode="group", title=f"Top-1 accuracy on all {n} images after each bounded attack "
+                      "(95 % intervals; a REGroup tie counts as an error)",
                       height=400, yaxis={"title": "accuracy (%)", "range": [0, 108]},
                       xaxis={"title": "attack / threat model"}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
@@ -149,13 +93,20 @@ def body() -> None:
     if source == "shipped":
         st.caption(f"Shipped result for these settings (made by `{MADE_BY}`); change a setting to compute your own.")
     df = pd.DataFrame(rows)
-    table = display_table(rows)
+    table = format_attack_table(df)
     st.dataframe(table[list(MAIN)], hide_index=True, width="stretch",
-                 column_config={c: st.column_config.TextColumn(c, width="small")
-                                for c in ("n", "#S", "ε (0–255)", "median L2")})
+                 column_config={c: st.column_config.TextColumn(c, width="small") for c in ("#S / n", "ties")})
     st.caption("Like the paper: top-1 on #S, the images the attack succeeded on (for transfer: fooled the "
-               "softmax); *(all)* columns count all n images, a failed attack counting as correct; *worst* rows: "
-               "correct under every threat model. A REGroup tie is not counted as correct. 95 %: Wilson interval.")
+               "softmax), shown as a count below 20 images; *robust* columns count all n images, a failed attack "
+               "counting as correct; *worst* rows: correct under every threat model (bounded attacks only). "
+               "A REGroup tie counts as an error. [ ]: 95 % Wilson interval. *softmax fooled*: the same attack "
+               "run on the undefended softmax, a sanity check of the attack's strength.")
+    curves = format_robust_curves(df)
+    if len(curves):
+        st.markdown("**Minimisation attacks** find each image's smallest adversarial perturbation, so an "
+                    "accuracy without a budget would be 0 by construction; here is robust accuracy at each budget "
+                    "(softmax / REGroup %, REGroup's 95 % interval):")
+        st.dataframe(curves, hide_index=True, width="stretch")
     with st.expander("All columns"):
         st.dataframe(table, hide_index=True, width="stretch")
     fig = _chart(df, n)
@@ -170,8 +121,9 @@ def body() -> None:
                                                    default=str).encode(),
                        file_name="regroup-benchmark.json", mime="application/json", key="bench-json")
     d3.download_button("Download HTML report", report.html_report(
-        f"REGroup benchmark — {bundle.name}", [report.Section("Attack table", tables=[table], figures=[fig],
-                                                              note="Top-1 accuracy (%) after each attack.")],
+        f"REGroup benchmark — {bundle.name}",
+        [report.Section("Attack table", tables=[table] + ([curves] if len(curves) else []), figures=[fig],
+                        note="Top-1 accuracy (%) after each attack, 95 % Wilson intervals; ties count as errors.")],
         settings=settings), file_name=f"regroup-benchmark-{bundle.name}.html", mime="text/html", key="bench-report",
         icon=":material/description:")
 

@@ -429,7 +429,8 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
             on_s = _fmt_pct(_present(row, "regroup_top1"), _present(row, "regroup_top1_ci"))
         bounded = bool(_present(row, "bounded"))
         eps = _present(row, "epsilon_255")
-        budget = (f"{eps:g}/255 {row.get('norm') or ''}".strip() if bounded and eps is not None
+        budget = ("none (clean images)" if row["threat"] == "-"
+                  else f"{eps:g}/255 {row.get('norm') or ''}".strip() if bounded and eps is not None
                   else "none (spatial grid)" if bounded else f"minimal ({row.get('norm')})")
         zero = _present(row, "zero_gradient_share")
         out.append({

@@ -323,7 +323,7 @@ def test_benchmark_shipped_table_is_clean_and_reports_download():
     table = at.dataframe[0].value
     cells = table.astype(str).to_numpy().ravel().tolist()
     assert not any(c in ("None", "nan") or c.endswith(".000000") for c in cells), cells
-    assert "REGroup % (all) [95 %]" in table.columns and len(table.columns) <= 10
+    assert "REGroup robust %" in table.columns and len(table.columns) <= 10
     assert len(at.get("download_button")) == 3
 
 

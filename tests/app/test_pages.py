@@ -170,8 +170,8 @@ def test_benchmark_table_and_downloads():
     at.button(key="bench-run").click().run()
     assert_clean(at)
     table = at.dataframe[0].value
-    assert list(table["attack"])[:2] == ["none (clean)", "pgd"] and list(table["n"])[:2] == ["3", "3"]
-    assert list(table["threat"])[:2] == ["-", "transfer"]
+    assert list(table["attack"])[:2] == ["none (clean)", "pgd"] and list(table["#S / n"])[1].endswith("/3")
+    assert list(table["threat"])[:2] == ["-", "transfer"] and list(table["budget"])[0] == "none (clean images)"
     assert charts(at) == 1
     assert len(at.get("download_button")) == 3  # CSV, JSON, HTML report
 
