@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.app.browser_helpers import CHROMIUM, IDLE, ROOT, app_server, require_browser
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 PAGES = ["Tour", "Model", "Attack lab", "Draw a digit", "Layer ranks", "Ablations", "t-SNE", "Voting classroom",
          "Benchmark"]
 DOC_PAGES = {"Tour": "tour", "Tour (transfer attack)": "tour-transfer", "Model": "model", "Attack lab": "attack-lab",
@@ -32,46 +25,12 @@ DOC_PAGES = {"Tour": "tour", "Tour (transfer attack)": "tour-transfer", "Model":
              "Ablations": "ablations", "Benchmark": "benchmark"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    port = _free_port()
-    # the README command, verbatim apart from the port
-    cmd = [sys.executable, "-m", "app", "--server.port", str(port), "--server.headless", "true"]
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "server.log").open("w")
+    require_browser()
     # a fresh result cache, so the Ablations/Benchmark pages offer their Run buttons every time
-    env = {**os.environ, "REGROUP_CACHE": str(tmp_path_factory.mktemp("regroup-cache"))}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"the app did not start (exit {proc.poll()}); see {ARTIFACTS / 'server.log'}")
-            time.sleep(0.5)
+    with app_server(tmp_path_factory.mktemp("regroup-cache"), ARTIFACTS / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _settle(page, timeout_ms: int = 240_000) -> None:

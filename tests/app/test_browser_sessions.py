@@ -4,60 +4,23 @@ exactly the adversarial images that serial runs get — the PNGs they download a
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.app.browser_helpers import CHROMIUM, CHROMIUM_ARGS, IDLE, app_server, require_browser
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 SESSIONS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    env = {**os.environ, "REGROUP_CACHE": str(tmp_path_factory.mktemp("server-cache"))}
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "app", "--server.port", str(port), "--server.headless", "true"],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 120
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"the app did not start; see {log_path}")
-                time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    require_browser()
+    folder = tmp_path_factory.mktemp("server")
+    with app_server(folder / "cache", folder / "server.log") as url:
+        yield url
 
 
 def _settle(page, timeout_ms: int = 300_000) -> None:
@@ -84,9 +47,7 @@ def test_eight_browser_sessions_attacking_at_once_match_serial_runs(server, tmp_
 
     expected = _serial_pngs(tmp_path)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             pages = [browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True).new_page()
                      for _ in range(SESSIONS)]
