@@ -134,6 +134,7 @@ def attack_table(bundle: ModelBundle, defended: REGroup, *, attacks: Sequence[st
     clean = {"attack": "none (clean)", "threat": "-", "n": summary["n"], "bounded": True,
              "softmax_top1": summary["softmax_top1"], "regroup_top1": summary["regroup_top1"],
              "regroup_top5": summary["regroup_top5"], "softmax_robust": summary["softmax_top1"],
+             "softmax_robust_ci": summary["softmax_top1_ci"],
              "regroup_robust": summary["regroup_top1"], "regroup_robust_ci": summary["regroup_top1_ci"],
              "regroup_ties": summary["regroup_ties"], "k": summary["k"]}
     return [clean] + _records(lib.attack_table(suite))

@@ -127,7 +127,8 @@ def clean_summary(suite: Suite) -> dict[str, Any]:
     y = suite.test.labels
     p = suite.clean
     reg = p.regroup_correct(y)
-    return {"n": len(y), "softmax_top1": _pct(p.softmax_labels == y), "regroup_top1": _pct(reg),
+    return {"n": len(y), "softmax_top1": _pct(p.softmax_labels == y), "softmax_top1_ci": _ci(p.softmax_labels == y),
+            "regroup_top1": _pct(reg),
             "regroup_top1_ci": _ci(reg), "regroup_ties": int(p.regroup_tied.sum()),
             "regroup_top5": _pct(_topn_hit(p.borda.float(), y, 5)), "softmax_top1_all": round(suite.test.softmax_top1_all, 2),
             "regroup_top1_all": None if suite.test.regroup_top1_all is None else round(suite.test.regroup_top1_all, 2),
