@@ -241,8 +241,9 @@ def step_meaning(bundle, defended, image, x, clean) -> None:
         st.caption(f"How this digit was chosen: `{case.found_by}` scanned {case.search.get('scanned', '?')} test "
                    f"digits; REGroup held against the transfer attack on {case.search.get('screen_regroup_held', '?')}"
                    f" of the {case.search.get('screen_fooled_softmax', '?')} that fooled the softmax; checked in order "
-                   "of REGroup's Borda lead, this is the first where the adaptive attack then made REGroup wrong "
-                   "(outright, not a tie). Everything above was recomputed now.")
+                   "of REGroup's Borda lead, this is the first where the adaptive attack then made REGroup stop "
+                   "naming the true class (wrong, or a tie, which counts as an error). Everything above was "
+                   "recomputed now.")
     c1, c2, c3 = st.columns(3)
     if c1.button("Open this digit in the Attack lab", key="tour-open-lab", icon=":material/bolt:"):
         session.set_model_choice(session.ModelChoice(tour.TOUR_MODEL, None, cache.shipped_classifier(tour.TOUR_MODEL)))
