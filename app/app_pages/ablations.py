@@ -14,6 +14,7 @@ from app.fitting import all_cores
 from app.shipped import MADE_BY, shipped_result
 from app.ui import run_page
 from regroup_core.experiments import wilson_interval
+from regroup_core.experiments.tables import FEW
 
 
 def _section(kind: str, params: dict, compute, label: str, bundle, defended):
@@ -89,10 +90,13 @@ def body() -> None:
                                      y_title="accuracy (%)",
                                      intervals={c: _interval(df[c], df["n"]) for c in variants})
             st.plotly_chart(fig, width="stretch", key="chart-abl-variants")
-            shown = df.rename(columns={c: f"{c} %" for c in variants})
-            st.dataframe(shown, hide_index=True, width="stretch",
-                         column_config={f"{c} %": st.column_config.NumberColumn(format="%.1f") for c in variants})
-            st.caption("Error bars: 95 % Wilson intervals for the n images of each group.")
+            shown = df[["attack", "n"]].copy()
+            for c in variants:  # a count k/n below FEW images: a percentage of 7 images says too much
+                shown[c] = [f"{round(float(v) * int(m) / 100)}/{int(m)}" if int(m) < FEW else f"{float(v):.1f} %"
+                            for v, m in zip(df[c], df["n"])]
+            st.dataframe(shown, hide_index=True, width="stretch")
+            st.caption(f"Error bars: 95 % Wilson intervals for the n images of each group; groups of fewer than {FEW} "
+                       "images are shown as counts.")
             sections.append(report.Section("pos / neg / pos+neg voters", tables=[shown], figures=[fig]))
 
     with tab2:
