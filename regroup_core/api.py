@@ -50,8 +50,8 @@ def defend(bundle: ModelBundle, classifiers: GenerativeClassifiers) -> REGroup:
 
 def load_defended(bundle: ModelBundle, path: str | os.PathLike[str]) -> REGroup:
     """Load a classifier file and defend ``bundle`` with it (mismatches are clear errors)."""
+    classifiers = load_classifiers(path)  # its errors name the file already
     try:
-        return defend(bundle, load_classifiers(path))
+        return defend(bundle, classifiers)
     except ClassifierFileError as exc:
-        message = str(exc)
-        raise ClassifierFileError(message if str(path) in message else f"'{path}': {message}") from None
+        raise ClassifierFileError(f"'{path}': {exc}") from None

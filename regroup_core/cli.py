@@ -172,38 +172,32 @@ def _attack_names() -> list[str]:
 
 def _check_out_file(path: Path, option: str) -> None:
     """Refuse, before any work, an output file that could not be written at the end."""
-    if path.is_dir():
-        raise ArgumentError(f"{option}: expected a file path, got a directory ('{path}')")
-    _check_dir_parent(path.parent, option, path)
-    _make_dir(path.parent, option)
+    _check_out(path, option, folder=False)
 
 
 def _check_out_dir(path: Path | None, option: str) -> None:
-    """Refuse, before any work, an output directory that is a file or lies under one."""
-    if path is None:
-        return
-    if path.exists() and not path.is_dir():
-        raise ArgumentError(f"{option}: expected a directory, got a file ('{path}')")
-    _check_dir_parent(path.parent, option, path)
-    _make_dir(path, option)
+    """Refuse, before any work, an output directory that could not be written at the end."""
+    if path is not None:
+        _check_out(path, option, folder=True)
 
 
-def _make_dir(folder: Path, option: str) -> None:
-    """Create an output folder now rather than after hours of work (atomic writes would create it)."""
+def _check_out(path: Path, option: str, *, folder: bool) -> None:
+    """``path`` is not of the wrong kind, lies under no file, and its folder exists (created now
+    rather than after hours of work; the atomic writes at the end would create it anyway)."""
+    what = "directory" if folder else "file"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ArgumentError(f"{option}: expected a folder that can be created, got '{folder}' "
+        if path.exists() and path.is_dir() != folder:
+            raise ArgumentError(f"{option}: expected a {what}, got a {'file' if folder else 'directory'} ('{path}')")
+        for above in path.parents:
+            if above.exists():
+                if not above.is_dir():
+                    raise ArgumentError(f"{option}: expected a path under a directory, got '{path}' under the file "
+                                        f"'{above}'")
+                break
+        (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a name too long, a read-only or full file system...
+        raise ArgumentError(f"{option}: expected a usable {what} path, got '{path}' "
                             f"({exc.strerror or type(exc).__name__})") from None
-
-
-def _check_dir_parent(parent: Path, option: str, path: Path) -> None:
-    for folder in (parent, *parent.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise ArgumentError(f"{option}: expected a path under a directory, got '{path}' under the file "
-                                    f"'{folder}'")
-            return
 
 
 def _data_option(value: str | None, option: str) -> str | None:
@@ -334,6 +328,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ArgumentError(f"--attacks: {exc}") from None
     _check_out_dir(args.out, "--out")
     _check_out_dir(args.cache, "--cache")
+    if args.cache is None:
+        _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
     _data_option(args.data, "--data")
     ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
     bundle = _load_model_in_order(args, ctx)

@@ -373,6 +373,9 @@ def load_classifiers(path: str | os.PathLike[str]) -> GenerativeClassifiers:
             or bool((weight < 0).any()):
         raise ClassifierFileError(f"'{path}': array 'class_weight': expected ({m},) finite non-negative float64, "
                                   f"got {tuple(weight.shape)} {weight.dtype}")
+    if bool(((weight > 0) != (count > 0)).any()):
+        raise ClassifierFileError(f"'{path}': array 'class_weight': expected a positive weight exactly for the classes "
+                                  f"with fitting samples, got {weight.tolist()[:10]}")
     if "class_counts" in meta:
         counts = [schema.integer(c, f"class_counts[{i}]", 0, 2**62)
                   for i, c in enumerate(schema.array(meta["class_counts"], "class_counts", m))]

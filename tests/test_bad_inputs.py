@@ -167,7 +167,7 @@ def test_terminal_escapes_and_line_breaks_never_reach_stderr(capsys, tmp_path):
         assert "\x1b" not in line and "\x07" not in line, line
 
 
-def test_output_and_data_paths_are_refused_before_any_work(capsys, tmp_path):
+def test_output_and_data_paths_are_refused_before_any_work(capsys, tmp_path, monkeypatch):
     """A path that could only fail at the end (after an hours-long fit or attack run) fails first."""
     a_file = tmp_path / "file.png"
     a_file.write_bytes(b"x")
@@ -182,6 +182,7 @@ def test_output_and_data_paths_are_refused_before_any_work(capsys, tmp_path):
         "--selection": [*fit[:-2], "--out", out, "--selection", " "],
         "--cache": [*evaluate, "--out", str(tmp_path / "ev"), "--cache", str(a_file)],
         "--out  ": [*evaluate, "--out", str(a_file)],
+        "--out   ": [*fit, "--out", str(tmp_path / ("a" * 5000 + ".safetensors"))],  # name too long
     }
     for option, argv in cases.items():
         main(argv)
@@ -189,6 +190,9 @@ def test_output_and_data_paths_are_refused_before_any_work(capsys, tmp_path):
         assert "fit:" not in err and err.count("\n") == 1, (option, err)  # no progress bar: nothing ran
         assert err.startswith("error: ") and option.strip() in err, (option, err)
     assert not (tmp_path / "c.safetensors").exists()
+    monkeypatch.setenv("REGROUP_CACHE", str(a_file))  # the shared cache would lie under a file
+    line = _one_line_error(capsys, [*evaluate, "--out", str(tmp_path / "ev")])
+    assert "REGROUP_CACHE" in line and str(a_file) in line
 
 
 def test_a_bad_selection_fails_before_the_fit(capsys, tmp_path):

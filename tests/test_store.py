@@ -210,6 +210,8 @@ MALFORMED = {
     "class_counts floats": (dict(edit=_set("class_counts", [30.0, 30.0, 30.0, 30.0])), r"field 'class_counts\[0\]'"),
     "class names repeated": (dict(edit=_set("class_names", ["a", "b", "a", "c"])), "distinct class names"),
     "extra array": (dict(tensors_edit=lambda t: t.__setitem__("junk", torch.zeros(3))), "extra arrays"),
+    "class_weight zero for a fitted class": (dict(tensors_edit=lambda t: t["class_weight"].zero_()),
+                                             "positive weight exactly for the classes with fitting samples"),
 }
 
 

@@ -104,7 +104,7 @@ def list_samples(list_file: str | os.PathLike[str], class_names: Sequence[str]) 
         raise DataError(f"expected a file list, got no file at '{list_file}'")
     names = {n: i for i, n in enumerate(class_names)}
     samples = []
-    with open(list_file, encoding="utf-8") as fh:
+    with open(list_file, encoding="utf-8-sig") as fh:  # a byte-order mark is not part of the first path
         for lineno, raw in enumerate(fh, 1):
             line = raw.strip()
             if not line or line.startswith("#"):

@@ -61,6 +61,8 @@ def test_file_list_paths_labels_and_errors(tmp_path):
         listing.write_text(f"imgs/a/img000.png {label}\n")
         with pytest.raises(DataError, match="integer label or a class name"):
             list_samples(listing, CLASSES)
+    listing.write_text("\ufeffimgs/a/img000.png 1\n", encoding="utf-8")  # a byte-order mark (Notepad)
+    assert list_samples(listing, CLASSES) == [(str(tmp_path / "imgs/a/img000.png"), 1)]
     listing.write_text("imgs/a/img000.png " + "9" * 5000 + "\n")
     with pytest.raises(DataError, match=r"expected a label in \[0, 4\)"):
         list_samples(listing, CLASSES)
