@@ -72,7 +72,11 @@ def configure_threads() -> int:
     each other — measured here (2 cores, other load): PGD on one MNIST image 0.14 s with one
     thread against 6–17 s with two. Half the cores also leaves room for concurrent sessions.
     """
-    threads = int(os.environ.get("REGROUP_APP_THREADS", max(1, (os.cpu_count() or 2) // 2)))
+    from regroup_core.checks import integer
+
+    raw = os.environ.get("REGROUP_APP_THREADS")
+    default = max(1, (os.cpu_count() or 2) // 2)
+    threads = default if raw is None else integer(raw, "REGROUP_APP_THREADS", lo=1, hi=4096)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from regroup_core.errors import DataError
+from regroup_core.errors import DataError, one_line
 from regroup_core.sources import ImageFiles
 
 __all__ = ["ENV", "check_data_spec", "check_files", "check_server_file", "configured_roots"]
@@ -28,6 +28,15 @@ def configured_roots() -> list[Path]:
     """The data roots in force (resolved), possibly none."""
     raw = os.environ.get(ENV, "")
     return [Path(part).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip()]
+
+
+def _resolved(text: str, what: str) -> Path:
+    """``text`` with ``~`` expanded and ``..``/symlinks resolved; a path the OS cannot take (a NUL
+    byte, an unknown ``~user``, a name too long) is a :class:`DataError`."""
+    try:
+        return Path(text).expanduser().resolve()
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise DataError(f"{what}: expected a usable path, got {text[:200]!r} ({one_line(exc, 120)})") from None
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -53,7 +62,7 @@ def check_data_spec(text: str, what: str = "fit data") -> str:
     if colon and scheme in _BUILTIN_SCHEMES:
         return spec
     roots = configured_roots()
-    if not roots or not _inside(Path(spec).expanduser().resolve(), roots):
+    if not roots or not _inside(_resolved(spec, what), roots):
         raise _refusal(what, spec, roots)
     return spec
 
@@ -76,7 +85,7 @@ def check_server_file(text: str, what: str) -> Path:
     from regroup_core.sources import ASSETS_DIR
     from regroup_core.store import default_cache_dir
 
-    path = Path(text).expanduser().resolve()
+    path = _resolved(text, what)
     allowed = configured_roots() + [Path(ASSETS_DIR).resolve(), default_cache_dir().expanduser().resolve()]
     if not _inside(path, allowed):
         roots = configured_roots()

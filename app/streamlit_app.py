@@ -17,10 +17,15 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first on the path, no
 import streamlit as st
 
 from app import cache, glossary, session, views
+from regroup_core.errors import RegroupError, one_line
 
 # An emoji favicon is drawn by the browser (an inline SVG): nothing is fetched, the app works offline.
 st.set_page_config(page_title="REGroup Explorer", page_icon="🗳️", layout="wide")
-cache.configure_threads()
+try:
+    cache.configure_threads()
+except RegroupError as exc:  # a bad REGROUP_APP_THREADS: one line, not a traceback
+    st.error(one_line(exc), icon=":material/warning:")
+    st.stop()
 
 PAGES = [
     st.Page("app_pages/tour.py", title="Tour", icon=":material/school:", default=True),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from .engine import DEFAULT_THRESHOLD, DELTA, EmptyClassPolicy, GenerativeClassifiers, REGroup
+from .errors import ClassifierFileError
 from .run import fit as run_fit
 from .run.precision import Precision
 from .run.progress import Progress
@@ -49,4 +50,8 @@ def defend(bundle: ModelBundle, classifiers: GenerativeClassifiers) -> REGroup:
 
 def load_defended(bundle: ModelBundle, path: str | os.PathLike[str]) -> REGroup:
     """Load a classifier file and defend ``bundle`` with it (mismatches are clear errors)."""
-    return defend(bundle, load_classifiers(path))
+    classifiers = load_classifiers(path)  # its errors name the file already
+    try:
+        return defend(bundle, classifiers)
+    except ClassifierFileError as exc:
+        raise ClassifierFileError(f"'{path}': {exc}") from None

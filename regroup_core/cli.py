@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``error: argument --k: expected ...``) and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         # argparse drops a value of exactly '--' given as --opt=-- (its end-of-options marker) and
@@ -67,6 +67,13 @@ def _epsilon(text: str) -> float:
     return checks.number(text, "value", lo=0.0, hi=255.0, lo_open=True)
 
 
+def _path_text(text: str) -> Path:
+    if not text.strip():
+        raise ArgumentError(f"value: expected a path, got {text!r}")
+    return Path(text)
+
+
+_PATH = _typed(_path_text)
 _SEED = _int(0, 2**63 - 1)
 _DEVICE = _typed(lambda t: checks.device(t, "value"))
 
@@ -89,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="fit the layer-wise generative classifiers (one process or torchrun)")
     _add_model_args(p)
-    p.add_argument("--out", required=True, type=Path, help="classifier file to write (.safetensors)")
+    p.add_argument("--out", required=True, type=_PATH, help="classifier file to write (.safetensors)")
     p.add_argument("--per-class", type=_int(1), default=50, help="fitting samples per class (default 50)")
     p.add_argument("--data", default=None, help="'mnist:train', an ImageFolder directory or a 'path label' "
                    "file list (default: the model's own fit split, where one ships)")
@@ -126,15 +133,15 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
     _add_model_args(p)
-    p.add_argument("--classifier", required=True, type=Path, help="fitted classifier file")
+    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
     p.add_argument("--k", type=_int(1), default=None, help="highest layers that vote (default: the file's)")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
-    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("images", nargs="+", type=_PATH)
 
     p = sub.add_parser("evaluate", help="attack test images and compare softmax with REGroup")
     _add_model_args(p)
-    p.add_argument("--classifier", required=True, type=Path, help="fitted classifier file")
+    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
                    help="threat model (attacks that do not fit it are skipped and listed)")
@@ -142,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="correctly classified test images to attack (under torchrun write --num-images: "
                    "torchrun's own parser takes --n for an ambiguous abbreviation of its options)")
     p.add_argument("--data", default=None, help="test data (default: the model's own test split, where one ships)")
-    p.add_argument("--out", required=True, type=Path, help="directory for results.csv and results.json")
+    p.add_argument("--out", required=True, type=_PATH, help="directory for results.csv and results.json")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--steps", type=_int(1, 1_000_000), default=None, help="override every attack's step count")
@@ -150,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="L∞ budget in (0, 255] (0–255 scale) of the fixed-budget L∞ attacks (PGD, APGD, SPSA, "
                    "Square); minimisation attacks (DeepFool, C&W, Boundary, Trust Region, FMN...) stay unbounded and "
                    "are reported as robust accuracy at fixed budgets (robust_at)")
-    p.add_argument("--cache", type=Path, default=None,
+    p.add_argument("--cache", type=_PATH, default=None,
                    help="adversarial cache directory (default: the shared cache the app uses too, "
                    "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
     p.add_argument("--chunk-size", type=_int(1, 1_000_000), default=50, help="images per cached chunk")
@@ -161,6 +168,42 @@ def _attack_names() -> list[str]:
     from .attacks import preset_names
 
     return list(preset_names())
+
+
+def _check_out_file(path: Path, option: str) -> None:
+    """Refuse, before any work, an output file that could not be written at the end."""
+    _check_out(path, option, folder=False)
+
+
+def _check_out_dir(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output directory that could not be written at the end."""
+    if path is not None:
+        _check_out(path, option, folder=True)
+
+
+def _check_out(path: Path, option: str, *, folder: bool) -> None:
+    """``path`` is not of the wrong kind, lies under no file, and its folder exists (created now
+    rather than after hours of work; the atomic writes at the end would create it anyway)."""
+    what = "directory" if folder else "file"
+    try:
+        if path.exists() and path.is_dir() != folder:
+            raise ArgumentError(f"{option}: expected a {what}, got a {'file' if folder else 'directory'} ('{path}')")
+        for above in path.parents:
+            if above.exists():
+                if not above.is_dir():
+                    raise ArgumentError(f"{option}: expected a path under a directory, got '{path}' under the file "
+                                        f"'{above}'")
+                break
+        (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a name too long, a read-only or full file system...
+        raise ArgumentError(f"{option}: expected a usable {what} path, got '{path}' "
+                            f"({exc.strerror or type(exc).__name__})") from None
+
+
+def _data_option(value: str | None, option: str) -> str | None:
+    if value is not None and not value.strip():
+        raise ArgumentError(f"{option}: expected 'mnist:<split>', an ImageFolder directory or a file list, got ''")
+    return value
 
 
 def _load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
@@ -188,13 +231,20 @@ def _fit(args: argparse.Namespace) -> int:
     from .run.fit import fit
     from .store import save_classifiers
 
+    _check_out_file(args.out, "--out")
+    _check_out_dir(Path(args.checkpoint) if args.checkpoint is not None else None, "--checkpoint")
+    _data_option(args.data, "--data")
+    _data_option(args.selection, "--selection")
     ctx = init_from_env(args.device)
     bundle = _load_model_in_order(args, ctx)
-    data = args.data or bundle.spec.fit_data
+    if args.k is not None and args.k > len(bundle.layers):
+        raise ArgumentError(f"--k: expected 1..{len(bundle.layers)} (the model's tapped layers), got {args.k}")
+    data = args.data if args.data is not None else bundle.spec.fit_data
     if data is None:
         raise ArgumentError(f"--data: expected an ImageFolder directory or file list for model '{args.model}' "
                             "(no fit data ships with it), got none")
-    selection = args.selection or (bundle.spec.selection_data if args.data is None else None)
+    selection = args.selection if args.selection is not None else (
+        bundle.spec.selection_data if args.data is None else None)
     result = fit(bundle, data, per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
                  on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
                  checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
@@ -228,7 +278,8 @@ def _predict(args: argparse.Namespace) -> int:
             images.append(bundle.preprocess(open_image(path)))
             names.append(str(path))
         except RegroupError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            message, shown = one_line(exc), one_line(str(path))
+            print(f"error: {message if shown in message else f'{shown}: {message}'}", file=sys.stderr)
             failed += 1
     results = []
     if images:
@@ -271,7 +322,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if not attacks:
         raise ArgumentError("--attacks: expected at least one attack, got none")
-    specs = {a: get_preset(a) for a in attacks}  # unknown names: one-line error before any work
+    try:
+        specs = {a: get_preset(a) for a in attacks}  # unknown names: one-line error before any work
+    except RegroupError as exc:
+        raise ArgumentError(f"--attacks: {exc}") from None
+    _check_out_dir(args.out, "--out")
+    _check_out_dir(args.cache, "--cache")
+    if args.cache is None:
+        _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
+    _data_option(args.data, "--data")
     ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
     bundle = _load_model_in_order(args, ctx)
     defended = load_defended(bundle, args.classifier)
@@ -283,7 +342,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.epsilon is not None and spec.takes_linf_epsilon:
             opts["epsilon_255"] = args.epsilon
         options[a] = opts
-    data = args.data or bundle.spec.test_data
+    data = args.data if args.data is not None else bundle.spec.test_data
     if data is None:
         raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
                             f"'{args.model}' (none ships with it), got none")

@@ -9,11 +9,28 @@ from __future__ import annotations
 
 import re
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[ -~]?)"
+                     r"|\x9b[0-?]*[ -/]*[@-~]")
+"""Terminal escape sequences: CSI (colours, cursor moves), OSC (titles, hyperlinks), DCS/APC/PM,
+two-character ones (``ESC c`` resets the terminal) and a lone ESC."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+"""Control characters that are not line breaks (those are joined by :func:`one_line`)."""
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal escape sequences; other control characters shown as ``\\xNN``
+    (a file name or metadata field with colour codes cannot colour, move or retitle a terminal)."""
+    text = _ESCAPE.sub("", text)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class RegroupError(Exception):
-    """Base class of every user-facing error of regroup_core."""
+    """Base class of every user-facing error of regroup_core. Its text never holds terminal
+    escape sequences or control characters, whatever file name or field it quotes."""
+
+    def __str__(self) -> str:
+        return plain(super().__str__())
 
 
 class LayerError(RegroupError):
@@ -47,7 +64,7 @@ class ArgumentError(RegroupError):
 def one_line(message: object, limit: int = 500) -> str:
     """``message`` (an exception or text) as one plain line: terminal colour codes (torch adds
     some) removed, line breaks joined, at most ``limit`` characters."""
-    text = _ANSI.sub("", str(message))
+    text = plain(str(message))
     line = " ".join(part.strip() for part in text.splitlines() if part.strip())
     if not line and isinstance(message, BaseException):
         line = type(message).__name__

@@ -275,8 +275,8 @@ def _parse_metadata(raw: str, path: Path) -> dict:
 
     try:
         meta = json.loads(raw, parse_constant=refuse_constant)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ClassifierFileError(f"'{path}': expected JSON metadata, got malformed JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, or an integer of over 4300 digits
+        raise ClassifierFileError(f"'{path}': expected JSON metadata, got malformed JSON ({str(exc)[:120]})") from None
     return _Schema(path).obj(meta, "(metadata)")
 
 
@@ -304,7 +304,12 @@ def load_classifiers(path: str | os.PathLike[str]) -> GenerativeClassifiers:
     """Read and validate a classifier file. Every problem is a :class:`ClassifierFileError` that
     names the file and, for metadata, the field; nothing is unpickled."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ClassifierFileError(f"expected a classifier file, got an unusable path '{str(path)[:200]}' "
+                                  f"({exc.strerror or type(exc).__name__})") from None
+    if not is_file:
         raise ClassifierFileError(f"expected a classifier file, got no file at '{path}'")
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -320,7 +325,8 @@ def load_classifiers(path: str | os.PathLike[str]) -> GenerativeClassifiers:
     meta = _parse_metadata(raw_meta, path)
     if meta.get("format") != CLASSIFIER_FORMAT:
         raise schema.fail("format", f"'{CLASSIFIER_FORMAT}'", meta.get("format"))
-    if meta.get("version") != CLASSIFIER_VERSION:
+    version = meta.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version != CLASSIFIER_VERSION:
         raise schema.fail("version", str(CLASSIFIER_VERSION), meta.get("version"))
     layers = _layers_from_meta(schema, meta.get("layers"))
     class_names = tuple(schema.text(c, f"class_names[{i}]", 1000)
@@ -328,6 +334,9 @@ def load_classifiers(path: str | os.PathLike[str]) -> GenerativeClassifiers:
     m = len(class_names)
     if m < 2:
         raise schema.fail("class_names", "at least 2 classes", list(class_names))
+    if len(set(class_names)) != m:
+        repeated = sorted({c for c in class_names if class_names.count(c) > 1})
+        raise schema.fail("class_names", "distinct class names", repeated[:5])
     if "num_classes" in meta:
         schema.integer(meta["num_classes"], "num_classes", m, m)
     k = schema.integer(meta.get("k"), "k", 1, len(layers))
@@ -351,6 +360,11 @@ def load_classifiers(path: str | os.PathLike[str]) -> GenerativeClassifiers:
     missing += [key for key in ("class_count", "class_weight") if key not in tensors]
     if missing:
         raise ClassifierFileError(f"'{path}': expected arrays {missing[:4]}, got none")
+    expected = {f"{sign}/{n}" for n in names for sign in ("pos", "neg")} | {"class_count", "class_weight"}
+    extra = sorted(set(tensors) - expected)
+    if extra:
+        raise ClassifierFileError(f"'{path}': expected only the arrays of its {len(names)} layers, class_count and "
+                                  f"class_weight, got extra arrays {extra[:4]}")
     count, weight = tensors["class_count"], tensors["class_weight"]
     if count.dtype != torch.int64 or tuple(count.shape) != (m,) or bool((count < 0).any()):
         raise ClassifierFileError(f"'{path}': array 'class_count': expected ({m},) non-negative int64, got "
@@ -359,8 +373,12 @@ def load_classifiers(path: str | os.PathLike[str]) -> GenerativeClassifiers:
             or bool((weight < 0).any()):
         raise ClassifierFileError(f"'{path}': array 'class_weight': expected ({m},) finite non-negative float64, "
                                   f"got {tuple(weight.shape)} {weight.dtype}")
+    if bool(((weight > 0) != (count > 0)).any()):
+        raise ClassifierFileError(f"'{path}': array 'class_weight': expected a positive weight exactly for the classes "
+                                  f"with fitting samples, got {weight.tolist()[:10]}")
     if "class_counts" in meta:
-        counts = schema.array(meta["class_counts"], "class_counts", m)
+        counts = [schema.integer(c, f"class_counts[{i}]", 0, 2**62)
+                  for i, c in enumerate(schema.array(meta["class_counts"], "class_counts", m))]
         if counts != count.tolist():
             raise schema.fail("class_counts", "the counts of the 'class_count' array", counts)
     empty = sorted(int(y) for y in (count == 0).nonzero().flatten().tolist())
@@ -389,6 +407,10 @@ def check_compatible(classifiers: GenerativeClassifiers, *, model_id: str, finge
             f"got one fitted on other weights (fingerprint {classifiers.fingerprint[:19]}); refit it")
     if len(classifiers.class_names) != len(class_names):
         raise ClassifierFileError(f"expected {len(class_names)} classes, got {len(classifiers.class_names)}")
+    if tuple(classifiers.class_names) != tuple(class_names):
+        at = next(i for i, (a, b) in enumerate(zip(classifiers.class_names, class_names)) if a != b)
+        raise ClassifierFileError(f"expected the class names of '{model_id}' (class {at}: {class_names[at]!r}), got "
+                                  f"other names (class {at}: {classifiers.class_names[at]!r})")
     known = {layer.name: layer for layer in layers}
     for layer in classifiers.layers:
         if layer.name not in known:
@@ -396,6 +418,13 @@ def check_compatible(classifiers: GenerativeClassifiers, *, model_id: str, finge
         if known[layer.name].dim != layer.dim:
             raise ClassifierFileError(f"expected layer '{layer.name}' of dim {known[layer.name].dim}, "
                                       f"got dim {layer.dim}")
+        if known[layer.name].kind != layer.kind:
+            raise ClassifierFileError(f"expected layer '{layer.name}' of kind '{known[layer.name].kind.value}', "
+                                      f"got '{layer.kind.value}'")
+    if [layer.name for layer in classifiers.layers] != [layer.name for layer in layers]:
+        raise ClassifierFileError(f"expected the {len(layers)} tapped layers of '{model_id}' in network order, got "
+                                  f"{len(classifiers.layers)} layers"
+                                  f"{'' if len(classifiers.layers) != len(layers) else ' in another order'}; refit it")
 
 
 # ---------------------------------------------------------------------------------------------

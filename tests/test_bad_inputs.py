@@ -100,7 +100,9 @@ def test_odd_device_strings_are_refused(capsys, device):
 
 def test_semantic_ranges_beyond_the_parser_are_one_line_errors(capsys, tmp_path):
     out = str(tmp_path / "c.safetensors")
-    assert "1 <= k <= 8" in _one_line_error(capsys, ["fit", "--model", "mnist-vgg", "--out", out, "--k", "1000"])
+    # fit and predict word an out-of-range --k alike, naming the option and the layer count
+    assert "--k: expected 1..8" in _one_line_error(capsys, ["fit", "--model", "mnist-vgg", "--out", out, "--k",
+                                                            "1000"])
     image = tmp_path / "d.png"
     from PIL import Image
 
@@ -152,3 +154,80 @@ def test_predict_names_each_unreadable_image_in_one_line(capsys, tmp_path):
 
 def test_errors_are_regroup_errors():
     assert issubclass(ClassifierFileError, RegroupError) and issubclass(ImageError, RegroupError)
+
+
+def test_terminal_escapes_and_line_breaks_never_reach_stderr(capsys, tmp_path):
+    evil = tmp_path / "evil\x1b[31mred\x1b]0;title\x07\nx.png"
+    evil.write_bytes(b"not an image")
+    for argv in (["predict", "--model", "mnist-vgg", "--classifier", CLASSIFIER, str(evil)],
+                 ["layers", "--model", "mnist-vgg", "\x1b[31mextra\x1b[0m"],      # argparse's own messages
+                 ["layers", "--model", "mnist-vgg", "a\nb"],
+                 ["layers", "--model", "\x1b]8;;http://x\x07mnist\x1bc"]):          # OSC and ESC c
+        line = _one_line_error(capsys, argv)
+        assert "\x1b" not in line and "\x07" not in line, line
+
+
+def test_output_and_data_paths_are_refused_before_any_work(capsys, tmp_path, monkeypatch):
+    """A path that could only fail at the end (after an hours-long fit or attack run) fails first."""
+    a_file = tmp_path / "file.png"
+    a_file.write_bytes(b"x")
+    out = str(tmp_path / "c.safetensors")
+    fit = ["fit", "--model", "mnist-vgg", "--per-class", "1", "--k", "1"]
+    evaluate = ["evaluate", "--model", "mnist-vgg", "--classifier", CLASSIFIER, "--n", "1"]
+    cases = {
+        "--out": [*fit, "--out", str(tmp_path)],
+        "--out ": [*fit, "--out", ""],
+        "--checkpoint": [*fit, "--out", out, "--checkpoint", str(a_file)],
+        "--data": [*fit, "--out", out, "--data", ""],
+        "--selection": [*fit[:-2], "--out", out, "--selection", " "],
+        "--cache": [*evaluate, "--out", str(tmp_path / "ev"), "--cache", str(a_file)],
+        "--out  ": [*evaluate, "--out", str(a_file)],
+        "--out   ": [*fit, "--out", str(tmp_path / ("a" * 5000 + ".safetensors"))],  # name too long
+    }
+    for option, argv in cases.items():
+        main(argv)
+        err = capsys.readouterr().err
+        assert "fit:" not in err and err.count("\n") == 1, (option, err)  # no progress bar: nothing ran
+        assert err.startswith("error: ") and option.strip() in err, (option, err)
+    assert not (tmp_path / "c.safetensors").exists()
+    monkeypatch.setenv("REGROUP_CACHE", str(a_file))  # the shared cache would lie under a file
+    line = _one_line_error(capsys, [*evaluate, "--out", str(tmp_path / "ev")])
+    assert "REGROUP_CACHE" in line and str(a_file) in line
+
+
+def test_a_bad_selection_fails_before_the_fit(capsys, tmp_path):
+    line = _one_line_error(capsys, ["fit", "--model", "mnist-vgg", "--per-class", "1", "--out",
+                                    str(tmp_path / "c.safetensors"), "--selection", str(tmp_path / "nope")])
+    assert "nope" in line
+    assert "fit:" not in capsys.readouterr().err
+
+
+def test_errors_about_a_classifier_or_fit_data_name_them(capsys, tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "d.png"
+    Image.new("L", (28, 28)).save(image)
+    other = "assets/classifiers/mnist-resnet.safetensors"
+    line = _one_line_error(capsys, ["predict", "--model", "mnist-vgg", "--classifier", other, str(image)])
+    assert other in line and "fitted on 'mnist-resnet'" in line
+    line = _one_line_error(capsys, ["predict", "--model", "mnist-vgg", "--weights", "random", "--classifier",
+                                    CLASSIFIER, str(image)])
+    assert CLASSIFIER in line and "other weights" in line
+    one_class = tmp_path / "data" / "3"
+    one_class.mkdir(parents=True)
+    Image.new("L", (28, 28)).save(one_class / "a.png")
+    assert main(["fit", "--model", "mnist-vgg", "--per-class", "1", "--k", "1", "--out",
+                 str(tmp_path / "c.safetensors"), "--data", str(tmp_path / "data")]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]  # after the fit's progress bar
+    assert line.startswith("error: fit data '") and str(tmp_path / "data") in line and "--on-empty exclude" in line
+    line = _one_line_error(capsys, ["evaluate", "--model", "mnist-vgg", "--classifier", CLASSIFIER, "--out",
+                                    str(tmp_path / "ev"), "--attacks", "pgd,nope"])
+    assert line.startswith("error: --attacks: expected an attack among")
+
+
+def test_more_images_than_the_test_set_holds_is_a_warning_not_silence():
+    from regroup_core.experiments import select_correct
+
+    with pytest.warns(UserWarning, match="expected 100000 correctly classified test images.*got only"):
+        test = select_correct(load_model("mnist-vgg"), "mnist:test", 100_000)
+    assert 0 < len(test.labels) < 100_000

@@ -12,7 +12,7 @@ import torch
 from conftest import fit_small, make_small, self_labelled, small_bundle
 from safetensors.torch import save_file
 
-from regroup_core.engine.layers import discover_layers
+from regroup_core.engine.layers import LayerKind, discover_layers
 from regroup_core.errors import ClassifierFileError
 from regroup_core.sources.models import weights_fingerprint
 from regroup_core.store import (
@@ -61,6 +61,24 @@ def test_mismatches_are_clear(fitted):
         check_compatible(fitted, **{**ok, "class_names": tuple("abcde")})
     with pytest.raises(ClassifierFileError, match="unknown layer"):
         check_compatible(fitted, **{**ok, "layers": ok["layers"][1:]})
+
+
+def test_compatibility_needs_the_models_own_layers_in_order_and_class_names(fitted):
+    net = make_small()
+    ok = dict(model_id="small", fingerprint=weights_fingerprint(net), layers=discover_layers(net),
+              class_names=tuple("abcd"))
+    first = fitted.layers[0]
+    other_kind = LayerKind.FC if first.kind is LayerKind.CONV else LayerKind.CONV
+    cases = {
+        "other layer count": (replace(fitted, layers=fitted.layers[1:], k=1), "tapped layers of 'small'"),
+        "layers reordered": (replace(fitted, layers=fitted.layers[::-1]), "in another order"),
+        "layer kind": (replace(fitted, layers=(replace(first, kind=other_kind), *fitted.layers[1:])),
+                       f"of kind '{first.kind.value}'"),
+        "class names": (replace(fitted, class_names=tuple("abce")), "class 3: 'd'"),
+    }
+    for name, (classifiers, expected) in cases.items():
+        with pytest.raises(ClassifierFileError, match=expected):
+            check_compatible(classifiers, **ok)
 
 
 def test_garbage_truncated_and_pickle_files_are_refused(fitted, tmp_path):
@@ -164,7 +182,7 @@ MALFORMED = {
     "k above layers": (dict(edit=_set("k", 99)), "field 'k'"),
     "delta negative": (dict(edit=_set("delta", -1e-20)), "field 'delta'"),
     "per_class huge": (dict(edit=_set("per_class", 10**30)), "field 'per_class'"),
-    "class_counts huge": (dict(edit=_set("class_counts", [10**30] * 4)), "field 'class_counts'"),
+    "class_counts huge": (dict(edit=_set("class_counts", [10**30] * 4)), r"field 'class_counts\[0\]'"),
     "class_counts disagree": (dict(edit=_set("class_counts", [1, 1, 1, 1])), "field 'class_counts'"),
     "excluded negative": (dict(edit=_set("excluded", [-1])), r"field 'excluded\[0\]'"),
     "excluded out of range": (dict(edit=_set("excluded", [4])), r"field 'excluded\[0\]'"),
@@ -185,6 +203,15 @@ MALFORMED = {
                           "array 'class_count'"),
     "class_weight NaN": (dict(tensors_edit=lambda t: t["class_weight"].__setitem__(0, float("nan"))),
                          "array 'class_weight'"),
+    # found by the bad-input audit: Python refuses to parse integers of over 4300 digits (ValueError)
+    "k of 5000 digits": (dict(digits="k"), "malformed JSON"),
+    "info number of 5000 digits": (dict(digits="info"), "malformed JSON"),
+    "version float": (dict(edit=_set("version", 1.0)), "field 'version'"),
+    "class_counts floats": (dict(edit=_set("class_counts", [30.0, 30.0, 30.0, 30.0])), r"field 'class_counts\[0\]'"),
+    "class names repeated": (dict(edit=_set("class_names", ["a", "b", "a", "c"])), "distinct class names"),
+    "extra array": (dict(tensors_edit=lambda t: t.__setitem__("junk", torch.zeros(3))), "extra arrays"),
+    "class_weight zero for a fitted class": (dict(tensors_edit=lambda t: t["class_weight"].zero_()),
+                                             "positive weight exactly for the classes with fitting samples"),
 }
 
 
@@ -194,6 +221,11 @@ def test_malformed_metadata_is_refused_naming_the_file_and_field(fitted, tmp_pat
     if kwargs.pop("deep", False):  # 5 000 nested arrays: Python's json would recurse past its limit
         meta = json.loads(load_meta(save_classifiers(fitted, tmp_path / "g.safetensors")))
         kwargs = {"raw": json.dumps({**meta, "info": "X"}).replace('"X"', "[" * 5000 + "]" * 5000)}
+    digits = kwargs.pop("digits", None)
+    if digits:
+        meta = json.loads(load_meta(save_classifiers(fitted, tmp_path / "g.safetensors")))
+        raw = json.dumps({**meta, "k": "K", "info": {"x": "X"}}).replace('"K"', "2" if digits != "k" else "9" * 5000)
+        kwargs = {"raw": raw.replace('"X"', "1" * 5000 if digits == "info" else "1")}
     path = _rewrite(fitted, tmp_path, case.replace(" ", "-"), **kwargs)
     with pytest.raises(ClassifierFileError, match=expected) as err:
         load_classifiers(path)

@@ -134,6 +134,11 @@ def select_correct(bundle: ModelBundle, data: Data, n: int, *, seed: int = 0,
             break
     if not chosen:
         raise DataError("expected at least one correctly classified test image, got none")
+    if len(chosen) < n:
+        import warnings
+
+        warnings.warn(f"expected {n} correctly classified test images in '{data}', got only {len(chosen)} of "
+                      f"{total}: attacking those", stacklevel=2)
     return TestImages(images=torch.stack(xs), labels=torch.tensor(ys), ids=tuple(chosen), source=str(data),
                       n_available=total, n_scanned=scanned, softmax_top1_all=100.0 * hits / scanned,
                       regroup_top1_all=None if defended is None else 100.0 * reg_hits / scanned)

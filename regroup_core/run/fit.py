@@ -58,11 +58,11 @@ from ..engine import (
     select_k,
     true_class_weights,
 )
-from ..errors import DataError, ImageError
+from ..errors import DataError, EmptyClassError, ImageError
 from ..sources import Data, ImageFiles, ModelBundle, interleaved_order, known_labels, resolve_data
 from .checkpoint import common_step, load_checkpoint, run_key, save_checkpoint
 from .dist import all_reduce_stats, all_reduce_sum, context
-from .precision import Precision, autocast
+from .precision import Precision, autocast, check_amp
 from .progress import Progress, Reporter
 
 __all__ = ["Candidates", "FitRun", "FitResult", "fit", "fit_candidates", "fit_statistics"]
@@ -355,7 +355,9 @@ def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selectio
     """
     if k is not None and not 1 <= k <= len(bundle.layers):
         raise DataError(f"expected 1 <= k <= {len(bundle.layers)} (the number of tapped layers), got {k}")
+    check_amp(bundle.device, amp)
     candidates = fit_candidates(data, bundle, seed=seed)
+    held_out = resolve_data(selection, bundle) if k is None and selection is not None else None  # before the fit
     run = fit_statistics(bundle, candidates, per_class=per_class, batch_size=batch_size, workers=workers, amp=amp,
                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, delta=delta, progress=progress,
                          callback=callback)
@@ -363,13 +365,17 @@ def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selectio
     info: dict[str, object] = {"fit_data": candidates.description, "processes": ctx.world_size,
                                "images_read": run.images_read, "unreadable": run.unreadable,
                                "candidates": run.candidates, "amp": Precision(amp or "off").value}
-    classifiers = run.stats.to_classifiers(class_names=bundle.class_names, model_id=bundle.name,
-                                           fingerprint=bundle.fingerprint, per_class=per_class,
-                                           k=k or min(DEFAULT_K, len(bundle.layers)), on_empty=on_empty, info=info)
-    if k is None and selection is not None:
+    try:
+        classifiers = run.stats.to_classifiers(class_names=bundle.class_names, model_id=bundle.name,
+                                               fingerprint=bundle.fingerprint, per_class=per_class,
+                                               k=k or min(DEFAULT_K, len(bundle.layers)), on_empty=on_empty,
+                                               info=info)
+    except EmptyClassError as exc:
+        raise EmptyClassError(f"fit data '{candidates.description}': {exc}") from None
+    if held_out is not None:
         from .evaluate import layer_accuracy
 
-        accuracy, n = layer_accuracy(REGroup(bundle.model, classifiers), selection, bundle, batch_size=batch_size,
+        accuracy, n = layer_accuracy(REGroup(bundle.model, classifiers), held_out, bundle, batch_size=batch_size,
                                      workers=workers, amp=amp, progress=progress, callback=callback)
         description = selection if isinstance(selection, str) else type(selection).__name__
         classifiers = classifiers.with_k(select_k(accuracy, threshold), k_selection={

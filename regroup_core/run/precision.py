@@ -28,15 +28,22 @@ class Precision(str, Enum):
 _DTYPES = {Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}
 
 
+def check_amp(device: torch.device | str, amp: Precision | str | None) -> Precision:
+    """``amp`` as a :class:`Precision` usable on ``device`` (fp16 needs CUDA), before any work."""
+    precision = Precision(amp or "off")
+    device_type = torch.device(device).type
+    if precision is Precision.FP16 and device_type != "cuda":
+        raise DataError(f"expected amp 'bf16' or 'off' on {device_type}, got 'fp16' (fp16 autocast is for CUDA)")
+    return precision
+
+
 @contextlib.contextmanager
 def autocast(device: torch.device | str, amp: Precision | str | None) -> Iterator[None]:
     """A ``torch.autocast`` context for ``amp`` on ``device`` (nothing for ``off``/None)."""
-    precision = Precision(amp or "off")
+    precision = check_amp(device, amp)
     if precision is Precision.OFF:
         yield
         return
     device_type = torch.device(device).type
-    if precision is Precision.FP16 and device_type != "cuda":
-        raise DataError(f"expected amp 'bf16' or 'off' on {device_type}, got 'fp16' (fp16 autocast is for CUDA)")
     with torch.autocast(device_type=device_type, dtype=_DTYPES[precision]):
         yield

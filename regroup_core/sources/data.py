@@ -30,6 +30,7 @@ ImageNet's fit reads about ``n / accuracy`` rounds of 1000 images, not 1.28 M.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -38,7 +39,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from ..errors import DataError
+from ..errors import DataError, ImageError
 from .images import open_image
 
 __all__ = [
@@ -103,7 +104,7 @@ def list_samples(list_file: str | os.PathLike[str], class_names: Sequence[str]) 
         raise DataError(f"expected a file list, got no file at '{list_file}'")
     names = {n: i for i, n in enumerate(class_names)}
     samples = []
-    with open(list_file, encoding="utf-8") as fh:
+    with open(list_file, encoding="utf-8-sig") as fh:  # a byte-order mark is not part of the first path
         for lineno, raw in enumerate(fh, 1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -112,11 +113,11 @@ def list_samples(list_file: str | os.PathLike[str], class_names: Sequence[str]) 
             path_text = path_text.strip()
             if not path_text:
                 raise DataError(f"{list_file}:{lineno}: expected 'path label', got {line!r}")
-            if label_text.lstrip("-").isdigit():
-                label = int(label_text)
-                if not 0 <= label < len(class_names):
+            if re.fullmatch(r"-?[0-9]+", label_text):  # ASCII digits only: int() also takes '٣', not '²'
+                if len(label_text) > 18 or not 0 <= int(label_text) < len(class_names):
                     raise DataError(f"{list_file}:{lineno}: expected a label in [0, {len(class_names)}), "
-                                    f"got {label}")
+                                    f"got {label_text[:30]}")
+                label = int(label_text)
             elif label_text in names:
                 label = names[label_text]
             else:
@@ -153,7 +154,12 @@ class ImageFiles(Dataset):
         return Path(os.fsdecode(self._blob[start:int(self._ends[i])].tobytes()))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.preprocess(open_image(self.path(i))), int(self.labels[i])
+        path = self.path(i)
+        image = open_image(path)
+        try:
+            return self.preprocess(image), int(self.labels[i])
+        except ImageError as exc:  # the model's preprocessing refused it (e.g. an extreme aspect ratio)
+            raise ImageError(f"{path}: {exc}") from None
 
 
 def image_files(spec: str | os.PathLike[str], class_names: Sequence[str],
@@ -200,6 +206,8 @@ def resolve_data(data: Data, bundle) -> Dataset:
     if isinstance(data, Dataset):
         return data
     spec = os.fspath(data)
+    if not spec.strip():
+        raise DataError("expected 'mnist:<split>', an ImageFolder directory or a 'path label' file list, got ''")
     scheme, colon, split = spec.partition(":")
     if colon and scheme == "mnist":
         from .mnist import MNIST_SPLITS, mnist_split
@@ -211,7 +219,12 @@ def resolve_data(data: Data, bundle) -> Dataset:
                             f"{bundle.name} with input {bundle.input_shape} and {bundle.num_classes} classes")
         return mnist_split(split)
     path = Path(spec)
-    if path.is_dir() or path.is_file():
+    try:
+        exists = path.is_dir() or path.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise DataError(f"expected an ImageFolder directory or a file list, got an unusable path '{spec[:200]}' "
+                        f"({exc.strerror or type(exc).__name__})") from None
+    if exists:
         try:
             return image_files(path, bundle.class_names, bundle.preprocess)
         except UnicodeDecodeError:

@@ -59,12 +59,18 @@ def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) 
         ImageError: naming the file, for anything that is not an acceptable image.
     """
     label = name or (str(source) if not isinstance(source, bytes) else "upload")
+    limit = max_pixels()  # a bad REGROUP_MAX_IMAGE_PIXELS is its own error, not a "damaged file"
     try:
         if isinstance(source, bytes):
             data = source
         else:
             path = Path(source)
-            if not path.is_file():
+            try:
+                is_file = path.is_file()
+            except OSError as exc:  # e.g. a name too long for the file system
+                raise ImageError(f"{label[:200]}: expected an image file, got an unusable path "
+                                 f"({exc.strerror or type(exc).__name__})") from None
+            if not is_file:
                 got = "a directory" if path.is_dir() else "no such file"
                 raise ImageError(f"{label}: expected an image file, got {got}")
             if path.stat().st_size > MAX_BYTES:
@@ -76,7 +82,6 @@ def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) 
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))  # reads the header only
-            limit = max_pixels()
             if img.width * img.height > limit:
                 raise ImageError(f"{label}: expected at most {limit:,} pixels (REGROUP_MAX_IMAGE_PIXELS), got "
                                  f"{img.width}x{img.height} = {img.width * img.height:,} (refused before decoding)")

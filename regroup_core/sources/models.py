@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
-from ..errors import DataError, ModelError, one_line
+from ..errors import DataError, ImageError, ModelError, one_line
 
 __all__ = ["ASSETS_DIR", "MODEL_SPECS", "ModelBundle", "ModelKind", "ModelSpec", "Normalize", "bundle_from_module",
            "load_model", "model_names", "model_spec", "resolve_device", "weights_fingerprint"]
@@ -260,10 +260,19 @@ class ImagenetPreprocess:
     def __init__(self, resize: int = 256, crop: int = 224) -> None:
         from torchvision.transforms import v2
 
+        self.resize = resize
         self.transform = v2.Compose([v2.PILToTensor(), v2.Resize(resize, antialias=True), v2.CenterCrop(crop),
                                      v2.ToDtype(torch.float32, scale=True)])
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
+        from .images import max_pixels
+
+        short, long = sorted(img.size)
+        resized = self.resize * self.resize * long / max(short, 1)
+        if resized > max_pixels():  # a 1×20000 strip would be resized to 256×5 120 000 before the crop
+            raise ImageError(f"expected an image whose short side resized to {self.resize} stays within "
+                             f"{max_pixels():,} pixels (REGROUP_MAX_IMAGE_PIXELS), got {img.width}x{img.height} "
+                             f"(aspect ratio {long / max(short, 1):.0f}:1)")
         return self.transform(img.convert("RGB"))
 
 
@@ -277,7 +286,12 @@ def imagenet_preprocess(resize: int = 256, crop: int = 224) -> Callable[[Image.I
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from .safetensors or a torch file, never unpickling arbitrary objects."""
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ModelError(f"expected a weights file, got an unusable path '{str(path)[:200]}' "
+                         f"({exc.strerror or type(exc).__name__})") from None
+    if not is_file:
         raise ModelError(f"expected a weights file, got no file at '{path}'")
     try:
         if path.suffix == ".safetensors":
@@ -306,6 +320,13 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def _apply_state(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = net.state_dict()
+    for name, t in state.items():  # load_state_dict would cast ints, bools, complex, float16 silently
+        mine = own.get(name)
+        if mine is not None and t.dtype != mine.dtype:
+            raise ModelError(f"expected weights for {type(net).__name__} in '{source}', got tensor '{name}' of "
+                             f"dtype {t.dtype} where a {mine.dtype} tensor belongs (convert the file to "
+                             f"{mine.dtype})")
     try:
         net.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, ValueError) as exc:
@@ -368,6 +389,9 @@ def load_model(name: str, weights: str | os.PathLike[str] | None = None, *,
     from .mnist import MNIST_CLASS_NAMES
 
     spec = model_spec(name)
+    if isinstance(weights, str) and not weights.strip():
+        raise ModelError(f"weights: expected 'random', 'imagenet' or the path of a .safetensors/.pth state dict, "
+                         f"got {weights!r}")
     dev = resolve_device(device)
     if spec.kind is ModelKind.EMBEDDED:
         net, source = _embedded(name, weights)

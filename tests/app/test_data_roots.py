@@ -72,3 +72,17 @@ def test_launcher_exports_the_config_roots_unless_the_environment_sets_them(tmp_
     env = app_environment(cfg, environ={})
     assert env["REGROUP_DATA_ROOTS"].split(os.pathsep) == ["/data/a", str(Path("~/b").expanduser())]
     assert app_environment(cfg, environ={"REGROUP_DATA_ROOTS": "/x"}) == {}
+
+
+@pytest.mark.parametrize("text", ["x\x00y.pth", "~no-such-user-here/x.pth", "a" * 5000 + ".pth",
+                                  "a/" * 3000 + "x.pth"])
+def test_paths_the_os_cannot_take_are_one_line_errors(tmp_path, monkeypatch, text):
+    from app.weights import check_server_path
+    from regroup_core.errors import RegroupError
+
+    monkeypatch.setenv("REGROUP_DATA_ROOTS", str(tmp_path))
+    path = text if text.startswith("~") else f"{tmp_path}/{text}"
+    with pytest.raises(RegroupError, match="usable path|outside|only under|no such file"):
+        check_server_path(path)
+    with pytest.raises(DataError):
+        check_data_spec(path) if "\x00" in path or path.startswith("~") else resolve_data(path, load_model("mnist-vgg"))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from app import cache, session
 from regroup_core.cli import main
+from regroup_core.errors import ArgumentError
 from regroup_core.experiments import suite as suite_module
 from regroup_core.sources.mnist import mnist_split
 from tests.app.apptest_helpers import assert_clean, start
@@ -59,3 +61,10 @@ def test_the_attack_lab_page_shows_it_instantly(tmp_path, capsys, monkeypatch):
     assert_clean(at)
     assert torch.is_tensor(torch.as_tensor(at.session_state["last_attack"].adversarial))
     assert at.session_state["last_attack"].settings["epsilon_255"] == 32.0
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-3", "1e9"])
+def test_a_bad_thread_count_setting_is_a_one_line_error(monkeypatch, raw):
+    monkeypatch.setenv("REGROUP_APP_THREADS", raw)  # int() raised ValueError, set_num_threads(0) RuntimeError
+    with pytest.raises(ArgumentError, match="REGROUP_APP_THREADS: expected an integer"):
+        cache.configure_threads()

@@ -52,3 +52,9 @@ def test_palette_16bit_and_rgba_images_are_accepted():
         out = read_image_upload(FakeUpload(name, _png(img)))
         assert out.mode in ("L", "RGB") and out.size == (8, 8)
     assert read_image_upload(FakeUpload("rgba.png", _png(rgba))).getpixel((0, 0)) == (255, 255, 255)  # on white
+
+
+def test_escape_codes_in_an_upload_name_never_reach_the_message():
+    with pytest.raises(ImageError) as err:
+        read_image_upload(FakeUpload("\x1b[31mred\x1b]0;t\x07.png", b"garbage"))
+    assert "red" in str(err.value) and "\x1b" not in str(err.value) and "\x07" not in str(err.value)

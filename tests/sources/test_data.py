@@ -56,6 +56,16 @@ def test_file_list_paths_labels_and_errors(tmp_path):
     listing.write_text("imgs/a/img000.png zebra\n")
     with pytest.raises(DataError, match="integer label or a class name"):
         list_samples(listing, CLASSES)
+    # int() takes other scripts' digits ('\u0663' is 3) and fails on '\u00b2' or 5000 digits: ASCII only
+    for label in ("\u0663", "\uff13", "\u00b2"):
+        listing.write_text(f"imgs/a/img000.png {label}\n")
+        with pytest.raises(DataError, match="integer label or a class name"):
+            list_samples(listing, CLASSES)
+    listing.write_text("\ufeffimgs/a/img000.png 1\n", encoding="utf-8")  # a byte-order mark (Notepad)
+    assert list_samples(listing, CLASSES) == [(str(tmp_path / "imgs/a/img000.png"), 1)]
+    listing.write_text("imgs/a/img000.png " + "9" * 5000 + "\n")
+    with pytest.raises(DataError, match=r"expected a label in \[0, 4\)"):
+        list_samples(listing, CLASSES)
 
 
 def test_interleaved_order_is_seeded_round_robin_by_class():
@@ -90,3 +100,14 @@ def test_fit_draw_reads_only_what_it_needs(tmp_path, monkeypatch):
     fit_statistics(bundle, fit_candidates(tmp_path, bundle, seed=1), per_class=2, batch_size=4)
     assert opened != first_run
     assert again.stats.count.tolist() == [2, 2, 2, 2]
+
+
+def test_empty_and_unusable_data_specs_are_refused():
+    from regroup_core.sources import load_model, resolve_data
+
+    bundle = load_model("mnist-vgg")
+    for spec in ("", "  "):  # Path('') is the current directory: never read it as an ImageFolder
+        with pytest.raises(DataError, match="got ''"):
+            resolve_data(spec, bundle)
+    with pytest.raises(DataError, match="unusable path"):
+        resolve_data("/tmp/" + "a" * 5000, bundle)

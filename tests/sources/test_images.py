@@ -92,3 +92,29 @@ def test_nan_and_inf_pixels_are_refused_with_the_file_name(tmp_path):
     ok = tmp_path / "float.tif"
     Image.fromarray(np.array([[0.0, 0.5], [1.0, 2.0]], dtype=np.float32), mode="F").save(ok)
     assert np.asarray(open_image(ok)).tolist() == [[0, 64], [128, 255]]
+
+
+def test_a_bad_pixel_limit_setting_is_named_not_blamed_on_the_image(monkeypatch):
+    monkeypatch.setenv("REGROUP_MAX_IMAGE_PIXELS", "abc")
+    with pytest.raises(RegroupError, match="REGROUP_MAX_IMAGE_PIXELS: expected an integer") as err:
+        open_image(encode(Image.new("L", (4, 4))), name="fine.png")
+    assert "damaged" not in str(err.value)
+
+
+def test_an_extreme_aspect_ratio_is_refused_before_resizing():
+    from regroup_core.sources.models import imagenet_preprocess
+
+    strip = open_image(encode(Image.new("L", (20_000, 1), 255)))  # 20 000 px: within the pixel limit
+    with pytest.raises(ImageError, match="aspect ratio 20000:1"):  # resized it would be 256 x 5 120 000
+        imagenet_preprocess()(strip)
+    assert imagenet_preprocess()(Image.new("RGB", (300, 200))).shape == (3, 224, 224)
+
+
+def test_escape_codes_and_odd_paths_in_a_file_name_stay_out_of_the_message(tmp_path):
+    evil = tmp_path / "evil\x1b[31mred\x1b]0;title\x07.png"
+    evil.write_bytes(b"not an image")
+    with pytest.raises(ImageError) as err:
+        open_image(evil)
+    assert "\x1b" not in str(err.value) and "\x07" not in str(err.value) and "red" in str(err.value)
+    with pytest.raises(ImageError, match="unusable path"):
+        open_image(tmp_path / ("a" * 5000 + ".png"))  # a name too long for the file system

@@ -93,3 +93,24 @@ def test_fingerprint_sees_buffers_and_values():
     before = weights_fingerprint(net)
     net.running_mean += 1
     assert weights_fingerprint(net) != before
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64, torch.int64, torch.bool, torch.complex64])
+def test_weights_of_another_dtype_are_refused_not_cast(tmp_path, dtype):
+    from safetensors.torch import load_file
+
+    from regroup_core.sources.models import ASSETS_DIR
+
+    state = load_file(str(ASSETS_DIR / "models" / "mnist-vgg.safetensors"))
+    path = tmp_path / "w.safetensors"
+    save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, str(path))
+    with pytest.raises(ModelError, match=f"dtype {dtype}.*torch.float32 tensor belongs"):
+        load_model("mnist-vgg", weights=path)
+
+
+def test_empty_and_unusable_weights_paths_are_refused(tmp_path):
+    for weights in ("", " "):
+        with pytest.raises(ModelError, match="expected 'random', 'imagenet' or the path"):
+            load_model("mnist-vgg", weights=weights)
+    with pytest.raises(ModelError, match="unusable path"):
+        load_model("mnist-vgg", weights=tmp_path / ("a" * 5000 + ".pth"))
