@@ -321,9 +321,13 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def _apply_state(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = net.state_dict()
-    for name, t in state.items():  # load_state_dict would cast ints, bools, complex, float16 silently
+    for name, t in state.items():
         mine = own.get(name)
-        if mine is not None and t.dtype != mine.dtype:
+        # load_state_dict casts silently: float16/bfloat16/float64 checkpoints are ordinary and cast
+        # to the model's float dtype (overflow becomes inf and is refused below); an int, bool or
+        # complex tensor where a float belongs (or the reverse) is a wrong file, not a precision.
+        if mine is not None and (t.dtype.is_complex or t.is_floating_point() != mine.is_floating_point()
+                                 or (not mine.is_floating_point() and t.dtype != mine.dtype)):
             raise ModelError(f"expected weights for {type(net).__name__} in '{source}', got tensor '{name}' of "
                              f"dtype {t.dtype} where a {mine.dtype} tensor belongs (convert the file to "
                              f"{mine.dtype})")

@@ -95,8 +95,7 @@ def test_fingerprint_sees_buffers_and_values():
     assert weights_fingerprint(net) != before
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.float64, torch.int64, torch.bool, torch.complex64])
-def test_weights_of_another_dtype_are_refused_not_cast(tmp_path, dtype):
+def _vgg_state_as(tmp_path, dtype):
     from safetensors.torch import load_file
 
     from regroup_core.sources.models import ASSETS_DIR
@@ -104,8 +103,24 @@ def test_weights_of_another_dtype_are_refused_not_cast(tmp_path, dtype):
     state = load_file(str(ASSETS_DIR / "models" / "mnist-vgg.safetensors"))
     path = tmp_path / "w.safetensors"
     save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, str(path))
+    return path
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_half_and_double_precision_checkpoints_load_as_float32(tmp_path, dtype):
+    bundle = load_model("mnist-vgg", weights=_vgg_state_as(tmp_path, dtype))
+    reference = load_model("mnist-vgg")
+    for (name, mine), theirs in zip(bundle.model.state_dict().items(), reference.model.state_dict().values()):
+        assert mine.dtype == theirs.dtype, name
+        # the file's precision is all that differs: float16 keeps 11 significant bits
+        if mine.is_floating_point():
+            torch.testing.assert_close(mine, theirs, rtol=2 ** -8, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_weights_of_another_kind_are_refused_not_cast(tmp_path, dtype):
     with pytest.raises(ModelError, match=f"dtype {dtype}.*torch.float32 tensor belongs"):
-        load_model("mnist-vgg", weights=path)
+        load_model("mnist-vgg", weights=_vgg_state_as(tmp_path, dtype))
 
 
 def test_empty_and_unusable_weights_paths_are_refused(tmp_path):
