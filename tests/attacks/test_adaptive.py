@@ -87,3 +87,22 @@ def test_run_attack_adaptive_pgd_records_its_plan_and_gradient_sanity():
     weak = run_attack(bundle, x, y, "pgd", threat="adaptive", defended=defended, epsilon_255=60.0, steps=5, seed=2,
                       restarts=0, runner_up_targets=0, transfer_start=False)
     assert not (weak.success & ~r.success).any()
+
+
+def test_regroup_fooled_counts_a_borda_tie_as_fooled_and_a_tied_target_as_not_reached(monkeypatch):
+    # image 0: classes 0 and 1 tie on the Borda count (the tie-break by index names 0, the label);
+    # image 1: class 0 wins outright
+    from regroup_core.engine import Variant
+    from regroup_core.engine.layers import LayerInfo, LayerKind
+    from regroup_core.engine.predictor import Prediction
+
+    _, defended = tiny()
+    layer = LayerInfo("fc", LayerKind.FC, 3, 0, "fc")
+    pos = torch.tensor([[[1, 2, 3]], [[1, 2, 3]]], dtype=torch.int32)
+    neg = torch.tensor([[[2, 1, 3]], [[1, 2, 3]]], dtype=torch.int32)
+    pred = Prediction(layers=(layer,), logits=torch.zeros(2, 3), pos_ranks=pos, neg_ranks=neg, k=1,
+                      variant=Variant.BOTH)
+    monkeypatch.setattr(defended, "predict", lambda x, **kw: pred)
+    x = torch.zeros(2, 1, 4, 4)
+    assert regroup_fooled(defended, x, torch.tensor([0, 0])).tolist() == [True, False]
+    assert regroup_fooled(defended, x, torch.tensor([0, 0]), targets=torch.tensor([0, 0])).tolist() == [False, True]
