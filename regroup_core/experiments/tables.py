@@ -40,7 +40,10 @@ L2_GRID = (0.5, 1.0, 2.0, 3.0, 4.0)
 FEW = 20
 """Below this many successful images an on-#S accuracy is shown as a count, not a percentage."""
 GRADIENT_SANITY = 90.0
-"""A gradient attack should fool at least this share (%) of the undefended softmax at its budget."""
+"""A gradient attack should fool at least this share (%) of the undefended softmax at its budget;
+an unbounded attack should end adversarial on at least this share of the model it attacks."""
+WEAKER_BY = 10.0
+"""A fixed-budget attack this many points below the best attack at its budget is marked weak."""
 _NORM_TOLERANCE = 1e-5  # float32 rounding of a perturbation that sits exactly on the budget
 
 
@@ -136,21 +139,44 @@ def clean_summary(suite: Suite) -> dict[str, Any]:
 
 
 def _sanity(run: SuiteRun, softmax_success: float | None, best_at_budget: float | None) -> str:
-    """Whether the attack passes the sanity check, and if not, why (see :data:`GRADIENT_SANITY`)."""
+    """Whether the attack passes the sanity checks, and if not, why (Carlini et al. 2019):
+
+    * an unbounded (minimisation) attack must end adversarial on every image of the model it
+      attacks — the undefended softmax for *transfer*, REGroup itself otherwise; below
+      :data:`GRADIENT_SANITY` % its curve overstates robustness;
+    * a gradient attack must fool :data:`GRADIENT_SANITY` % of the undefended softmax at its
+      budget, unless no attack of the run does at that budget (then the budget is below the
+      softmax's own robustness);
+    * any fixed-budget attack (gradient or score-based) more than :data:`WEAKER_BY` points below
+      the best attack at the same budget on the undefended softmax is too weak to mean anything.
+    """
     spec = get_preset(run.attack)
+    if not is_bounded(run):
+        attacked = _pct(run.result.success)
+        if attacked < GRADIENT_SANITY:
+            target = "the undefended softmax" if run.threat is ThreatModel.TRANSFER else "REGroup"
+            return (f"WEAK: ends adversarial on only {attacked:.0f} % of the images against {target} although its "
+                    f"budget is unbounded (an unbounded attack must reach 100 %); its curve overstates robustness")
     if softmax_success is None:
         return "no transfer run to check against"
-    if spec.family is not AttackFamily.GRADIENT or softmax_success >= GRADIENT_SANITY:
+    if softmax_success >= GRADIENT_SANITY or spec.family is AttackFamily.DECISION:
         return "ok"
     if not is_bounded(run):
+        if spec.family is not AttackFamily.GRADIENT:
+            return "ok"
         return (f"WEAK: fools only {softmax_success:.0f} % of the undefended softmax with its steps "
                 f"(< {GRADIENT_SANITY:.0f} %); its curve overstates robustness")
+    if best_at_budget is not None and best_at_budget - softmax_success > WEAKER_BY:
+        return (f"WEAK: fools only {softmax_success:.0f} % of the undefended softmax where another attack at the same "
+                f"budget fools {best_at_budget:.0f} %; its numbers overstate robustness")
     if best_at_budget is not None and best_at_budget < GRADIENT_SANITY:
         return (f"fools {softmax_success:.0f} % of the undefended softmax; no attack in this run fools "
                 f"{GRADIENT_SANITY:.0f} % at this budget (best {best_at_budget:.0f} %): the budget is below the "
                 "softmax's own robustness on this model")
-    return (f"WEAK: fools only {softmax_success:.0f} % of the undefended softmax where another attack at the same "
-            f"budget fools {best_at_budget:.0f} %; its numbers overstate robustness")
+    if spec.family is not AttackFamily.GRADIENT:
+        return "ok"
+    return (f"WEAK: fools only {softmax_success:.0f} % of the undefended softmax at its budget "
+            f"(< {GRADIENT_SANITY:.0f} %); its numbers overstate robustness")
 
 
 def attack_table(suite: Suite) -> pd.DataFrame:
