@@ -49,7 +49,7 @@ INTROS: dict[str, tuple[str, str]] = {
               "accurate each layer is on its own, and the chosen k.",
               "Switch to mnist-resnet, or to a ResNet-50 with random weights to see 54 layers."),
     "attack_lab": ("Attack one image and compare the softmax network with REGroup before and after.",
-                   "Try DeepFool or C&W (transfer), then the same attack with the adaptive threat model."),
+                   "DeepFool or C&W (transfer), then the same attack with the adaptive threat model."),
     "layer_ranks": ("Every layer's ranking of every class for the current image: the ballots behind the Borda "
                     "count, clean and after the last attack.",
                     "Attack the image in the Attack lab, come back, and look at the rank-change map."),

@@ -42,6 +42,16 @@ def _table(df: pd.DataFrame) -> str:
     return shown.to_html(index=False, border=0, escape=True)
 
 
+def _standalone(fig: go.Figure) -> go.Figure:
+    """A copy with room for its axis labels: the app's figures use tight margins that Streamlit's
+    chart frame makes up for; on a plain page they would cut off tick labels and titles."""
+    out = go.Figure(fig)
+    out.update_xaxes(automargin=True)
+    out.update_yaxes(automargin=True)
+    out.update_layout(margin={"l": 80, "r": 30, "t": 70, "b": 90})
+    return out
+
+
 def html_report(title: str, sections: Sequence[Section], *, settings: Mapping[str, object],
                 intro: str = "") -> str:
     """The report as an HTML string (plotly.js included once, inline: no network needed to view it)."""
@@ -59,6 +69,7 @@ def html_report(title: str, sections: Sequence[Section], *, settings: Mapping[st
             parts.append(f"<p class='note'>{html.escape(section.note)}</p>")
         parts += [_table(df) for df in section.tables]
         for fig in section.figures:
+            fig = _standalone(fig)
             parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first_figure else False,
                                      config={"displaylogo": False}))
             first_figure = False

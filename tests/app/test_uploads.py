@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.uploads import read_image_upload
+from app.uploads import conversion_note, read_image_upload
 from regroup_core.errors import ImageError
 
 
@@ -52,3 +52,12 @@ def test_palette_16bit_and_rgba_images_are_accepted():
         out = read_image_upload(FakeUpload(name, _png(img)))
         assert out.mode in ("L", "RGB") and out.size == (8, 8)
     assert read_image_upload(FakeUpload("rgba.png", _png(rgba))).getpixel((0, 0)) == (255, 255, 255)  # on white
+
+
+def test_conversion_note_says_how_an_upload_is_changed():
+    wide = Image.new("RGB", (500, 300))
+    note = conversion_note(wide, (1, 28, 28), crops=False)
+    assert "500 × 300 to 28 × 28 (aspect ratio not kept)" in note and "greyscale" in note
+    assert "centre-cropped" in conversion_note(wide, (3, 224, 224), crops=True)
+    assert conversion_note(Image.new("L", (28, 28)), (1, 28, 28), crops=False) is None
+    assert "(" not in conversion_note(Image.new("L", (56, 56)), (1, 28, 28), crops=False)  # same shape, only scaled
