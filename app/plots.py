@@ -195,10 +195,13 @@ def buildup_lines(buildup: np.ndarray, *, classes: Sequence[int], class_names: S
     fig = go.Figure()
     for c in classes:
         width = 4 if c in marked else 1.5
+        # a marked class in its mark's colour (true green, softmax orange, REGroup blue) as in the heatmaps
+        color = (MARK_COLORS.get(marked[c][0]) if c in marked else None) or (
+            class_color(c) if len(class_names) <= len(CLASS_PALETTE) else None)
         fig.add_trace(go.Scatter(
             x=ks, y=buildup[:, c], mode="lines+markers", name=f"{class_names[c]}"
             + (f" ({', '.join(marked[c])})" if c in marked else ""),
-            line={"width": width, "color": class_color(c) if len(class_names) <= len(CLASS_PALETTE) else None},
+            line={"width": width, "color": color},
             customdata=np.array(top_layers)[:len(ks)],
             hovertemplate=f"class {class_names[c]}<br>k=%{{x}} (adds %{{customdata}})<br>Borda %{{y}}<extra></extra>"))
     fig.add_vline(x=chosen_k, line_dash="dash", annotation_text=f"chosen k = {chosen_k}")

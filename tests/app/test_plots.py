@@ -53,6 +53,10 @@ def test_buildup_lines_one_trace_per_class_with_k_axis():
     assert list(fig.data[1].x) == [1, 2, 3] and list(fig.data[1].y) == [1, 2, 3]
     assert list(fig.data[0].customdata) == ["l2", "l1", "l0"]  # k = 1 adds the top layer
     assert fig.layout.xaxis.title.text.startswith("k")
+    assert fig.data[1].line.color == plots.TRUE_COLOR and fig.data[0].line.color == plots.class_color(1)
+    many = plots.buildup_lines(np.ones((3, 1000)), classes=[5, 9], class_names=NAMES, layers=["a", "b", "c"],
+                               chosen_k=1, marks={"softmax": 5, "REGroup": 9})
+    assert [t.line.color for t in many.data] == [plots.SOFTMAX_COLOR, plots.REGROUP_COLOR]  # as in the heatmaps
 
 
 def test_tsne_scatter_colours_by_class_draws_clean_last_and_joins_adversarials():
