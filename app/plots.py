@@ -30,6 +30,7 @@ SOFTMAX_COLOR = "#e66101"  # the softmax network, on every page
 REGROUP_COLOR = "#2f6fdf"  # REGroup, on every page
 ADV_COLOR = "#d73027"      # adversarial images / "fooled"
 MARK_COLORS = {"true": TRUE_COLOR, "softmax": SOFTMAX_COLOR, "REGroup": REGROUP_COLOR}
+OTHER_LINE_COLORS = ("#35978f", "#8c510a", "#762a83", "#525252")  # lines that are neither softmax nor REGroup
 VOTER_BAND_COLOR = "#6a3d9a"  # the dashed band of the k voting layers: no softmax orange, no REGroup blue
 
 CLASS_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -283,13 +284,16 @@ def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], *, tit
     """One line per series (accuracy curves: k-ablation, ε sweep), softmax and REGroup in their
     colours; ``intervals`` (series → (low, high)) draw 95 % error bars."""
     fig = go.Figure()
+    families: dict[str, str] = {}  # "REGroup, clean" and "REGroup, pgd": one family, one colour
     used: set[str] = set()
     for name, y in series.items():
-        color = series_color(name)
-        line = None
-        if color:  # a second series in the same colour (REGroup clean / attacked) is dashed
-            line = {"color": color, **({"dash": "dash"} if color in used else {})}
-            used.add(color)
+        family = name.split(",")[0].strip()
+        color = series_color(name) or families.get(family) or OTHER_LINE_COLORS[len(families) % len(OTHER_LINE_COLORS)]
+        families.setdefault(family, color)
+        # a second series in the same colour (clean / attacked) is dashed; colours are explicit so a
+        # downloaded report (no Streamlit theme) draws them alike
+        line = {"color": color, **({"dash": "dash"} if color in used else {})}
+        used.add(color)
         fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name, line=line,
                                  error_y=_error_bars(list(y), (intervals or {}).get(name)),
                                  hovertemplate=f"{name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.1f}}<extra></extra>"))

@@ -114,6 +114,11 @@ def test_same_coloured_lines_are_told_apart_and_bar_labels_fit_the_values():
                             x_title="k", y_title="accuracy (%)")
     assert line.data[0].line.color == line.data[1].line.color == plots.REGROUP_COLOR
     assert line.data[0].line.dash is None and line.data[1].line.dash == "dash"
+    k = plots.line_chart([1], {"REGroup, clean": [1], "layer alone, clean": [2], "REGroup, pgd": [3],
+                               "layer alone, pgd": [4]}, title="t", x_title="k", y_title="%")
+    colors = [t.line.color for t in k.data]
+    assert colors[1] == colors[3] and colors[1] not in (None, plots.REGROUP_COLOR, plots.SOFTMAX_COLOR)
+    assert [t.line.dash for t in k.data] == [None, None, "dash", "dash"]
     counts = plots.grouped_bars(["3", "7"], {"before": [0.0, 6.0]}, title="t", x_title="class", y_title="score",
                                 percent=False)
     assert list(counts.data[0].text) == ["0", "6"]
