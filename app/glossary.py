@@ -43,7 +43,7 @@ GLOSSARY: dict[str, str] = {
 
 INTROS: dict[str, tuple[str, str]] = {
     "tour": ("A five-minute story of REGroup on the embedded MNIST network, computed live: how one image is "
-             "voted on, an attack REGroup survives, and one it does not.",
+             "voted on, an attack aimed at the softmax, and the same attack aimed at REGroup.",
              "Step through with **Next**; every number on the way is computed now, not written in advance."),
     "model": ("The network REGroup defends and its fitted layer-wise classifiers: which layers vote, how "
               "accurate each layer is on its own, and the chosen k.",
