@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["Section", "html_report"]
+__all__ = ["Section", "csv_bytes", "html_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -76,3 +76,12 @@ def html_report(title: str, sections: Sequence[Section], *, settings: Mapping[st
     parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=2, default=str)) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """The table as CSV, nested cells (robust-accuracy curves, intervals) written as JSON rather
+    than Python's repr, so any CSV reader plus a JSON parser gets them back."""
+    def cell(v: object) -> object:
+        return json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v
+
+    return df.map(cell).to_csv(index=False).encode()
