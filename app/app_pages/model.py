@@ -106,6 +106,7 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
         if upload is not None:
             new_path = cache.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), ".safetensors")
             shown_name = upload.name
+            st.session_state.setdefault("upload-names", {})[new_path] = upload.name  # for the sidebar
     else:
         default_data = bundle.spec.fit_data or ""
         data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",

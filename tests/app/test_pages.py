@@ -69,6 +69,17 @@ def test_model_page_rejects_a_mismatched_classifier_file():
     assert not at.error or all("fitted on" not in e.value for e in at.error)
 
 
+def test_sidebar_names_an_uploaded_classifier_as_uploaded():
+    at = start("model")
+    at.radio(key="classifier-source").set_value("Upload a classifier file").run()
+    data = Path(shipped_classifier("mnist-vgg")).read_bytes()
+    at.file_uploader(key="classifier-file-mnist-vgg").set_value(("my-vgg.safetensors", data,
+                                                                 "application/octet-stream")).run()
+    assert_clean(at)
+    side = " ".join(m.value for m in at.sidebar.markdown)
+    assert "**Classifiers:** my-vgg.safetensors" in side and "upload-" not in side
+
+
 def test_model_page_switches_to_mnist_resnet():
     at = start("model")
     at.selectbox(key="model-name").set_value("mnist-resnet").run()
