@@ -118,7 +118,9 @@ def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
         size = gallery.test_set_size(bundle.name)
         index = int(st.number_input(f"Index in `{spec}` (0–{size - 1})", 0, size - 1, 0, key="test-index"))
         item = gallery.item_by_id(bundle.name, f"{spec}:{index}")
-        st.image(item.image.resize((56, 56)), caption=item.name, width=56)
+        thumb, name = st.columns([1, 11], vertical_alignment="center")  # the name beside, not squeezed under
+        thumb.image(item.image.resize((56, 56)), width=56)
+        name.caption(item.name)
         chosen = session.image_from_pil(item.image, name=item.name, label=item.label, source=item.source,
                                         image_id=item.id)
     else:
