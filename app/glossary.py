@@ -43,13 +43,13 @@ GLOSSARY: dict[str, str] = {
 
 INTROS: dict[str, tuple[str, str]] = {
     "tour": ("A five-minute story of REGroup on the embedded MNIST network, computed live: how one image is "
-             "voted on, an attack REGroup survives, and one it does not.",
+             "voted on, an attack aimed at the softmax, and the same attack aimed at REGroup.",
              "Step through with **Next**; every number on the way is computed now, not written in advance."),
     "model": ("The network REGroup defends and its fitted layer-wise classifiers: which layers vote, how "
               "accurate each layer is on its own, and the chosen k.",
               "Switch to mnist-resnet, or to a ResNet-50 with random weights to see 54 layers."),
     "attack_lab": ("Attack one image and compare the softmax network with REGroup before and after.",
-                   "Try DeepFool or C&W (transfer), then the same attack with the adaptive threat model."),
+                   "DeepFool or C&W (transfer), then the same attack with the adaptive threat model."),
     "layer_ranks": ("Every layer's ranking of every class for the current image: the ballots behind the Borda "
                     "count, clean and after the last attack.",
                     "Attack the image in the Attack lab, come back, and look at the rank-change map."),

@@ -30,6 +30,8 @@ SOFTMAX_COLOR = "#e66101"  # the softmax network, on every page
 REGROUP_COLOR = "#2f6fdf"  # REGroup, on every page
 ADV_COLOR = "#d73027"      # adversarial images / "fooled"
 MARK_COLORS = {"true": TRUE_COLOR, "softmax": SOFTMAX_COLOR, "REGroup": REGROUP_COLOR}
+OTHER_LINE_COLORS = ("#35978f", "#8c510a", "#762a83", "#525252")  # lines that are neither softmax nor REGroup
+VOTER_BAND_COLOR = "#6a3d9a"  # the dashed band of the k voting layers: no softmax orange, no REGroup blue
 
 CLASS_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf")
@@ -73,17 +75,18 @@ def _marks(fig: go.Figure, columns: Sequence[str], marks: Mapping[str, int | Non
         color = MARK_COLORS.get(labels[0], "#444")
         fig.add_shape(type="rect", xref="x", yref="paper", x0=col - 0.5, x1=col + 0.5, y0=0, y1=1,
                       line={"color": color, "width": 3}, fillcolor="rgba(0,0,0,0)")
+        text = "<br>".join(f"<span style='color:{MARK_COLORS.get(label, '#444')}'>{label}</span>" for label in labels)
         fig.add_annotation(x=columns[col], y=1.0, xref="x", yref="paper", yanchor="bottom",
-                           text="<br>".join(labels), showarrow=False, font={"color": color, "size": 11})
+                           text=text, showarrow=False, font={"color": color, "size": 11})
 
 
 def _voter_band(fig: go.Figure, n_layers: int, k: int | None) -> None:
     """Dashed outline around the rows of the k voting layers (the last k)."""
     if k:
         fig.add_shape(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=n_layers - k - 0.5, y1=n_layers - 0.5,
-                      line={"color": "#ff7f0e", "width": 2, "dash": "dash"}, fillcolor="rgba(0,0,0,0)")
+                      line={"color": VOTER_BAND_COLOR, "width": 2, "dash": "dash"}, fillcolor="rgba(0,0,0,0)")
         fig.add_annotation(xref="paper", yref="y", x=0, y=n_layers - k - 0.5, xanchor="left", yanchor="bottom",
-                           text=f"k = {k} voting layers", showarrow=False, font={"color": "#ff7f0e", "size": 11},
+                           text=f"k = {k} voting layers", showarrow=False, font={"color": VOTER_BAND_COLOR, "size": 11},
                            bgcolor="rgba(255,255,255,0.7)")
 
 
@@ -193,10 +196,13 @@ def buildup_lines(buildup: np.ndarray, *, classes: Sequence[int], class_names: S
     fig = go.Figure()
     for c in classes:
         width = 4 if c in marked else 1.5
+        # a marked class in its mark's colour (true green, softmax orange, REGroup blue) as in the heatmaps
+        color = (MARK_COLORS.get(marked[c][0]) if c in marked else None) or (
+            class_color(c) if len(class_names) <= len(CLASS_PALETTE) else None)
         fig.add_trace(go.Scatter(
             x=ks, y=buildup[:, c], mode="lines+markers", name=f"{class_names[c]}"
             + (f" ({', '.join(marked[c])})" if c in marked else ""),
-            line={"width": width, "color": class_color(c) if len(class_names) <= len(CLASS_PALETTE) else None},
+            line={"width": width, "color": color},
             customdata=np.array(top_layers)[:len(ks)],
             hovertemplate=f"class {class_names[c]}<br>k=%{{x}} (adds %{{customdata}})<br>Borda %{{y}}<extra></extra>"))
     fig.add_vline(x=chosen_k, line_dash="dash", annotation_text=f"chosen k = {chosen_k}")
@@ -267,16 +273,28 @@ def _error_bars(y: Sequence[float], interval: tuple[Sequence[float], Sequence[fl
             "arrayminus": [v - low for v, low in zip(y, lo)], "thickness": 1.2, "width": 4}
 
 
+def _value_text(v: float, percent: bool) -> str:
+    """A bar's label: percentages to one decimal; whole-number scores (counts, Borda points) as integers."""
+    return f"{v:.0f}" if not percent and float(v).is_integer() else f"{v:.1f}"
+
+
 def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], *, title: str, x_title: str,
                y_title: str, percent: bool = True, vline: float | None = None, vline_text: str = "",
                intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> go.Figure:
     """One line per series (accuracy curves: k-ablation, ε sweep), softmax and REGroup in their
     colours; ``intervals`` (series → (low, high)) draw 95 % error bars."""
     fig = go.Figure()
+    families: dict[str, str] = {}  # "REGroup, clean" and "REGroup, pgd": one family, one colour
+    used: set[str] = set()
     for name, y in series.items():
-        color = series_color(name)
-        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name,
-                                 line={"color": color} if color else None,
+        family = name.split(",")[0].strip()
+        color = series_color(name) or families.get(family) or OTHER_LINE_COLORS[len(families) % len(OTHER_LINE_COLORS)]
+        families.setdefault(family, color)
+        # a second series in the same colour (clean / attacked) is dashed; colours are explicit so a
+        # downloaded report (no Streamlit theme) draws them alike
+        line = {"color": color, **({"dash": "dash"} if color in used else {})}
+        used.add(color)
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name, line=line,
                                  error_y=_error_bars(list(y), (intervals or {}).get(name)),
                                  hovertemplate=f"{name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.1f}}<extra></extra>"))
     if vline is not None:
@@ -289,12 +307,16 @@ def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], *, tit
 
 def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str,
                  x_title: str, y_title: str, percent: bool = True,
-                 intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> go.Figure:
-    """Grouped bars (pos / neg / pos+neg accuracy per attack; softmax vs REGroup), with 95 % error bars."""
+                 intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+                 texts: Mapping[str, Sequence[str]] | None = None) -> go.Figure:
+    """Grouped bars (pos / neg / pos+neg accuracy per attack; softmax vs REGroup), with 95 % error bars.
+    Bar labels: ``texts`` (series → labels, e.g. counts "1/7" for small groups), else the value
+    (with ``percent=False``, whole numbers without decimals: counts and Borda points)."""
     fig = go.Figure()
     for name, y in series.items():
         color = series_color(name)
-        fig.add_trace(go.Bar(x=list(categories), y=list(y), name=name, text=[f"{v:.1f}" for v in y],
+        labels = (texts or {}).get(name) or [_value_text(float(v), percent) for v in y]
+        fig.add_trace(go.Bar(x=list(categories), y=list(y), name=name, text=list(labels),
                              textposition="inside", insidetextanchor="start",
                              marker_color=color, error_y=_error_bars(list(y), (intervals or {}).get(name)),
                              hovertemplate=f"{name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.1f}}<extra></extra>"))

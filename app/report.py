@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["Section", "html_report"]
+__all__ = ["Section", "csv_bytes", "html_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -42,6 +42,16 @@ def _table(df: pd.DataFrame) -> str:
     return shown.to_html(index=False, border=0, escape=True)
 
 
+def _standalone(fig: go.Figure) -> go.Figure:
+    """A copy with room for its axis labels: the app's figures use tight margins that Streamlit's
+    chart frame makes up for; on a plain page they would cut off tick labels and titles."""
+    out = go.Figure(fig)
+    out.update_xaxes(automargin=True)
+    out.update_yaxes(automargin=True)
+    out.update_layout(margin={"l": 80, "r": 30, "t": 70, "b": 90})
+    return out
+
+
 def html_report(title: str, sections: Sequence[Section], *, settings: Mapping[str, object],
                 intro: str = "") -> str:
     """The report as an HTML string (plotly.js included once, inline: no network needed to view it)."""
@@ -59,9 +69,19 @@ def html_report(title: str, sections: Sequence[Section], *, settings: Mapping[st
             parts.append(f"<p class='note'>{html.escape(section.note)}</p>")
         parts += [_table(df) for df in section.tables]
         for fig in section.figures:
+            fig = _standalone(fig)
             parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first_figure else False,
                                      config={"displaylogo": False}))
             first_figure = False
     parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=2, default=str)) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """The table as CSV, nested cells (robust-accuracy curves, intervals) written as JSON rather
+    than Python's repr, so any CSV reader plus a JSON parser gets them back."""
+    def cell(v: object) -> object:
+        return json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v
+
+    return df.map(cell).to_csv(index=False).encode()

@@ -8,6 +8,7 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -33,6 +34,7 @@ __all__ = [
     "set_current_image",
     "set_last_attack",
     "set_model_choice",
+    "shown_name",
 ]
 
 
@@ -173,3 +175,13 @@ def persist_widget_state() -> None:
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and key.startswith(_PERSISTED) and not key.startswith(_NOT_SETTABLE):
             st.session_state[key] = st.session_state[key]
+
+
+def shown_name(path: str | None, default: str) -> str:
+    """What to call a weights or classifier file in the sidebar: the name it was uploaded under
+    (not its cache path), else the file's name; ``default`` when there is none."""
+    if not path:
+        return default
+    if path == "random":
+        return path
+    return st.session_state.get("upload-names", {}).get(path) or Path(path).name

@@ -50,8 +50,8 @@ def _sidebar() -> None:
     with sidebar:
         choice = session.model_choice()
         st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
-        st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {choice.weights or 'default'}  \n"
-                    f"**Classifiers:** {Path(choice.classifier).name if choice.classifier else 'none yet'}")
+        st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {session.shown_name(choice.weights, 'default')}  \n"
+                    f"**Classifiers:** {session.shown_name(choice.classifier, 'none yet')}")
         image = session.current_image()
         if image is not None:
             st.image(image.pil(), caption=image.name, width=96)

@@ -9,7 +9,7 @@ from PIL import Image
 from regroup_core.errors import ImageError, RegroupError
 from regroup_core.sources.images import open_image
 
-__all__ = ["IMAGE_MAX_MB", "MAX_UPLOAD_MB", "read_bytes_upload", "read_image_upload"]
+__all__ = ["IMAGE_MAX_MB", "MAX_UPLOAD_MB", "conversion_note", "read_bytes_upload", "read_image_upload"]
 
 MAX_UPLOAD_MB = 1024
 """Largest accepted upload (weights and classifier files: ResNet-50 is 98 MB, VGG-19 548 MB); also
@@ -50,3 +50,20 @@ def read_image_upload(upload: Upload, *, max_mb: int = IMAGE_MAX_MB) -> Image.Im
     except RegroupError as exc:
         raise ImageError(str(exc)) from None
     return open_image(data, name=upload.name)
+
+
+def conversion_note(img: Image.Image, input_shape: tuple[int, int, int], *, crops: bool | None) -> str | None:
+    """One line saying how an uploaded image is changed before the network sees it (None: not at
+    all). ``crops``: True where the model's preprocessing resizes the short side and centre-crops
+    (ImageNet), False where it scales the whole image to the input size (MNIST), None: unknown."""
+    channels, height, width = input_shape
+    changes = []
+    if img.size != (width, height):
+        how = ("short side resized, centre-cropped" if crops else "" if crops is None else
+               "aspect ratio not kept" if img.width * height != img.height * width else "")
+        changes.append(f"scaled from {img.width} × {img.height} to {width} × {height}" + (f" ({how})" if how else ""))
+    if channels == 1 and img.mode not in ("L", "1"):
+        changes.append("converted to greyscale")
+    if not changes:
+        return None
+    return f"Your image was {' and '.join(changes)} for the network: the picture below is what it sees."

@@ -10,10 +10,11 @@ import streamlit as st
 from PIL import Image
 
 from app import gallery, plots, session, verdicts
-from app.uploads import IMAGE_MAX_MB, read_image_upload
+from app.uploads import IMAGE_MAX_MB, conversion_note, read_image_upload
 from regroup_core import ModelBundle, Prediction
 from regroup_core.analysis.outcome import verdict
 from regroup_core.errors import RegroupError
+from regroup_core.sources.models import ModelKind
 
 __all__ = ["IMAGE_SOURCES", "UNKNOWN", "class_picker", "amplified", "ensure_image", "image_picker", "png_bytes", "prediction_bars",
            "progress_callback", "restore_image_source", "to_pil"]
@@ -105,6 +106,11 @@ def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
         except RegroupError as exc:
             st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
             return current
+        kind = bundle.spec.kind
+        note = conversion_note(img, bundle.input_shape, crops=None if kind is ModelKind.USER else
+                               kind is ModelKind.TORCHVISION)
+        if note:
+            st.caption(f":material/info: {note}")
         label = class_picker(bundle, "upload-label")
         chosen = session.image_from_pil(img, name=upload.name, label=label, source="upload")
     elif src == "Test set":
@@ -112,7 +118,9 @@ def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
         size = gallery.test_set_size(bundle.name)
         index = int(st.number_input(f"Index in `{spec}` (0–{size - 1})", 0, size - 1, 0, key="test-index"))
         item = gallery.item_by_id(bundle.name, f"{spec}:{index}")
-        st.image(item.image.resize((56, 56)), caption=item.name, width=56)
+        thumb, name = st.columns([1, 11], vertical_alignment="center")  # the name beside, not squeezed under
+        thumb.image(item.image.resize((56, 56)), width=56)
+        name.caption(item.name)
         chosen = session.image_from_pil(item.image, name=item.name, label=item.label, source=item.source,
                                         image_id=item.id)
     else:

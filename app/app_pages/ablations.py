@@ -84,16 +84,17 @@ def body() -> None:
             df = pd.DataFrame(rows)
             cats = [f"{a} (n = {m})" for a, m in zip(df["attack"], df["n"])]
             variants = ("pos", "neg", "pos+neg")
-            fig = plots.grouped_bars(cats, {c: list(df[c]) for c in variants},
-                                     title=f"REGroup top-1 with pos, neg and pos+neg voters (k = {defended.classifiers.k})",
-                                     x_title="images (attacks: those that fooled softmax, #S)",
-                                     y_title="accuracy (%)",
-                                     intervals={c: _interval(df[c], df["n"]) for c in variants})
-            st.plotly_chart(fig, width="stretch", key="chart-abl-variants")
             shown = df[["attack", "n"]].copy()
             for c in variants:  # a count k/n below FEW images: a percentage of 7 images says too much
                 shown[c] = [f"{round(float(v) * int(m) / 100)}/{int(m)}" if int(m) < FEW else f"{float(v):.1f} %"
                             for v, m in zip(df[c], df["n"])]
+            fig = plots.grouped_bars(cats, {c: list(df[c]) for c in variants},
+                                     title=f"REGroup top-1 with pos, neg and pos+neg voters (k = {defended.classifiers.k})",
+                                     x_title="images (attacks: those that fooled softmax, #S)",
+                                     y_title="accuracy (%)",
+                                     intervals={c: _interval(df[c], df["n"]) for c in variants},
+                                     texts={c: [t.removesuffix(" %") for t in shown[c]] for c in variants})
+            st.plotly_chart(fig, width="stretch", key="chart-abl-variants")
             st.dataframe(shown, hide_index=True, width="stretch")
             st.caption(f"Error bars: 95 % Wilson intervals for the n images of each group; groups of fewer than {FEW} "
                        "images are shown as counts.")

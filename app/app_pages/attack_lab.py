@@ -16,7 +16,10 @@ def _attack_form(bundle, defended, image: session.CurrentImage):
     views.restore("attack", "attack-name", views.one_of(names))
     attack = c1.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0, key="attack-name",
                           format_func=lambda n: n, help="Presets of the paper's Table 7.")
-    c1.caption(f"Preset: {attacking.describe(attack)}. The ε and steps set here override it.")
+    knobs = [name for name, default in (("ε", attacking.default_epsilon_255(attack)),
+                                        ("steps", attacking.default_steps(attack))) if default is not None]
+    c1.caption(f"Preset: {attacking.describe(attack)}." + (f" The {' and '.join(knobs)} set here override it."
+                                                            if knobs else ""))
     threats = [t for t in attacking.THREATS if attacking.applicable(attack, t)]
     views.restore("threat", f"threat-{attack}", views.one_of(threats))
     threat = c2.selectbox("Threat model", threats, key=f"threat-{attack}",

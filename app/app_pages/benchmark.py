@@ -119,7 +119,7 @@ def body() -> None:
                 "classifier": session.model_choice().classifier, "k": defended.classifiers.k, "attacks": attacks,
                 "threats": threats, "n": n, "epsilon_255": eps, "backend": experiments.BACKEND}
     d1, d2, d3 = st.columns(3)
-    d1.download_button("Download CSV", df.to_csv(index=False).encode(), file_name="regroup-benchmark.csv",
+    d1.download_button("Download CSV", report.csv_bytes(df), file_name="regroup-benchmark.csv",
                        mime="text/csv", key="bench-csv")
     d2.download_button("Download JSON", json.dumps({"settings": settings, "params": params, "rows": rows}, indent=2,
                                                    default=str).encode(),

@@ -87,7 +87,7 @@ def body() -> None:
         c1.image(widgets.to_pil(x, size=112), caption="what the network sees (28 × 28)", width=112)
         s = verdict(pred, 0, image.label, classifier="softmax")
         r = verdict(pred, 0, image.label, classifier="regroup")
-        c2.markdown(f"softmax: {verdicts.answer_text(bundle, s)} (p = {float(pred.probabilities[0, s.predicted]):.2f})"
+        c2.markdown(f"softmax: {verdicts.answer_text(bundle, s)}, p = {float(pred.probabilities[0, s.predicted]):.2f}"
                     f"  \nREGroup (k = {pred.k}, {2 * pred.k} voters): {verdicts.answer_text(bundle, r)}")
         widgets.prediction_bars(bundle, pred, 0, label=image.label, title="Your drawing")
     _layer_votes(bundle, defended, pred, image.label)

@@ -101,10 +101,12 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
                 st.error(str(exc), icon=":material/warning:")
     elif how == "Upload a classifier file":
         upload = st.file_uploader("Classifier file (.safetensors, written by `python -m regroup_core fit`)",
-                                  type=["safetensors"], key="classifier-file")
+                                  type=["safetensors"], key=f"classifier-file-{bundle.name}")  # per model: a
+        # file uploaded for one model is not re-checked (and refused) against the next one
         if upload is not None:
             new_path = cache.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), ".safetensors")
             shown_name = upload.name
+            st.session_state.setdefault("upload-names", {})[new_path] = upload.name  # for the sidebar
     else:
         default_data = bundle.spec.fit_data or ""
         data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",

@@ -306,8 +306,13 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad file for the user
         if "Weights only load failed" in str(exc):
-            raise ModelError(f"expected a weights file (state dict) at '{path}', got a file holding Python objects "
-                             "other than tensors: refused, nothing was unpickled (weights_only=True)") from None
+            # torch's message advises weights_only=False: never pass that on. Only "Unsupported
+            # global" proves Python objects; other refusals may be random bytes or another format.
+            got = ("a file holding Python objects other than tensors" if "Unsupported global" in str(exc) else
+                   "a file that is not a PyTorch state dict (damaged, another format, or a pickle of other "
+                   "Python objects)")
+            raise ModelError(f"expected a weights file (state dict) at '{path}', got {got}: refused, nothing was "
+                             "unpickled (weights_only=True)") from None
         raise ModelError(f"expected a weights file (state dict) at '{path}', got an unreadable file: "
                          f"{one_line(exc, 200)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -343,12 +348,25 @@ def _apply_state(net: nn.Module, state: dict[str, torch.Tensor], source: str) ->
                          f"{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}")
 
 
+RANDOM_WEIGHTS_SEED = 0
+"""``weights="random"`` initialises under this seed: the same random network (and fingerprint) in
+every process, so a classifier fitted on it with the CLI loads in the app and links reproduce."""
+
+
+def _seeded_build(build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` with torch's global RNG seeded by :data:`RANDOM_WEIGHTS_SEED`, the caller's RNG
+    state left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        return build()
+
+
 def _embedded(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.Module, str]:
     from .mnist import build_mnist_model
 
-    net = build_mnist_model(name)
     if weights == "random":
-        return net, "random"
+        return _seeded_build(lambda: build_mnist_model(name)), "random"
+    net = build_mnist_model(name)
     path = Path(weights) if weights is not None else ASSETS_DIR / "models" / f"{name}.safetensors"
     _apply_state(net, _read_state_dict(path), str(path))
     return net, "embedded" if weights is None else str(path)
@@ -360,9 +378,9 @@ def _torchvision(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.
     builder = getattr(tvm, name)
     enum_cls = tvm.get_model_weights(name)
     categories = tuple(enum_cls.IMAGENET1K_V1.meta["categories"])  # shipped with torchvision, no download
-    net = builder(weights=None)
     if weights == "random":
-        return net, categories, "random"
+        return _seeded_build(lambda: builder(weights=None)), categories, "random"
+    net = builder(weights=None)
     if weights in (None, "imagenet"):
         url = enum_cls.IMAGENET1K_V1.url  # the paper's V1 weights
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import numpy as np
 import pytest
@@ -339,6 +340,24 @@ def test_html_report_is_self_contained():
     assert page.count("* plotly.js v") == 1  # plotly.js inlined once, for both figures
     assert "<script src=" not in page and "cdn.plot.ly/plotly" not in page  # nothing fetched when opened
     assert "1.2" in page and "–" in page and "&quot;n&quot;: 3" in page
+    tight = go.Figure(go.Bar(x=["a"], y=[1]), layout={"margin": {"l": 10, "b": 10}})
+    page = html_report("t", [Section("s", figures=[tight])], settings={})
+    compact = page.replace(" ", "")
+    assert re.search(r'"margin":\{[^}]*"l":80', compact) and '"automargin":true' in compact
+    assert tight.layout.margin.l == 10  # the app's own figure is left as it was
+
+
+
+def test_benchmark_csv_writes_nested_cells_as_json():
+    import json
+
+    import pandas as pd
+
+    from app.report import csv_bytes
+
+    df = pd.DataFrame({"attack": ["deepfool"], "robust_at": [{"softmax": {"0.5": 100.0}}], "ci": [[83.9, 100.0]]})
+    back = pd.read_csv(io.BytesIO(csv_bytes(df)))
+    assert json.loads(back["robust_at"][0]) == {"softmax": {"0.5": 100.0}} and json.loads(back["ci"][0]) == [83.9, 100.0]
 
 
 def test_sidebar_thumbnail_shows_the_image_just_picked():

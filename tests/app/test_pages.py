@@ -49,7 +49,7 @@ def test_model_page_shows_layers_and_k():
 def test_model_page_rejects_a_bad_classifier_file():
     at = start("model")
     at.radio(key="classifier-source").set_value("Upload a classifier file").run()
-    at.file_uploader(key="classifier-file").set_value(("bad.safetensors", b"not safetensors", "application/octet-stream")).run()
+    at.file_uploader(key="classifier-file-mnist-vgg").set_value(("bad.safetensors", b"not safetensors", "application/octet-stream")).run()
     _friendly(at, "bad")  # a ClassifierFileError naming the file, not a traceback
     error = " ".join(e.value for e in at.error)
     assert "'bad.safetensors'" in error and "upload-" not in error and " it" not in error  # reads properly
@@ -59,9 +59,25 @@ def test_model_page_rejects_a_mismatched_classifier_file():
     at = start("model")
     at.radio(key="classifier-source").set_value("Upload a classifier file").run()
     data = Path(shipped_classifier("mnist-resnet")).read_bytes()
-    at.file_uploader(key="classifier-file").set_value(("resnet.safetensors", data, "application/octet-stream")).run()
+    at.file_uploader(key="classifier-file-mnist-vgg").set_value(("resnet.safetensors", data, "application/octet-stream")).run()
     _friendly(at, "expected")
     assert at.session_state["model_choice"].classifier == shipped_classifier("mnist-vgg")  # unchanged
+    at.selectbox(key="model-name").set_value("mnist-resnet").run()  # the file was for mnist-resnet after all
+    assert_clean(at)  # the upload made for mnist-vgg is not re-checked against mnist-resnet
+    assert at.session_state["model_choice"] == ModelChoice("mnist-resnet", None, shipped_classifier("mnist-resnet"))
+    at.selectbox(key="model-name").set_value("mnist-vgg").run()
+    assert not at.error or all("fitted on" not in e.value for e in at.error)
+
+
+def test_sidebar_names_an_uploaded_classifier_as_uploaded():
+    at = start("model")
+    at.radio(key="classifier-source").set_value("Upload a classifier file").run()
+    data = Path(shipped_classifier("mnist-vgg")).read_bytes()
+    at.file_uploader(key="classifier-file-mnist-vgg").set_value(("my-vgg.safetensors", data,
+                                                                 "application/octet-stream")).run()
+    assert_clean(at)
+    side = " ".join(m.value for m in at.sidebar.markdown)
+    assert "**Classifiers:** my-vgg.safetensors" in side and "upload-" not in side
 
 
 def test_model_page_switches_to_mnist_resnet():

@@ -22,7 +22,8 @@ def test_rank_heatmap_int16_hover_marks_and_voter_band():
     assert list(hm.colorbar.ticktext)[:4] == ["1", "2", "5", "10"]
     assert fig.layout.xaxis.title.text == "class" and fig.layout.yaxis.title.text.startswith("layer")
     texts = [a.text for a in fig.layout.annotations]
-    assert "true" in texts and "softmax" in texts and "k = 1 voting layers" in texts
+    assert f"<span style='color:{plots.TRUE_COLOR}'>true</span>" in texts and "k = 1 voting layers" in texts
+    assert f"<span style='color:{plots.SOFTMAX_COLOR}'>softmax</span>" in texts
     assert len(fig.layout.shapes) == 3  # two marked columns + the voter band
 
 
@@ -52,6 +53,10 @@ def test_buildup_lines_one_trace_per_class_with_k_axis():
     assert list(fig.data[1].x) == [1, 2, 3] and list(fig.data[1].y) == [1, 2, 3]
     assert list(fig.data[0].customdata) == ["l2", "l1", "l0"]  # k = 1 adds the top layer
     assert fig.layout.xaxis.title.text.startswith("k")
+    assert fig.data[1].line.color == plots.TRUE_COLOR and fig.data[0].line.color == plots.class_color(1)
+    many = plots.buildup_lines(np.ones((3, 1000)), classes=[5, 9], class_names=NAMES, layers=["a", "b", "c"],
+                               chosen_k=1, marks={"softmax": 5, "REGroup": 9})
+    assert [t.line.color for t in many.data] == [plots.SOFTMAX_COLOR, plots.REGROUP_COLOR]  # as in the heatmaps
 
 
 def test_tsne_scatter_colours_by_class_draws_clean_last_and_joins_adversarials():
@@ -93,3 +98,31 @@ def test_bars_and_lines_have_titles():
     assert line.layout.yaxis.title.text == "accuracy (%)"
     assert line.data[0].line.color == plots.REGROUP_COLOR and line.data[1].line.color == plots.SOFTMAX_COLOR
     assert list(line.data[0].error_y.array) == [10, 10] and line.data[1].error_y.array is None
+
+
+def test_marks_name_each_classifier_in_its_own_colour_and_the_band_is_neither():
+    fig = plots.rank_heatmap(np.array([[1, 2], [2, 1]]), layers=["a", "b"], classes=[0, 1], class_names=NAMES,
+                             num_classes=10, title="t", marks={"true": None, "softmax": 1, "REGroup": 1}, k=1)
+    label = next(a.text for a in fig.layout.annotations if "softmax" in a.text)
+    assert f"color:{plots.SOFTMAX_COLOR}'>softmax" in label and f"color:{plots.REGROUP_COLOR}'>REGroup" in label
+    band = next(s for s in fig.layout.shapes if s.line.dash == "dash")
+    assert band.line.color not in (plots.SOFTMAX_COLOR, plots.REGROUP_COLOR)
+
+
+def test_same_coloured_lines_are_told_apart_and_bar_labels_fit_the_values():
+    line = plots.line_chart([1, 2], {"REGroup, clean": [90, 80], "REGroup, pgd (#S = 7)": [14, 14]}, title="t",
+                            x_title="k", y_title="accuracy (%)")
+    assert line.data[0].line.color == line.data[1].line.color == plots.REGROUP_COLOR
+    assert line.data[0].line.dash is None and line.data[1].line.dash == "dash"
+    k = plots.line_chart([1], {"REGroup, clean": [1], "layer alone, clean": [2], "REGroup, pgd": [3],
+                               "layer alone, pgd": [4]}, title="t", x_title="k", y_title="%")
+    colors = [t.line.color for t in k.data]
+    assert colors[1] == colors[3] and colors[1] not in (None, plots.REGROUP_COLOR, plots.SOFTMAX_COLOR)
+    assert [t.line.dash for t in k.data] == [None, None, "dash", "dash"]
+    counts = plots.grouped_bars(["3", "7"], {"before": [0.0, 6.0]}, title="t", x_title="class", y_title="score",
+                                percent=False)
+    assert list(counts.data[0].text) == ["0", "6"]
+    small = plots.grouped_bars(["pgd (n = 7)"], {"pos": [14.2857]}, title="t", x_title="a", y_title="accuracy (%)",
+                               texts={"pos": ["1/7"]})
+    assert list(small.data[0].text) == ["1/7"]
+    assert list(plots.grouped_bars(["c"], {"pos": [65.0]}, title="t", x_title="a", y_title="%").data[0].text) == ["65.0"]

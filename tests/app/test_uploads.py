@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.uploads import read_image_upload
+from app.uploads import conversion_note, read_image_upload
 from regroup_core.errors import ImageError
 
 
@@ -58,3 +58,12 @@ def test_escape_codes_in_an_upload_name_never_reach_the_message():
     with pytest.raises(ImageError) as err:
         read_image_upload(FakeUpload("\x1b[31mred\x1b]0;t\x07.png", b"garbage"))
     assert "red" in str(err.value) and "\x1b" not in str(err.value) and "\x07" not in str(err.value)
+
+
+def test_conversion_note_says_how_an_upload_is_changed():
+    wide = Image.new("RGB", (500, 300))
+    note = conversion_note(wide, (1, 28, 28), crops=False)
+    assert "500 × 300 to 28 × 28 (aspect ratio not kept)" in note and "greyscale" in note
+    assert "centre-cropped" in conversion_note(wide, (3, 224, 224), crops=True)
+    assert conversion_note(Image.new("L", (28, 28)), (1, 28, 28), crops=False) is None
+    assert "(" not in conversion_note(Image.new("L", (56, 56)), (1, 28, 28), crops=False)  # same shape, only scaled

@@ -129,3 +129,21 @@ def test_empty_and_unusable_weights_paths_are_refused(tmp_path):
             load_model("mnist-vgg", weights=weights)
     with pytest.raises(ModelError, match="unusable path"):
         load_model("mnist-vgg", weights=tmp_path / ("a" * 5000 + ".pth"))
+
+
+def test_random_weights_are_the_same_in_every_process_and_leave_the_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = load_model("mnist-vgg", weights="random")
+    assert torch.equal(torch.rand(3), expected)  # the caller's RNG stream is untouched
+    assert load_model("mnist-vgg", weights="random").fingerprint == first.fingerprint
+    assert load_model("resnet18", weights="random").fingerprint == load_model("resnet18", weights="random").fingerprint
+
+
+def test_random_bytes_as_weights_are_not_called_python_objects(tmp_path):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(ModelError, match="not a PyTorch state dict") as info:
+        load_model("mnist-vgg", weights=junk)
+    assert "holding Python objects" not in str(info.value) and "weights_only=False" not in str(info.value)
