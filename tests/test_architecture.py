@@ -26,7 +26,7 @@ ALLOWED = {
     "api": {"engine", "sources", "store", "run"},
     "cli": {"engine", "sources", "store", "run", "attacks", "experiments", "api"},
 }
-BASE = {"errors", "checks"}
+BASE = {"errors", "checks", "rng"}
 
 
 def _modules() -> dict[str, Path]:

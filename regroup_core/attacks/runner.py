@@ -7,8 +7,8 @@ attacked model for the threat model, runs the attack batch by batch, and judges 
 the model the attacker targeted.
 
 **Randomness.** foolbox draws its random starts and walks from torch's and NumPy's *global*
-generators and takes no generator argument. :func:`library_rng` therefore holds one
-process-wide lock while it seeds them, runs the library call and restores them: concurrent
+generators and takes no generator argument. :func:`library_rng` (:func:`regroup_core.rng.global_rng`)
+therefore holds one process-wide lock while it seeds them, runs the library call and restores them: concurrent
 attacks (threads of the app's browser sessions) cannot interleave their draws, so every seeded
 attack gives the same result whatever else runs. Our own stochastic code takes a
 ``torch.Generator`` and never touches the global ones.
@@ -16,22 +16,20 @@ attack gives the same result whatever else runs. Our own stochastic code takes a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..engine import REGroup
 from ..errors import DataError
+from ..rng import global_rng
 from ..run.progress import Progress, Reporter
 from ..sources import ModelBundle
 from ..store import classifier_digest
@@ -45,7 +43,6 @@ import foolbox as fb  # noqa: E402
 
 __all__ = ["AttackResult", "applicable", "library_rng", "random_targets", "resolve_settings", "run_attack"]
 
-_GLOBAL_RNG_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -105,20 +102,8 @@ def random_targets(labels: torch.Tensor, num_classes: int, seed: int,
     return (labels + offsets) % num_classes
 
 
-@contextlib.contextmanager
-def library_rng(seed: int) -> Iterator[None]:
-    """Seed the global torch and NumPy generators for a library call that draws from them,
-    under a process-wide lock, and restore them afterwards (see the module doc)."""
-    with _GLOBAL_RNG_LOCK:
-        np_state = np.random.get_state()
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(seed) % 2**63)
-            np.random.seed(int(seed) % 2**32)
-            try:
-                yield
-            finally:
-                np.random.set_state(np_state)
+library_rng = global_rng
+"""Seed the global generators for a library call that draws from them (see :mod:`regroup_core.rng`)."""
 
 
 def _check_inputs(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor,

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
 from ..errors import DataError, ImageError, ModelError, one_line
+from ..rng import global_rng
 
 __all__ = ["ASSETS_DIR", "MODEL_SPECS", "ModelBundle", "ModelKind", "ModelSpec", "Normalize", "bundle_from_module",
            "load_model", "model_names", "model_spec", "resolve_device", "weights_fingerprint"]
@@ -354,10 +355,10 @@ every process, so a classifier fitted on it with the CLI loads in the app and li
 
 
 def _seeded_build(build: Callable[[], nn.Module]) -> nn.Module:
-    """``build()`` with torch's global RNG seeded by :data:`RANDOM_WEIGHTS_SEED`, the caller's RNG
-    state left as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+    """``build()`` (which initialises from torch's global RNG) seeded by :data:`RANDOM_WEIGHTS_SEED`
+    under the process-wide lock of :func:`~regroup_core.rng.global_rng`: another thread's seeded
+    draws cannot interleave, and the caller's RNG state is left as it was."""
+    with global_rng(RANDOM_WEIGHTS_SEED):
         return build()
 
 

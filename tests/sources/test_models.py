@@ -147,3 +147,22 @@ def test_random_bytes_as_weights_are_not_called_python_objects(tmp_path):
     with pytest.raises(ModelError, match="not a PyTorch state dict") as info:
         load_model("mnist-vgg", weights=junk)
     assert "holding Python objects" not in str(info.value) and "weights_only=False" not in str(info.value)
+
+
+def test_random_weights_built_in_threads_are_all_the_same_network():
+    """Eight sessions asking for random weights at once, while another thread draws from the
+    seeded global generator: every build is the serial one (one lock for the global RNG)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from regroup_core.rng import global_rng
+
+    def draw_elsewhere(_):
+        with global_rng(99):
+            return torch.rand(1000).sum().item()
+
+    expected = load_model("mnist-vgg", weights="random").fingerprint
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        builds = [pool.submit(load_model, "mnist-vgg", weights="random") for _ in range(8)]
+        draws = list(pool.map(draw_elsewhere, range(8)))
+    assert {b.result().fingerprint for b in builds} == {expected}
+    assert len(set(draws)) == 1  # the other thread's seeded draws were not disturbed either
