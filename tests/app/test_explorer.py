@@ -334,8 +334,8 @@ def test_shipped_benchmark_table_is_what_the_code_computes_now():
     """The shipped first-visit table is recomputed (empty cache) and must match, but for timings:
     a change of the attacks or tables that moves a number fails here until
     `python scripts/ship_app_results.py` is rerun (a first visit never shows stale numbers).
-    Exact on purpose: the same code and batch sizes give the same bits on this (1 or 2 threads)
-    machine kind (PGD's sign steps would amplify another CPU's last-bit differences)."""
+    Exact on purpose: the same code and batch sizes give the same bits on this machine kind, with
+    1 or 2 threads (PGD's sign steps would amplify another CPU's last-bit differences)."""
     import json
 
     from app import experiments
