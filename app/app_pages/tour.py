@@ -60,7 +60,8 @@ def step_image(bundle, defended, image, x, clean) -> None:
         f"({', '.join(f'`{n}`' for n in layers)}), and the highest **k = {k}** of them vote. Each voting layer "
         f"votes twice — once with its positive responses, once with its negative ones — so **{2 * k} voters** "
         "decide together.")
-    c2.caption("Words in bold are in the Glossary (sidebar).")
+    c2.caption("Voter, rank, accumulator, PMF, Borda count, k and threat model are explained in the Glossary "
+               "(sidebar).")
 
 
 def step_voter(bundle, defended, image, x, clean) -> None:
