@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from app.data_roots import check_server_file
+from regroup_core.checks import path_kind
 from regroup_core.errors import ModelError, RegroupError
 from regroup_core.sources.models import ModelKind, model_spec
 
@@ -22,12 +23,7 @@ def check_server_path(text: str, *, suffixes: tuple[str, ...] = WEIGHT_SUFFIXES,
     if not raw:
         raise RegroupError(f"expected the path of a {what} on the server, got an empty field")
     path = check_server_file(raw, what)  # under the data roots (or assets, cache) before anything else
-    try:
-        exists = path.exists()
-    except OSError as exc:  # e.g. a name too long for the file system
-        raise RegroupError(f"expected a {what} at '{raw[:200]}', got an unusable path "
-                           f"({exc.strerror or type(exc).__name__})") from None
-    if not exists:
+    if not path_kind(path, RegroupError, f"a {what}", raw, test=Path.exists):
         raise RegroupError(f"expected a {what} at '{raw}', got no such file on the server")
     if not path.is_file():
         raise RegroupError(f"expected a {what} at '{raw}', got a directory")

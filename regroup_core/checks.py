@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from .errors import ArgumentError
+from .errors import ArgumentError, RegroupError
 
-__all__ = ["device", "integer", "number", "probability"]
+__all__ = ["device", "integer", "number", "path_kind", "probability"]
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda)(:(\d+))?$")
 
@@ -95,3 +97,15 @@ def device(value: object, name: str = "device") -> torch.device:
     if index is not None and int(index) >= count:
         raise ArgumentError(f"{name}: expected a CUDA index below {count}, got {index}")
     return torch.device("cuda", int(index)) if index is not None else torch.device("cuda")
+
+
+def path_kind(path: Path, error: type[RegroupError], what: str, shown: str | None = None,
+              test: Callable[[Path], bool] = Path.is_file) -> bool:
+    """``test(path)`` (default ``is_file``), where a path the file system refuses outright (a
+    name too long, a NUL byte) is ``error`` "expected {what}, got an unusable path '...'" rather
+    than an OSError or ValueError escaping to the user."""
+    try:
+        return test(path)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise error(f"expected {what}, got an unusable path '{(shown or str(path))[:200]}' ({reason})") from None

@@ -30,6 +30,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .checks import path_kind
 from .engine import GenerativeClassifiers, LayerInfo, LayerKind
 from .errors import ClassifierFileError
 
@@ -304,12 +305,7 @@ def load_classifiers(path: str | os.PathLike[str]) -> GenerativeClassifiers:
     """Read and validate a classifier file. Every problem is a :class:`ClassifierFileError` that
     names the file and, for metadata, the field; nothing is unpickled."""
     path = Path(path)
-    try:
-        is_file = path.is_file()
-    except OSError as exc:  # e.g. a name too long for the file system
-        raise ClassifierFileError(f"expected a classifier file, got an unusable path '{str(path)[:200]}' "
-                                  f"({exc.strerror or type(exc).__name__})") from None
-    if not is_file:
+    if not path_kind(path, ClassifierFileError, "a classifier file"):
         raise ClassifierFileError(f"expected a classifier file, got no file at '{path}'")
     try:
         with safe_open(str(path), framework="pt") as fh:

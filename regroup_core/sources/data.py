@@ -39,6 +39,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from ..checks import path_kind
 from ..errors import DataError, ImageError
 from .images import open_image
 
@@ -219,12 +220,8 @@ def resolve_data(data: Data, bundle) -> Dataset:
                             f"{bundle.name} with input {bundle.input_shape} and {bundle.num_classes} classes")
         return mnist_split(split)
     path = Path(spec)
-    try:
-        exists = path.is_dir() or path.is_file()
-    except OSError as exc:  # e.g. a name too long for the file system
-        raise DataError(f"expected an ImageFolder directory or a file list, got an unusable path '{spec[:200]}' "
-                        f"({exc.strerror or type(exc).__name__})") from None
-    if exists:
+    if path_kind(path, DataError, "an ImageFolder directory or a file list", spec,
+                 test=lambda p: p.is_dir() or p.is_file()):
         try:
             return image_files(path, bundle.class_names, bundle.preprocess)
         except UnicodeDecodeError:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..checks import path_kind
 from ..errors import ImageError
 
 __all__ = ["MAX_BYTES", "MAX_PIXELS", "max_pixels", "open_image"]
@@ -65,12 +66,7 @@ def open_image(source: str | os.PathLike[str] | bytes, name: str | None = None) 
             data = source
         else:
             path = Path(source)
-            try:
-                is_file = path.is_file()
-            except OSError as exc:  # e.g. a name too long for the file system
-                raise ImageError(f"{label[:200]}: expected an image file, got an unusable path "
-                                 f"({exc.strerror or type(exc).__name__})") from None
-            if not is_file:
+            if not path_kind(path, ImageError, "an image file", label):
                 got = "a directory" if path.is_dir() else "no such file"
                 raise ImageError(f"{label}: expected an image file, got {got}")
             if path.stat().st_size > MAX_BYTES:

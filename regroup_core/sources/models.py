@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..checks import path_kind
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
 from ..errors import DataError, ImageError, ModelError, one_line
 from ..rng import global_rng
@@ -287,12 +288,7 @@ def imagenet_preprocess(resize: int = 256, crop: int = 224) -> Callable[[Image.I
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from .safetensors or a torch file, never unpickling arbitrary objects."""
-    try:
-        is_file = path.is_file()
-    except OSError as exc:  # e.g. a name too long for the file system
-        raise ModelError(f"expected a weights file, got an unusable path '{str(path)[:200]}' "
-                         f"({exc.strerror or type(exc).__name__})") from None
-    if not is_file:
+    if not path_kind(path, ModelError, "a weights file"):
         raise ModelError(f"expected a weights file, got no file at '{path}'")
     try:
         if path.suffix == ".safetensors":
