@@ -33,7 +33,8 @@ from ..rng import global_rng
 from ..run.progress import Progress, Reporter
 from ..sources import ModelBundle
 from ..store import classifier_digest
-from .adaptive import SCHEDULE, adaptive_pgd, plan, regroup_fooled
+from .adaptive import regroup_fooled
+from .adaptive_plan import AdaptivePlan, run_plan, runs as plan_runs
 from .specs import AttackFamily, AttackSpec, Method, Norm, get_preset
 from .spsa import spsa
 from .threats import RegroupScores, SoftRegroup, Surrogate, ThreatModel
@@ -338,10 +339,9 @@ def _pgd(preset: AttackSpec, p: dict[str, Any], target: _Target, x: torch.Tensor
     if threat is not ThreatModel.ADAPTIVE:
         return transfer_pgd(target), {}
     start = transfer_pgd(softmax_target) if p.get("transfer_start") else None
-    outcome = adaptive_pgd(target.defended, x.to(device), y, norm=preset.norm, epsilon=eps, steps=p["steps"],
-                           restarts=int(p.get("restarts", 0)), runner_up_targets=int(p.get("runner_up_targets", 0)),
-                           transfer=start, targets=t, surrogate=target.model.surrogate,
-                           generator=torch.Generator().manual_seed(int(seed) % 2**63))
+    outcome = run_plan(target.defended, x.to(device), y, norm=preset.norm, epsilon=eps,
+                       plan=AdaptivePlan.for_steps(int(p["steps"]), restarts=int(p.get("restarts", 0))),
+                       transfer=start, targets=t, generator=torch.Generator().manual_seed(int(seed) % 2**63))
     return outcome.adversarial.cpu(), {"adaptive_run": outcome.run_index, "zero_gradient": outcome.zero_gradient,
                                        "adaptive_passes": torch.full((len(x),), outcome.steps_run / max(len(x), 1))}
 
@@ -435,7 +435,7 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
         attack: a preset name (see :data:`~regroup_core.attacks.specs.PRESETS`) or an AttackSpec.
         threat: ``transfer`` (attack the softmax model), ``blackbox`` (query the exact REGroup;
             decision/score-based attacks) or ``adaptive`` (white-box on :class:`SoftRegroup`; PGD
-            runs :func:`~regroup_core.attacks.adaptive.adaptive_pgd`).
+            runs :func:`~regroup_core.attacks.adaptive_plan.run_plan`).
         defended: the REGroup classifier (required for blackbox and adaptive).
         epsilon_255: budget on the 0–255 scale (default: the preset's); used as ``/ 255``.
         steps: iterations (default: the preset's CPU-affordable count).
@@ -491,12 +491,12 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
             settings.update(surrogate=surrogate.value, temperature_rule="per voter and image: the gap between "
                             "the voter's two smallest KL divergences at the current input (no gradient through it)")
             if preset.method in _PGD:
+                adaptive_plan = AdaptivePlan.for_steps(int(params["steps"]), restarts=int(params.get("restarts", 0)))
                 settings["adaptive"] = {
-                    "runs": [r.name for r in plan(restarts=int(params.get("restarts", 0)),
-                                                  runner_up_targets=int(params.get("runner_up_targets", 0)),
-                                                  transfer_start=bool(params.get("transfer_start")),
-                                                  targeted=preset.targeted)],
-                    "step_schedule": [list(s) for s in SCHEDULE],
+                    "runs": [r.name for r in plan_runs(adaptive_plan, transfer_start=bool(params.get("transfer_start")),
+                                                       targeted=preset.targeted, num_classes=bundle.num_classes)],
+                    "plan": adaptive_plan.as_dict(),
+                    "optimiser": "APGD step-size schedule with momentum 0.75 (Croce & Hein 2020)",
                     "decision_check": "exact REGroup.predict after every step; first fooling iterate kept"}
 
     start = time.perf_counter()

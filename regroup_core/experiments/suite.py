@@ -29,7 +29,8 @@ import torch
 
 from ..attacks.adaptive import zero_gradient_mask
 from ..attacks.runner import AttackResult, applicable, random_targets, resolve_settings, run_attack
-from ..attacks.specs import get_preset
+from ..attacks.adaptive_plan import PLAN_VERSION
+from ..attacks.specs import Method, get_preset
 from ..attacks.threats import ThreatModel
 from ..engine import Prediction, REGroup
 from ..errors import DataError
@@ -172,6 +173,8 @@ def attack_run_key(bundle: ModelBundle, attack: str, *, threat: ThreatModel | st
         "options": {k: v for k, v in sorted(options.items()) if k not in setting_keys and k != "targets"}}
     if threat is not ThreatModel.TRANSFER and defended is not None:
         payload["classifier"] = classifier_digest(defended.classifiers)
+    if threat is ThreatModel.ADAPTIVE and spec.method in (Method.PGD_LINF, Method.PGD_L2):
+        payload["adaptive_plan"] = PLAN_VERSION  # a new plan never reuses an older plan's results
     return cache_key(payload)
 
 
