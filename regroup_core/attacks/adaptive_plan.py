@@ -55,9 +55,13 @@ class AdaptivePlan:
 
     @classmethod
     def for_steps(cls, steps: int, *, restarts: int = 1) -> "AdaptivePlan":
-        """The plan of a preset's ``steps`` (the ``pgd`` preset's 40 → 100 per untargeted run, 50 per
-        target, 500 exact-search queries): ``--steps`` scales the whole plan."""
-        return cls(steps=max(1, round(2.5 * steps)), target_steps=max(1, round(1.25 * steps)), restarts=restarts,
+        """The plan of a preset's ``steps``: the ``pgd`` preset's 40 → 100 APGD steps per untargeted
+        run, 50 per target, 500 exact-search queries (``--steps`` scales the whole plan). ``steps=1``
+        is the deliberately weakened one-step attack (one step of the first loss, nothing else) that
+        the self-test must fail."""
+        if steps <= 1:
+            return cls(steps=1, losses=cls.losses[:1], target_classes=0, restarts=0, search_queries=0)
+        return cls(steps=round(2.5 * steps), target_steps=round(1.25 * steps), restarts=restarts,
                    search_queries=round(12.5 * steps))
 
     def as_dict(self) -> dict:

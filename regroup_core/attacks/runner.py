@@ -36,6 +36,8 @@ from ..store import classifier_digest
 from .adaptive import regroup_fooled
 from .adaptive_plan import AdaptivePlan, run_plan, runs as plan_runs
 from .specs import AttackFamily, AttackSpec, Method, Norm, get_preset
+from .autoattack_ import autoattack
+from .pmf_match import pmf_match
 from .spsa import spsa
 from .threats import RegroupScores, SoftRegroup, Surrogate, ThreatModel
 
@@ -76,6 +78,8 @@ class AttackResult:
 def applicable(preset: AttackSpec | str, threat: ThreatModel | str) -> bool:
     """transfer: every attack; blackbox: decision/score-based; adaptive: gradient-based."""
     preset, threat = get_preset(preset), ThreatModel(threat)
+    if preset.method.needs_voters:
+        return threat is ThreatModel.ADAPTIVE
     if threat is ThreatModel.TRANSFER:
         return True
     if threat is ThreatModel.BLACKBOX:
@@ -357,6 +361,14 @@ def _attack_batch(preset: AttackSpec, p: dict[str, Any], target: _Target, x: tor
         adv = spsa(target.model, xd, yd, epsilon=eps, steps=p["steps"], samples=p["samples"], delta=p["delta"],
                    lr=p["lr"], early_stop_loss=p["early_stop_loss"], targets=td, generator=g)
         return adv.cpu(), {}
+    if preset.method is Method.PMF_MATCH:
+        outcome = pmf_match(target.defended, xd, y, norm=preset.norm, epsilon=eps, steps=int(p["steps"]),
+                            target_classes=int(p["target_classes"]), targets=t, keep_softmax=bool(p["keep_softmax"]))
+        return outcome.adversarial.cpu(), {"pmf_target_rank": outcome.target_rank}
+    if preset.method is Method.AUTOATTACK:
+        adv, flags = autoattack(target.model, xd, yd, epsilon=eps, version=str(p["version"]), seed=seed,
+                                num_classes=target.num_classes)
+        return adv, flags
     if preset.method in _TORCHATTACKS or preset.method in _ADV_LIB:
         return _library_attack(preset, p, target, x, y, eps, seed), {}
     ladder = p.get("epsilon_ladder_255")
@@ -540,4 +552,8 @@ def library_versions(preset: AttackSpec) -> dict[str, str]:
         return {"adv-lib": version("adv-lib")}
     if preset.method is Method.SPSA:
         return {"regroup_core.attacks.spsa": "ours"}
+    if preset.method is Method.PMF_MATCH:
+        return {"regroup_core.attacks.pmf_match": "ours"}
+    if preset.method is Method.AUTOATTACK:
+        return {"pyautoattack": version("pyautoattack")}
     return {"foolbox": fb.__version__}

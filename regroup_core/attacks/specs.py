@@ -77,13 +77,20 @@ class Method(str, enum.Enum):
     SQUARE = "square"              # torchattacks.Square, score-based (margin loss)
     TRUST_REGION = "trust-region"  # adv_lib.attacks.tr (Yao et al. 2019, the paper's)
     FMN = "fmn"                    # adv_lib.attacks.fmn (fast minimum-norm)
+    PMF_MATCH = "pmf-match"        # ours: feature-space attack on REGroup's voters (attacks/pmf_match.py)
+    AUTOATTACK = "autoattack"      # pyautoattack (Croce & Hein's own AutoAttack), standard version
+
+    @property
+    def needs_voters(self) -> bool:
+        """Attacks that read REGroup's voters directly: only the adaptive threat model gives them."""
+        return self is Method.PMF_MATCH
 
     @property
     def supports_targets(self) -> bool:
         """foolbox's DeepFool and SpatialAttack silently ignore a targeted criterion; APGD-T picks
         its own targets; Square, Trust Region and FMN run untargeted here."""
         return self in (Method.PGD_LINF, Method.PGD_L2, Method.CARLINI_WAGNER, Method.EAD, Method.BOUNDARY,
-                        Method.HOPSKIPJUMP, Method.SPSA)
+                        Method.HOPSKIPJUMP, Method.SPSA, Method.PMF_MATCH)
 
     @property
     def needs_starting_point(self) -> bool:
@@ -248,6 +255,21 @@ PRESETS: Mapping[str, AttackSpec] = MappingProxyType({p.name: p for p in (
                {"steps": 100, "alpha_init": 1.0, "gamma_init": 0.05, "gamma_final": 0.001,
                 "binary_search_steps": 10},
                description="Fast Minimum-Norm attack L2 (adv-lib), 100 steps (not in the paper)"),
+    AttackSpec("pmf-match", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+               {"steps": 50, "target_classes": 9, "keep_softmax": False},
+               description="feature-space attack: every voter's PMF toward a wrong class's mixtures (Σ log KL), "
+                           "APGD 50 steps per class, every wrong class in turn; adaptive only (not in the paper)"),
+    AttackSpec("pmf-match-targeted", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+               {"steps": 100, "target_classes": 1, "keep_softmax": False}, targeted=True,
+               description="feature-space attack toward a random target class, APGD 100 steps; adaptive only"),
+    AttackSpec("pmf-match-softmax", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+               {"steps": 50, "target_classes": 9, "keep_softmax": True},
+               description="feature-space attack that keeps the undefended softmax right (REGroup-only failures); "
+                           "adaptive only"),
+    AttackSpec("autoattack", Method.AUTOATTACK, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+               {"version": "standard"},
+               description="AutoAttack, standard version (pyautoattack: APGD-CE, APGD-T, FAB-T, Square), with its "
+                           "flag checks; on REGroup through the soft-Borda surrogate (not in the paper)"),
 )})
 
 
