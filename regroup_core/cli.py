@@ -1,4 +1,4 @@
-"""Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate} ...``.
+"""Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate,selftest,ladder} ...``.
 
 Every command lives here; every option is converted and range-checked once, by the parser,
 with the validators of :mod:`regroup_core.checks` that the app uses too. Under
@@ -161,7 +161,86 @@ def _parser() -> argparse.ArgumentParser:
                    help="adversarial cache directory (default: the shared cache the app uses too, "
                    "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
     p.add_argument("--chunk-size", type=_int(1, 1_000_000), default=50, help="images per cached chunk")
+    _add_robustness_parsers(sub)
     return parser
+
+
+def _add_robustness_parsers(sub: Any) -> None:
+    """``selftest`` (the binarization test of attacks) and ``ladder`` (the attacker-knowledge ladder)."""
+    p = sub.add_parser("selftest", help="check that attacks find adversarials known to exist (binarization test)")
+    _add_model_args(p)
+    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--attacks", default="pgd", help="comma-separated presets that can aim at REGroup")
+    p.add_argument("--epsilons", default="8,16,32", help="comma-separated L∞ budgets on the 0–255 scale")
+    p.add_argument("--n", type=_int(1, 100_000), default=20, help="test images (one task each per budget)")
+    p.add_argument("--steps", type=_int(1, 1_000_000), default=None,
+                   help="override the attacks' step count (--steps 1: the deliberately weakened one-step attack)")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--data", default=None, help="test data (default: the model's own test split)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p = sub.add_parser("ladder", help="robust accuracy by what the attacker knows, from transfer to adaptive")
+    _add_model_args(p)
+    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--epsilons", default="8,16,32", help="comma-separated L∞ budgets on the 0–255 scale")
+    p.add_argument("--n", type=_int(1, 10_000_000), default=100, help="correctly classified test images")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--data", default=None, help="test data (default: the model's own test split)")
+    p.add_argument("--cache", type=_PATH, default=None, help="adversarial cache directory (default: the shared one)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def _epsilons(text: str) -> list[float]:
+    try:
+        values = [_epsilon(e.strip()) for e in text.split(",") if e.strip()]
+    except (ValueError, argparse.ArgumentTypeError, RegroupError):
+        values = []
+    if not values:
+        raise ArgumentError(f"--epsilons: expected comma-separated budgets in (0, 255], got '{text}'")
+    return values
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from .attacks.selftest import run_selftest
+    from .experiments import select_correct
+
+    attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
+    epsilons = _epsilons(args.epsilons)
+    bundle = load_model(args.model, weights=args.weights, device=args.device)
+    defended = load_defended(bundle, args.classifier)
+    data = _data_option(args.data, "--data") or bundle.spec.test_data
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    say = None if args.json else (lambda msg: print(msg, flush=True))
+    rows = run_selftest(bundle, defended, test.images, test.labels, attacks=attacks, epsilons_255=epsilons,
+                        seed=args.seed, steps=args.steps, keys=[str(i) for i in test.ids], callback=say)
+    payload = {"rows": [r.as_dict() for r in rows], "passed": all(r.verdict == "PASS" for r in rows),
+               "model": args.model, "classifier": str(args.classifier), "n": len(test.labels)}
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        for r in rows:
+            print(f"{r.attack} ε={r.epsilon_255:g}: {r.verdict} — found {r.found} of {r.tasks} known adversarials "
+                  f"({r.invalid} invalid, {r.trivial} trivial tasks skipped; {r.seconds:.0f} s)")
+    return 0 if payload["passed"] else 1
+
+
+def _ladder(args: argparse.Namespace) -> int:
+    from .experiments import select_correct
+    from .experiments.ladder import format_ladder, ladder
+    from .store import AdversarialCache
+
+    epsilons = _epsilons(args.epsilons)
+    bundle = load_model(args.model, weights=args.weights, device=args.device)
+    defended = load_defended(bundle, args.classifier)
+    data = _data_option(args.data, "--data") or bundle.spec.test_data
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
+    say = None if args.json else (lambda msg: print(msg, flush=True))
+    rows = ladder(bundle, defended, test, epsilons_255=epsilons, cache=cache, seed=args.seed, callback=say)
+    if args.json:
+        print(json.dumps({"rows": rows, "model": args.model, "n": len(test.labels)}))
+    else:
+        print("\n".join(format_ladder(rows)))
+    return 0
 
 
 def _attack_names() -> list[str]:
@@ -405,7 +484,8 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate}
+    "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate,
+    "selftest": _selftest, "ladder": _ladder}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,13 +29,14 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..engine import REGroup
+from .adaptive import random_delta
 from .apgd import apgd, project
 from .exact_search import exact_search
 from .specs import Norm
 from .surrogates import LossKind, margin_loss, scores
 from .threats import voter_divergences, voter_temperatures
 
-__all__ = ["AdaptivePlan", "PLAN_VERSION", "PlanOutcome", "PlanRun", "run_plan"]
+__all__ = ["AdaptivePlan", "PLAN_VERSION", "PlanOutcome", "PlanRun", "ordered_wrong_classes", "run_plan", "runs"]
 
 PLAN_VERSION = 2
 """Part of the adaptive cache key: results of an older plan are never reused."""
@@ -54,7 +55,7 @@ class AdaptivePlan:
     search_queries: int = 500
 
     @classmethod
-    def for_steps(cls, steps: int, *, restarts: int = 1) -> "AdaptivePlan":
+    def for_steps(cls, steps: int, *, restarts: int = 1, target_classes: int = 9) -> "AdaptivePlan":
         """The plan of a preset's ``steps``: the ``pgd`` preset's 40 → 100 APGD steps per untargeted
         run, 50 per target, 500 exact-search queries (``--steps`` scales the whole plan). ``steps=1``
         is the deliberately weakened one-step attack (one step of the first loss, nothing else) that
@@ -62,7 +63,7 @@ class AdaptivePlan:
         if steps <= 1:
             return cls(steps=1, losses=cls.losses[:1], target_classes=0, restarts=0, search_queries=0)
         return cls(steps=round(2.5 * steps), target_steps=round(1.25 * steps), restarts=restarts,
-                   search_queries=round(12.5 * steps))
+                   target_classes=target_classes, search_queries=round(12.5 * steps))
 
     def as_dict(self) -> dict:
         return {**asdict(self), "losses": list(self.losses), "version": PLAN_VERSION}
@@ -158,16 +159,14 @@ def _loss(defended: REGroup, kind: LossKind, labels: torch.Tensor, aim: torch.Te
 def _start(run: PlanRun, x: torch.Tensor, transfer: torch.Tensor | None, best: _Best, norm: Norm, epsilon: float,
            generator: torch.Generator) -> torch.Tensor:
     """The run's starting perturbation δ for images ``x``."""
-    from .adaptive import _random_delta  # one uniform draw in the ε ball, shared with the old plan
-
     if run.start == "clean":
         return torch.zeros_like(x)
     if run.start == "transfer":
         return project(transfer - x, x, norm, epsilon)
-    return _random_delta(x, norm, epsilon, generator)
+    return random_delta(x, norm, epsilon, generator)
 
 
-def _ordered_wrong_classes(defended: REGroup, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def ordered_wrong_classes(defended: REGroup, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(B, M−1) the wrong classes of every image, best clean soft-Borda score first."""
     with torch.no_grad():
         s = scores(voter_divergences(defended, x), LossKind.SOFT_BORDA).cpu()
@@ -192,7 +191,7 @@ def run_plan(defended: REGroup, x: torch.Tensor, labels: torch.Tensor, *, norm: 
     run_index = torch.full((n,), -1, dtype=torch.int64)
     run_index[fooled] = -2
     adversarial, zero_grad = x.clone(), torch.zeros(n, dtype=torch.bool)
-    wrong = _ordered_wrong_classes(defended, x, labels) if targets is None else None
+    wrong = ordered_wrong_classes(defended, x, labels) if targets is None else None
     best, passes = _Best(x), 0
     for r, run in enumerate(plan_runs):
         sub = (~fooled).nonzero().squeeze(1)

@@ -20,6 +20,7 @@ import math
 import torch
 
 from ..engine import REGroup
+from .adaptive import regroup_fooled
 from .apgd import project
 from .specs import Norm
 from .threats import RegroupScores
@@ -64,8 +65,6 @@ def exact_search(defended: REGroup, x: torch.Tensor, start: torch.Tensor, labels
                  aim: torch.Tensor | None, *, norm: Norm, epsilon: float, queries: int,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Search from ``start`` (B, C, H, W) within ε of ``x``; returns (adversarial, fooled, queries used)."""
-    from .adaptive import regroup_fooled  # the exact judge (imported here: adaptive imports the plan)
-
     score = RegroupScores(defended)
     delta = project(start - x, x, norm, epsilon)
     current = exact_margin(score(x + delta).cpu(), labels, aim)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from ..engine import REGroup
+from .adaptive_plan import ordered_wrong_classes
 from .apgd import apgd
 from .specs import Norm
 from .threats import voter_divergences
@@ -78,12 +79,6 @@ def _judge(defended: REGroup, labels: torch.Tensor, goal: torch.Tensor | None, s
     return judge
 
 
-def _wrong_classes(defended: REGroup, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    from .adaptive_plan import _ordered_wrong_classes  # the plan's target order
-
-    return _ordered_wrong_classes(defended, x, labels)
-
-
 def pmf_match(defended: REGroup, x: torch.Tensor, labels: torch.Tensor, *, norm: Norm | str, epsilon: float,
               steps: int, target_classes: int = 3, targets: torch.Tensor | None = None,
               keep_softmax: bool = False) -> PmfMatchOutcome:
@@ -96,7 +91,7 @@ def pmf_match(defended: REGroup, x: torch.Tensor, labels: torch.Tensor, *, norm:
     fooled = torch.zeros(n, dtype=torch.bool) if targets is not None else ~clean.regroup_correct(labels)
     rank = torch.full((n,), -1, dtype=torch.int64)
     rank[fooled] = -2
-    aims = [targets.cpu()] if targets is not None else list(_wrong_classes(defended, x, labels).T[:target_classes])
+    aims = [targets.cpu()] if targets is not None else list(ordered_wrong_classes(defended, x, labels).T[:target_classes])
     adversarial, passes = x.clone(), 0
     for r, aim in enumerate(aims, start=1):
         sub = (~fooled).nonzero().squeeze(1)

@@ -313,6 +313,12 @@ def _library_attack(preset: AttackSpec, p: dict[str, Any], target: _Target, x: t
     return _clip(adv.detach().cpu().float(), x, preset.norm, eps)
 
 
+def _plan(p: dict[str, Any]) -> AdaptivePlan:
+    """The adaptive plan of a PGD preset's parameters (steps, restarts, runner_up_targets)."""
+    return AdaptivePlan.for_steps(int(p["steps"]), restarts=int(p.get("restarts", 0)),
+                                  target_classes=int(p.get("runner_up_targets", 0)))
+
+
 def _pgd(preset: AttackSpec, p: dict[str, Any], target: _Target, x: torch.Tensor, y: torch.Tensor,
          t: torch.Tensor | None, eps: float, seed: int, threat: ThreatModel, softmax: nn.Module,
          ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -344,7 +350,7 @@ def _pgd(preset: AttackSpec, p: dict[str, Any], target: _Target, x: torch.Tensor
         return transfer_pgd(target), {}
     start = transfer_pgd(softmax_target) if p.get("transfer_start") else None
     outcome = run_plan(target.defended, x.to(device), y, norm=preset.norm, epsilon=eps,
-                       plan=AdaptivePlan.for_steps(int(p["steps"]), restarts=int(p.get("restarts", 0))),
+                       plan=_plan(p),
                        transfer=start, targets=t, generator=torch.Generator().manual_seed(int(seed) % 2**63))
     return outcome.adversarial.cpu(), {"adaptive_run": outcome.run_index, "zero_gradient": outcome.zero_gradient,
                                        "adaptive_passes": torch.full((len(x),), outcome.steps_run / max(len(x), 1))}
@@ -503,7 +509,7 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor, 
             settings.update(surrogate=surrogate.value, temperature_rule="per voter and image: the gap between "
                             "the voter's two smallest KL divergences at the current input (no gradient through it)")
             if preset.method in _PGD:
-                adaptive_plan = AdaptivePlan.for_steps(int(params["steps"]), restarts=int(params.get("restarts", 0)))
+                adaptive_plan = _plan(params)
                 settings["adaptive"] = {
                     "runs": [r.name for r in plan_runs(adaptive_plan, transfer_start=bool(params.get("transfer_start")),
                                                        targeted=preset.targeted, num_classes=bundle.num_classes)],
