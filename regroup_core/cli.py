@@ -161,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="adversarial cache directory (default: the shared cache the app uses too, "
                    "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
     p.add_argument("--chunk-size", type=_int(1, 1_000_000), default=50, help="images per cached chunk")
+    p.add_argument("--selftest", type=_int(0, 100_000), default=0,
+                   help="also run the binarization self-test of every attack on REGroup on this many images "
+                   "and mark the attacks that miss known adversarials WEAK (default 0: off)")
     _add_robustness_parsers(sub)
     return parser
 
@@ -432,7 +435,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                       chunk_size=args.chunk_size, attack_options=options, progress=not args.json and ctx.is_main)
     if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
         return 0
-    table = attack_table(suite)
+    table = attack_table(suite, _selftest_marks(args, bundle, defended, test, suite) if args.selftest else None)
     clean = clean_summary(suite)
     settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
                 "cache_hits": cache.hits, "cache_misses": cache.misses}
@@ -464,6 +467,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"cache {cache.root}: {cache.hits} hits, {cache.misses} misses; wrote {args.out / 'results.csv'} "
           f"and {args.out / 'results.json'}")
     return 0
+
+
+def _selftest_marks(args: argparse.Namespace, bundle: ModelBundle, defended: Any, test: Any, suite: Any
+                    ) -> dict[tuple[str, str, float], dict]:
+    """The self-test of every run aimed at REGroup, at its ε, on the first ``--selftest`` images."""
+    from .attacks.selftest import preset_attack, selftest_attack
+
+    marks: dict[tuple[str, str, float], dict] = {}
+    n = args.selftest
+    for run in suite.runs:
+        eps = run.result.settings.get("epsilon_255")
+        if run.threat.value == "transfer" or eps is None or (run.attack, run.threat.value, float(eps)) in marks:
+            continue
+        row = selftest_attack(defended, test.images[:n], test.labels[:n],
+                              preset_attack(bundle, run.attack, seed=args.seed, steps=args.steps), name=run.attack,
+                              epsilon_255=float(eps), seed=args.seed, keys=[str(i) for i in test.ids[:n]])
+        marks[(run.attack, run.threat.value, float(eps))] = row.as_dict()
+    return marks
 
 
 def _estimate(args: argparse.Namespace) -> int:

@@ -55,12 +55,16 @@ def main() -> int:
     cache = AdversarialCache.default()
     jobs = ATTACKS if args.attacks is None else tuple(tuple(a.split("/")) for a in args.attacks.split(","))
     robust: dict[str, torch.Tensor] = {}
+    softmax: dict[str, torch.Tensor] = {}  # transfer attacks: the undefended softmax's own robustness
     seconds: dict[str, float] = {}
     for attack, threat in jobs:
         t1 = time.time()
         result = cached_attack(bundle, test.images, test.labels, attack, ids=test.ids, threat=threat,
                                defended=defended, cache=cache, seed=args.seed, epsilon_255=args.epsilon)
-        robust[f"{attack}/{threat}"] = predict_all(defended, result.adversarial).regroup_correct(test.labels)
+        pred = predict_all(defended, result.adversarial)
+        robust[f"{attack}/{threat}"] = pred.regroup_correct(test.labels)
+        if threat == "transfer":
+            softmax[f"{attack}/{threat}"] = pred.softmax_labels == test.labels
         seconds[f"{attack}/{threat}"] = round(time.time() - t1, 1)
         print(f"[{time.time() - t0:6.0f}s] {attack}/{threat}: REGroup robust {int(robust[f'{attack}/{threat}'].sum())}"
               f"/{len(test.labels)}", flush=True)
@@ -75,12 +79,19 @@ def main() -> int:
     strongest = min(robust, key=lambda k: int(robust[k].sum()))
     plan = "/".join(PLAN)
     rows = []
+    aa = "autoattack/transfer"
     for name, mask in robust.items():
         lo, hi = wilson_interval(int(mask.sum()), n)
+        beyond = None if plan not in robust else int((robust[plan] & ~mask).sum())
         rows.append({"attack": name, "robust": 100 * float(mask.float().mean()), "ci": [100 * lo, 100 * hi],
-                     "seconds": seconds.get(name)})
+                     "seconds": seconds.get(name), "fools_where_the_plan_did_not": beyond,
+                     "softmax_robust": None if name not in softmax else 100 * float(softmax[name].float().mean()),
+                     "softmax_fools_where_autoattack_did_not": None if name not in softmax or aa not in softmax
+                     else int((softmax[aa] & ~softmax[name]).sum())})
     lo, hi = wilson_interval(int(worst.sum()), n)
-    summary = {"model": args.model, "epsilon_255": args.epsilon, "n": n, "rows": rows, "strongest": strongest,
+    soft_worst = torch.stack(list(softmax.values())).all(0) if softmax else None
+    summary = {"softmax_worst_case": None if soft_worst is None else 100 * float(soft_worst.float().mean()),
+               "model": args.model, "epsilon_255": args.epsilon, "n": n, "rows": rows, "strongest": strongest,
                "worst_case": 100 * float(worst.float().mean()), "worst_case_ci": [100 * lo, 100 * hi],
                "plan": 100 * float(robust[plan].float().mean()) if plan in robust else None,
                "seconds": round(time.time() - t0, 1)}
@@ -97,12 +108,20 @@ def _write(args: argparse.Namespace, s: dict) -> None:
     lines = [f"# Every attack on REGroup: {s['model']}, ε = {s['epsilon_255']:g}/255, n = {s['n']}", "",
              f"Command: `OMP_NUM_THREADS=1 python scripts/attack_ceiling.py {' '.join(sys.argv[1:])}` "
              f"({s['seconds']:.0f} s on 2 shared CPU cores, cached attacks included).", "",
-             "| attack / threat model | REGroup robust % [Wilson 95 %] | seconds |", "|---|---|---|"]
+             "| attack / threat model | REGroup robust % [Wilson 95 %] | images it fools that the plan does not | "
+             "softmax robust % (transfer attacks aim at it) | softmax images it fools that AutoAttack does not | "
+             "seconds |", "|---|---|---|---|---|---|"]
     for r in s["rows"]:
+        beyond = r["fools_where_the_plan_did_not"]
         lines.append(f"| {r['attack']} | {r['robust']:.1f} [{r['ci'][0]:.1f}, {r['ci'][1]:.1f}] | "
+                     f"{'' if beyond is None else beyond} | "
+                     f"{'' if r['softmax_robust'] is None else format(r['softmax_robust'], '.1f')} | "
+                     f"{'' if r['softmax_fools_where_autoattack_did_not'] is None else r['softmax_fools_where_autoattack_did_not']} | "
                      f"{'' if r['seconds'] is None else r['seconds']} |")
     lines += ["", f"Strongest single attack: **{s['strongest']}**. Per-image worst case over all of them: "
               f"**{s['worst_case']:.1f}** [{s['worst_case_ci'][0]:.1f}, {s['worst_case_ci'][1]:.1f}]."]
+    if s.get("softmax_worst_case") is not None:
+        lines.append(f"Undefended softmax, worst case over the transfer attacks: {s['softmax_worst_case']:.1f} %.")
     if s.get("plan") is not None:
         lines.append(f"The adaptive plan (the acceptance command's attack) leaves {s['plan']:.1f} %: "
                      + ("within 1 point of the strongest attack." if s["plan_within_1_point_of_strongest"]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import torch
 
+from ..attacks.autoattack_ import flag_names
 from ..attacks.specs import AttackFamily, Budget, Norm, get_preset
 from ..attacks.threats import ThreatModel
 from ..engine import Prediction, REGroup, Variant, copeland_scores, plurality_counts, top_classes
@@ -179,8 +180,14 @@ def _sanity(run: SuiteRun, softmax_success: float | None, best_at_budget: float 
             f"(< {GRADIENT_SANITY:.0f} %); its numbers overstate robustness")
 
 
-def attack_table(suite: Suite) -> pd.DataFrame:
+def attack_table(suite: Suite, selftest: Mapping[tuple[str, str, float], Mapping[str, Any]] | None = None
+                 ) -> pd.DataFrame:
     """Tables 2–5: one row per (attack, threat), plus worst-case rows.
+
+    ``selftest`` maps (attack, threat, ε) to a self-test row (:mod:`regroup_core.attacks.selftest`,
+    as a dict): its verdict is shown in the ``selftest`` column, and a ``WEAK`` verdict marks the
+    row's ``sanity`` (the attack missed adversarials known to exist). AutoAttack rows show the
+    flags of its own checks (``autoattack_flags``).
 
     Accuracies count a Borda tie as a REGroup error. Bounded attacks (a fixed ε ball, or a
     spatial grid) have ``softmax_robust``/``regroup_robust`` on all n images with Wilson 95 %
@@ -246,6 +253,7 @@ def attack_table(suite: Suite) -> pd.DataFrame:
             dname, grid = budget_grid(spec.norm)
             row["robust_at"], row["robust_at_ci"] = robust_at(~soft_ok, ~reg_ok, dist[dname], grid)
             row["robust_at_norm"] = dname
+        _mark(row, run, selftest)
         zero = run.result.per_sample.get("zero_gradient")
         if run.threat is ThreatModel.ADAPTIVE:
             share = suite.zero_gradient.get(run.attack) if zero is None else zero[zero_valid(run)].float()
@@ -257,6 +265,27 @@ def attack_table(suite: Suite) -> pd.DataFrame:
         rows.append(row)
     rows += _worst_rows(suite, per_image)
     return pd.DataFrame(rows)
+
+
+def _mark(row: dict[str, Any], run: SuiteRun, selftest: Mapping[tuple[str, str, float], Mapping[str, Any]] | None
+          ) -> None:
+    """The self-test verdict and AutoAttack's flags of a row (see :func:`attack_table`)."""
+    flags = run.result.per_sample.get("autoattack_flags")
+    if flags is not None:
+        mask = 0
+        for value in flags[flags >= 0].tolist():
+            mask |= int(value)
+        row["autoattack_flags"] = ", ".join(flag_names(mask)) or "none"
+        if mask:
+            row["sanity"] = f"{row['sanity']}; AutoAttack flags: {row['autoattack_flags']}"
+    eps = row.get("epsilon_255")
+    found = None if selftest is None or eps is None else selftest.get((run.attack, run.threat.value, float(eps)))
+    if found is None:
+        return
+    row["selftest"] = found["verdict"]
+    if found["verdict"] == "WEAK":
+        row["sanity"] = (f"WEAK: self-test found {found['found']} of {found['tasks']} adversarials known to exist "
+                         f"within ε; {row['sanity']}")
 
 
 def zero_valid(run: SuiteRun) -> torch.Tensor:
@@ -474,6 +503,7 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
             "median L∞·255 / L2": "–" if _present(row, "linf_255_median") is None and _present(row, "l2_median") is None
             else f"{_present(row, 'linf_255_median') or float('inf'):.1f} / {_present(row, 'l2_median') or float('inf'):.2f}",
             "zero-grad %": "–" if zero is None else f"{zero:.0f}",
+            "self-test": row.get("selftest") if isinstance(row.get("selftest"), str) else "–",
             "sanity": row.get("sanity") if isinstance(row.get("sanity"), str) else "",
         })
     return pd.DataFrame(out)
