@@ -109,8 +109,8 @@ def apgd(loss_fn: LossFn, judge: Judge, x: torch.Tensor, delta: torch.Tensor, *,
         grad[di] = grad_i
         better = loss_i > best_loss[idx]
         improved[idx] += better.float()
-        b = idx[better]
-        best_loss[b], best_delta[b.to(x.device)], best_grad[b.to(x.device)] = loss_i[better], delta[b.to(x.device)], grad_i[better.to(x.device)]
+        b, bd = idx[better], idx[better].to(x.device)
+        best_loss[b], best_delta[bd], best_grad[bd] = loss_i[better], delta[bd], grad_i[better.to(x.device)]
         if k + 1 in marks:
             span = k + 1 - last["k"]
             stuck = (improved < RHO * span) | ((last["eta"] == eta) & (last["best"] == best_loss))

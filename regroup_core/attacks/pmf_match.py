@@ -91,7 +91,8 @@ def pmf_match(defended: REGroup, x: torch.Tensor, labels: torch.Tensor, *, norm:
     fooled = torch.zeros(n, dtype=torch.bool) if targets is not None else ~clean.regroup_correct(labels)
     rank = torch.full((n,), -1, dtype=torch.int64)
     rank[fooled] = -2
-    aims = [targets.cpu()] if targets is not None else list(ordered_wrong_classes(defended, x, labels).T[:target_classes])
+    aims = ([targets.cpu()] if targets is not None
+            else list(ordered_wrong_classes(defended, x, labels).T[:target_classes]))
     adversarial, passes = x.clone(), 0
     for r, aim in enumerate(aims, start=1):
         sub = (~fooled).nonzero().squeeze(1)

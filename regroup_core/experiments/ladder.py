@@ -113,9 +113,10 @@ def format_ladder(rows: Sequence[dict[str, Any]]) -> list[str]:
                   "| the attacker knows | REGroup robust % [95 %] | softmax robust % [95 %] | attacks on REGroup |",
                   "|---|---|---|---|"]
         for r in part:
-            lines.append(f"| {r['knows']} | {r['regroup_robust']:.1f} [{r['regroup_robust_ci'][0]:.1f}, "
-                         f"{r['regroup_robust_ci'][1]:.1f}] | {r['softmax_robust']:.1f} [{r['softmax_robust_ci'][0]:.1f}, "
-                         f"{r['softmax_robust_ci'][1]:.1f}] | {', '.join(r['regroup_attacks'])} |")
+            reg, soft = r["regroup_robust_ci"], r["softmax_robust_ci"]
+            lines.append(f"| {r['knows']} | {r['regroup_robust']:.1f} [{reg[0]:.1f}, {reg[1]:.1f}] | "
+                         f"{r['softmax_robust']:.1f} [{soft[0]:.1f}, {soft[1]:.1f}] | "
+                         f"{', '.join(r['regroup_attacks'])} |")
         lines.append("")
     lines += ["What each rung means for a user deploying REGroup:", ""]
     lines += [f"- **{rung.name}** ({rung.knows}): {rung.meaning}" for rung in LADDER]
