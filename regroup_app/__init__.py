@@ -1,12 +1,13 @@
 """REGroup Explorer: the multipage Streamlit app over :mod:`regroup_core`.
 
-Start it with ``python -m app [streamlit flags...]`` from the repository (the app is not an
-installed package). Pages live in ``app/app_pages/`` and stay thin: the work is done by
-``regroup_core``; this package holds UI glue only — shared cached resources in
-:mod:`app.cache`, per-session state in :mod:`app.session`, Plotly figures in :mod:`app.plots`,
-widgets, uploads and error display; shareable links (:mod:`app.views`), the glossary and page
-intros (:mod:`app.glossary`), result lines in words (:mod:`app.verdicts`), the Tour's data
-(:mod:`app.tour`), HTML reports (:mod:`app.report`), shipped results (:mod:`app.shipped`),
-weights/classifier paths on the server (:mod:`app.weights`) and reproducing a link's attack
-(:mod:`app.reproduce`).
+Start it with ``python -m app [streamlit flags...]`` from the repository (:mod:`regroup_app.launch`).
+The app has four rooms, and imports flow one way, from the pages down (``tests/test_architecture.py``):
+
+* ``app_pages/`` — thin pages (Streamlit scripts, one per page);
+* :mod:`.ui` — widgets, link-synced widgets and shareable links, plots, reports, glossary, verdicts;
+* :mod:`.services` — cached calls into ``regroup_core`` shared by every session (models, gallery,
+  attacks through the shared adversarial cache, t-SNE, experiments, fitting);
+* :mod:`.state` — one typed object for a browser session's state.
+
+The entry script is ``streamlit_app.py``; the launcher (``streamlit_config.toml`` → flags) is :mod:`.launch`.
 """

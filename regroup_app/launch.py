@@ -1,4 +1,4 @@
-"""``python -m app [streamlit flags...]``: start REGroup Explorer with ``streamlit_config.toml``.
+"""``python -m app [streamlit flags...]`` (from a checkout): start REGroup Explorer with ``streamlit_config.toml``.
 
 Streamlit only reads ``.streamlit/config.toml``; our top-level ``streamlit_config.toml`` is
 turned into ``--section.key=value`` flags here. Flags given by the user are passed through
@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout (its streamlit_config.toml, assets, cache paths)
 CONFIG = ROOT / "streamlit_config.toml"
 ENTRY = Path(__file__).resolve().parent / "streamlit_app.py"
 
@@ -86,8 +86,8 @@ def launch_env(environ: Mapping[str, str]) -> dict[str, str]:
     Why: torch's OpenMP threads spin while they wait. On a busy machine (other users' jobs, several
     browser sessions) two spinning threads on two cores made a ResNet-50 fit 8× slower than one
     thread (0.58 against 4.4 images/s, measured here); passive waiting removes that cliff, so a fit
-    can use every core (:func:`app.fitting.all_cores`) without risk. It must be set before torch
-    starts, hence here.
+    can use every core (:func:`regroup_app.services.threads.all_cores`) without risk. It must be set
+    before torch starts, hence here.
     """
     env = dict(environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -95,6 +95,7 @@ def launch_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Start Streamlit on the app (this process becomes it); ``-h`` prints this module's help."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
         print(__doc__)
@@ -104,7 +105,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.chdir(ROOT)  # relative asset and cache paths resolve from the repository root
     os.execve(command[0], command, launch_env(os.environ))  # replace this process: signals go straight to Streamlit
     return 0  # pragma: no cover
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

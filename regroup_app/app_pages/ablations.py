@@ -9,17 +9,25 @@ import re
 import pandas as pd
 import streamlit as st
 
-from app import attacking, experiments, glossary, plots, report, session, views, widgets
-from app.fitting import all_cores
-from app.shipped import MADE_BY, shipped_result
-from app.ui import run_page
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from regroup_app.services import attacking, suites
+from regroup_app.services.shipped import MADE_BY, shipped_result
+from regroup_app.services.threads import all_cores
+from regroup_app.state import state
+from regroup_app.ui import glossary, links, plots, report, widgets
+from regroup_app.ui.guard import require_defended, run_page
+from regroup_app.ui.synced import synced
+from regroup_core import ModelBundle, REGroup
 from regroup_core.experiments import wilson_interval
 from regroup_core.experiments.tables import FEW
 
 
-def _section(kind: str, params: dict, compute, label: str, bundle, defended):
+def _section(kind: str, params: dict, compute: Callable[[Any], Any], label: str, bundle: ModelBundle,
+             defended: REGroup) -> Any:
     """Stored result for ``params``, else the shipped one, else a Run button that computes (and stores) it."""
-    stored = experiments.stored_result(kind, params, None)
+    stored = suites.stored_result(kind, params, None)
     if stored is not None:
         st.caption("Stored result (same model, classifiers and settings).")
         return stored
@@ -30,7 +38,7 @@ def _section(kind: str, params: dict, compute, label: str, bundle, defended):
     if st.button(label, type="primary", key=f"run-{kind}"):
         bar, callback = widgets.progress_callback(label)
         with st.spinner(label + "…"), all_cores():
-            result = experiments.stored_result(kind, params, lambda: compute(callback))
+            result = suites.stored_result(kind, params, lambda: compute(callback))
         bar.empty()
         return result
     st.info("Not computed yet for these settings: press the button (a few seconds per attack on the "
@@ -38,7 +46,7 @@ def _section(kind: str, params: dict, compute, label: str, bundle, defended):
     return None
 
 
-def _interval(pcts, ns) -> tuple[list[float], list[float]]:
+def _interval(pcts: Sequence[float], ns: Sequence[int]) -> tuple[list[float], list[float]]:
     """95 % Wilson intervals (in %) of accuracies ``pcts`` (%) measured on ``ns`` images."""
     lows, highs = [], []
     for p, n in zip(pcts, ns):
@@ -58,26 +66,26 @@ def _curve_n(name: str, n: int) -> int:
 def body() -> None:
     st.title("Ablations")
     glossary.intro("ablations")
-    bundle, defended = session.require_defended()
-    key = session.model_choice().key
+    bundle, defended = require_defended()
     c1, c2 = st.columns(2)
-    views.restore("n", "abl-n", views.number(2, 500, integer=True))
-    n = int(c1.number_input("Test images (correctly classified by softmax)", 2, 500, 20, key="abl-n"))
-    views.restore("epsilon", "abl-eps", views.number(1.0, 128.0, step=1.0))
-    eps = float(c2.slider("ε for L∞ attacks (0–255 scale) — used by every tab, marked in the ε sweep", 1.0, 128.0,
-                          bundle.spec.demo_epsilon_255, 1.0, key="abl-eps"))
-    base = {"model": key, "fingerprint": bundle.fingerprint, "n": n, "eps": eps}
+    n = int(synced("n", "abl-n", links.number(2, 500, integer=True),
+                   lambda key: c1.number_input("Test images (correctly classified by softmax)", 2, 500, 20, key=key)))
+    eps = float(synced("epsilon", "abl-eps", links.number(1.0, 128.0, step=1.0),
+                       lambda key: c2.slider("ε for L∞ attacks (0–255 scale) — used by every tab, marked in the ε "
+                                             "sweep", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0, key=key)))
+    base = {"model": state().model_choice.parts, "fingerprint": bundle.fingerprint, "n": n, "eps": eps}
     tab1, tab2, tab3 = st.tabs(["pos / neg / pos+neg voters", "k-ablation", "PGD ε sweep"])
     names = [a for a in attacking.attack_names() if attacking.applicable(a, "transfer")]
     sections: list[report.Section] = []
 
     with tab1:
-        views.restore("attacks", "abl-attacks", lambda raw: [views.one_of(names)(a) for a in raw.split(",")])
-        attacks = st.multiselect("Attacks (transfer from softmax)", names, default=["pgd"], key="abl-attacks")
+        attacks = synced("attacks", "abl-attacks", lambda raw: [links.one_of(names)(a) for a in raw.split(",")],
+                         lambda key: st.multiselect("Attacks (transfer from softmax)", names, default=["pgd"], key=key),
+                         link=lambda v: v or None)
         rows = None
         if attacks:
             rows = _section("variants", {**base, "attacks": attacks},
-                            lambda cb: experiments.variant_table(bundle, defended, attacks=attacks, n=n,
+                            lambda cb: suites.variant_table(bundle, defended, attacks=attacks, n=n,
                                                                  epsilon_255=eps, callback=cb),
                             "Run the voter ablation", bundle, defended)
         if rows:
@@ -101,10 +109,11 @@ def body() -> None:
             sections.append(report.Section("pos / neg / pos+neg voters", tables=[shown], figures=[fig]))
 
     with tab2:
-        views.restore("attack", "abl-k-attack", views.one_of(names))
-        attack = st.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0, key="abl-k-attack")
+        attack = synced("attack", "abl-k-attack", links.one_of(names),
+                        lambda key: st.selectbox("Attack", names, index=names.index("pgd") if "pgd" in names else 0,
+                                                 key=key))
         curves = _section("k-ablation", {**base, "attack": attack},
-                          lambda cb: experiments.k_ablation(bundle, defended, attack=attack, n=n, epsilon_255=eps,
+                          lambda cb: suites.k_ablation(bundle, defended, attack=attack, n=n, epsilon_255=eps,
                                                             callback=cb),
                           "Run the k-ablation", bundle, defended)
         if curves:
@@ -120,10 +129,11 @@ def body() -> None:
     with tab3:
         default = list(bundle.spec.epsilon_grid_255)
         picked = st.multiselect("ε values (0–255 scale); the slider's ε is always included",
-                                sorted({*default, 1.0, 4.0, 48.0, 96.0, 128.0}), default=default, key="abl-eps-list")
+                                sorted({*default, 1.0, 4.0, 48.0, 96.0, 128.0}), default=default,
+                                key=state().keep("abl-eps-list"))
         epsilons = sorted({float(e) for e in picked} | {eps})
         sweep = _section("eps-sweep", {**base, "epsilons": epsilons},
-                         lambda cb: experiments.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=n,
+                         lambda cb: suites.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=n,
                                                               callback=cb),
                          "Run the ε sweep", bundle, defended)
         if sweep:
@@ -139,10 +149,10 @@ def body() -> None:
             sections.append(report.Section("PGD ε sweep", figures=[fig], tables=[pd.DataFrame(
                 {"epsilon (0-255)": epsilons, **{f"{k} %": v for k, v in sweep.items()}})]))
 
-    views.publish(with_image=False, n=n, epsilon=eps, attacks=attacks or None, attack=attack)
+    links.publish(with_image=False)
     if sections:
         settings = {"page": "Ablations", "model": bundle.name, "weights": bundle.weights,
-                    "classifier": session.model_choice().classifier, "k": defended.classifiers.k, "n": n,
+                    "classifier": state().model_choice.classifier, "k": defended.classifiers.k, "n": n,
                     "epsilon_255": eps, "voter_attacks": attacks, "k_ablation_attack": attack, "epsilons": epsilons}
         st.download_button("Download these results as an HTML report", report.html_report(
             f"REGroup ablations — {bundle.name}", sections, settings=settings,

@@ -9,10 +9,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import attacking, experiments, glossary, plots, report, session, views, widgets
-from app.fitting import all_cores
-from app.shipped import MADE_BY, shipped_result
-from app.ui import run_page
+from regroup_app.services import attacking, suites
+from regroup_app.services.shipped import MADE_BY, shipped_result
+from regroup_app.services.threads import all_cores
+from regroup_app.state import state
+from regroup_app.ui import glossary, links, plots, report, widgets
+from regroup_app.ui.guard import require_defended, run_page
+from regroup_app.ui.synced import synced
 from regroup_core.experiments import format_attack_table, format_robust_curves
 
 MAIN = {"attack": "attack", "threat": "threat", "budget": "budget",
@@ -50,22 +53,23 @@ def _chart(df: pd.DataFrame, n: int) -> go.Figure:
 def body() -> None:
     st.title("Benchmark")
     glossary.intro("benchmark")
-    bundle, defended = session.require_defended()
-    key = session.model_choice().key
+    bundle, defended = require_defended()
     names = attacking.attack_names()
     c1, c2, c3 = st.columns(3)
-    views.restore("attacks", "bench-attacks", lambda raw: [views.one_of(names)(a) for a in raw.split(",")])
-    attacks = c1.multiselect("Attacks", names, default=[a for a in ("pgd", "deepfool") if a in names],
-                             key="bench-attacks")
-    views.restore("threats", "bench-threats", lambda raw: [views.one_of(attacking.THREATS)(t) for t in raw.split(",")])
-    threats = c2.multiselect("Threat models", list(attacking.THREATS), default=["transfer"], key="bench-threats",
-                             help="\n".join(f"- **{t}**: {h}" for t, h in attacking.THREAT_HELP.items()))
-    views.restore("n", "bench-n", views.number(2, 1000, integer=True))
-    n = int(c3.number_input("Test images", 2, 1000, 20, key="bench-n"))
-    views.restore("epsilon", "bench-eps", views.number(1.0, 128.0, step=1.0))
-    eps = float(c3.slider("ε for L∞ attacks (0–255)", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0,
-                          key="bench-eps"))
-    views.publish(with_image=False, attacks=attacks or None, threats=threats or None, n=n, epsilon=eps)
+    attacks = synced("attacks", "bench-attacks", lambda raw: [links.one_of(names)(a) for a in raw.split(",")],
+                     lambda key: c1.multiselect("Attacks", names, default=[a for a in ("pgd", "deepfool") if a in names],
+                                                key=key), link=lambda v: v or None)
+    threats = synced("threats", "bench-threats",
+                     lambda raw: [links.one_of(attacking.THREATS)(t) for t in raw.split(",")],
+                     lambda key: c2.multiselect("Threat models", list(attacking.THREATS), default=["transfer"], key=key,
+                                                help="\n".join(f"- **{t}**: {h}" for t, h in attacking.THREAT_HELP.items())),
+                     link=lambda v: v or None)
+    n = int(synced("n", "bench-n", links.number(2, 1000, integer=True),
+                   lambda key: c3.number_input("Test images", 2, 1000, 20, key=key)))
+    eps = float(synced("epsilon", "bench-eps", links.number(1.0, 128.0, step=1.0),
+                       lambda key: c3.slider("ε for L∞ attacks (0–255)", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0,
+                                             key=key)))
+    links.publish(with_image=False)
     jobs = [(a, t) for a in attacks for t in threats if attacking.applicable(a, t)]
     skipped = [(a, t) for a in attacks for t in threats if not attacking.applicable(a, t)]
     if skipped:
@@ -74,9 +78,9 @@ def body() -> None:
     if not jobs:
         st.warning("Choose at least one attack and a threat model it fits.")
         return
-    params = {"model": key, "fingerprint": bundle.fingerprint, "attacks": attacks, "threats": threats, "n": n,
+    params = {"model": state().model_choice.parts, "fingerprint": bundle.fingerprint, "attacks": attacks, "threats": threats, "n": n,
               "eps": eps}
-    rows = experiments.stored_result("table", params, None)
+    rows = suites.stored_result("table", params, None)
     source = "stored"
     if rows is None:
         rows = shipped_result("table", params, bundle, defended)
@@ -84,9 +88,9 @@ def body() -> None:
     if rows is None and st.button(f"Run {len(jobs)} attack(s) on {n} images", type="primary", key="bench-run"):
         bar, callback = widgets.progress_callback("Benchmark")
         with all_cores():
-            rows = experiments.stored_result(
+            rows = suites.stored_result(
                 "table", params,
-                lambda: experiments.attack_table(bundle, defended, attacks=attacks, threats=threats, n=n,
+                lambda: suites.attack_table(bundle, defended, attacks=attacks, threats=threats, n=n,
                                                  epsilon_255=eps, callback=callback))
         bar.empty()
         source = "computed"
@@ -116,8 +120,8 @@ def body() -> None:
     fig = _chart(df, n)
     st.plotly_chart(fig, width="stretch", key="chart-bench")
     settings = {"page": "Benchmark", "model": bundle.name, "weights": bundle.weights,
-                "classifier": session.model_choice().classifier, "k": defended.classifiers.k, "attacks": attacks,
-                "threats": threats, "n": n, "epsilon_255": eps, "backend": experiments.BACKEND}
+                "classifier": state().model_choice.classifier, "k": defended.classifiers.k, "attacks": attacks,
+                "threats": threats, "n": n, "epsilon_255": eps, "backend": suites.BACKEND}
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download CSV", report.csv_bytes(df), file_name="regroup-benchmark.csv",
                        mime="text/csv", key="bench-csv")

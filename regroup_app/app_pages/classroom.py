@@ -3,12 +3,18 @@ Condorcet-consistent rule (Copeland); change one voter's ballot and watch the wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
 import torch
 
-from app import cache, glossary, plots, reproduce, session, views, widgets
-from app.ui import run_page
+from regroup_app.services.cache import predict_ranks
+from regroup_app.state import state
+from regroup_app.ui import glossary, links, plots, reproduce, widgets
+from regroup_app.ui.guard import require_defended, run_page
+from regroup_app.ui.synced import synced
+from regroup_app.ui.verdicts import label_text
 from regroup_core.analysis.classroom import RULES, ballots, demote, promote, tally, voters_to_flip
 from regroup_core.analysis.ranks import image_ranks
 
@@ -29,7 +35,7 @@ Copeland, a Condorcet-consistent rule, also uses whole rankings, through pairwis
 """
 
 
-def _ballot_text(ranking, class_names, n=5) -> str:
+def _ballot_text(ranking: torch.Tensor, class_names: Sequence[str], n: int = 5) -> str:
     order = sorted(range(len(ranking)), key=lambda c: int(ranking[c]))[:n]
     return " > ".join(class_names[c] for c in order) + (" > …" if len(ranking) > n else "")
 
@@ -37,28 +43,26 @@ def _ballot_text(ranking, class_names, n=5) -> str:
 def body() -> None:
     st.title("Voting classroom")
     glossary.intro("classroom")
-    bundle, defended = session.require_defended()
-    image = widgets.ensure_image(bundle)
-    reproduce.attack_from_link(bundle, image)
-    key = session.model_choice().key
-    x = session.image_tensor(bundle, image)
-    run = session.last_attack()
+    bundle, defended = require_defended()
+    image, x, run = reproduce.image_and_attack(bundle)
     c0, c1, c2 = st.columns([1, 2, 2])
-    views.restore("show", "class-which", views.one_of(["clean", "adversarial"] if run is not None else ["clean"]))
-    which = c1.radio("Image", ["clean", "adversarial"] if run is not None else ["clean"], horizontal=True,
-                     key="class-which")
+    versions = ["clean", "adversarial"] if run is not None else ["clean"]
+    which = synced("show", "class-which", links.one_of(versions),
+                   lambda key: c1.radio("Image", versions, horizontal=True, key=key),
+                   link=lambda v: v if v != "clean" else None)
     shown = run.adversarial if which == "adversarial" and run is not None else x
     c0.image(widgets.to_pil(shown, size=112), caption=f"{which} — {image.name}", width=112)
-    pred = cache.predict_ranks(key, shown[None])
+    pred = predict_ranks(state().model_choice, shown[None])
     layers = [layer.name for layer in pred.layers]
-    views.restore("k", "class-k", views.number(1, len(layers), integer=True))
-    k = int(c2.slider("k (highest layers voting)", 1, len(layers), defended.classifiers.k, key="class-k"))
+    k = int(synced("k", "class-k", links.number(1, len(layers), integer=True),
+                   lambda key: c2.slider("k (highest layers voting)", 1, len(layers), defended.classifiers.k,
+                                         key=key)))
     pos, neg = image_ranks(pred.pos_ranks, pred.neg_ranks)
     b = ballots(pos, neg, layers, k)
     names = bundle.class_names
     m = b.num_classes
     st.caption(f"{len(b.names)} voters: the pos and neg voter of each of the highest {k} layers. "
-               f"True class: {session.label_text(bundle, image.label)}.")
+               f"True class: {label_text(bundle, image.label)}.")
 
     st.subheader("1 · The ballots")
     st.dataframe(pd.DataFrame({"voter": b.names, "ranking (best first)": [_ballot_text(r, names) for r in b.ranks]}),
@@ -66,23 +70,23 @@ def body() -> None:
 
     st.subheader("2 · Change one voter's ballot")
     d1, d2, d3 = st.columns(3)
-    views.restore("voter", "class-voter", views.one_of(range(len(b.names))))
-    voter = d1.selectbox("Voter", range(len(b.names)), format_func=lambda v: b.names[v], key="class-voter")
+    voter = synced("voter", "class-voter", links.one_of(range(len(b.names))),
+                   lambda key: d1.selectbox("Voter", range(len(b.names)), format_func=lambda v: b.names[v], key=key))
     before = tally(b)
-    views.restore("promote", "class-promote", views.one_of(range(m)))
-    promoted = d2.selectbox("Put this class first", range(m), format_func=lambda c: session.label_text(bundle, c),
-                            index=int(torch.argsort(before["borda"][0], descending=True, stable=True)[1]),
-                            key="class-promote", help="Default: the Borda runner-up.")
-    sink = d3.toggle("…and the current Borda winner last", value=True, key="class-sink")
-    views.publish(k=k, show=which if which != "clean" else None, voter=voter, promote=int(promoted),
-                  **(reproduce.attack_params() if which == "adversarial" else {}))
+    promoted = int(synced("promote", "class-promote", links.one_of(range(m)),
+                          lambda key: d2.selectbox(
+                              "Put this class first", range(m), format_func=lambda c: label_text(bundle, c),
+                              index=int(torch.argsort(before["borda"][0], descending=True, stable=True)[1]),
+                              key=key, help="Default: the Borda runner-up."), link=int))
+    sink = d3.toggle("…and the current Borda winner last", value=True, key=state().keep("class-sink"))
+    links.publish(**(reproduce.attack_params() if which == "adversarial" else {}))
     ranking = promote(b.ranks[voter], int(promoted))
     if sink and before["borda"][1] != int(promoted):
         ranking = demote(ranking, before["borda"][1])
     changed = b.replace(voter, ranking)
     after = tally(changed)
-    rows = [{"rule": RULE_TEXT[r], "winner before": session.label_text(bundle, before[r][1]),
-             "winner after": session.label_text(bundle, after[r][1]),
+    rows = [{"rule": RULE_TEXT[r], "winner before": label_text(bundle, before[r][1]),
+             "winner after": label_text(bundle, after[r][1]),
              "changed?": "yes" if before[r][1] != after[r][1] else "no"} for r in RULES]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     classes = sorted({before[r][1] for r in RULES} | {after[r][1] for r in RULES} | {int(promoted)}

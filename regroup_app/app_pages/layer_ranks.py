@@ -5,48 +5,56 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import cache, glossary, plots, reproduce, session, views, widgets
-from app.ui import run_page
+from regroup_app.services.cache import predict_ranks
+from regroup_app.state import state
+from regroup_app.ui import glossary, links, plots, reproduce, widgets
+from regroup_app.ui.guard import require_defended, run_page
+from regroup_app.ui.synced import synced
+from regroup_core import Prediction
 from regroup_core.analysis.ranks import borda_buildup, focus_classes, image_ranks
 
 BUILDUP_CLASSES = 10  # lines in the Borda build-up chart: the marked classes and the best by total Borda
 
 
-def _marks(pred, label):
+def _marks(pred: Prediction, label: int | None) -> dict[str, int | None]:
     return {"true": label, "softmax": int(pred.softmax_labels[0]), "REGroup": int(pred.regroup_labels[0])}
 
 
 def body() -> None:
     st.title("Layer ranks")
     glossary.intro("layer_ranks")
-    bundle, defended = session.require_defended()
-    image = widgets.ensure_image(bundle)
-    reproduce.attack_from_link(bundle, image)
-    key = session.model_choice().key
-    x = session.image_tensor(bundle, image)
-    clean = cache.predict_ranks(key, x[None])
-    run = session.last_attack()
-    adv = cache.predict_ranks(key, run.adversarial[None]) if run is not None else None
+    bundle, defended = require_defended()
+    image, x, run = reproduce.image_and_attack(bundle)
+    choice = state().model_choice
+    clean = predict_ranks(choice, x[None])
+    adv = predict_ranks(choice, run.adversarial[None]) if run is not None else None
 
     c0, c1, c2 = st.columns([1, 2, 2])
     c0.image(widgets.to_pil(x, size=112), caption=image.name, width=112)
     m = bundle.num_classes
     many = m > 20
-    views.restore("top", "ranks-topn", views.number(3, min(m, 100), integer=True))
-    if many:
-        views.restore("classes", "ranks-all", lambda raw: views.one_of(["all"])(raw) == "all")
-    show_all = c1.toggle(f"Show all {m} classes", value=not many, key="ranks-all", disabled=not many,
+    links.restore("top", "ranks-topn", links.number(3, min(m, 100), integer=True))  # drawn below, when shown
+
+    def toggle(key: str) -> bool:
+        return c1.toggle(f"Show all {m} classes", value=not many, key=key, disabled=not many,
                          help="Every class as a column (hover for names); the colour scale is logarithmic.")
+
+    if many:
+        show_all = synced("classes", "ranks-all", lambda raw: links.one_of(["all"])(raw) == "all", toggle,
+                          link=lambda v: "all" if v else None)
+    else:
+        show_all = toggle(state().keep("ranks-all"))
     top_n = None if show_all else int(c1.number_input("Classes shown (top-N by total Borda)", 3, min(m, 100),
-                                                      min(m, 15), key="ranks-topn"))
-    views.restore("voters", "ranks-voter", views.one_of(["pos", "neg"]))
-    voter = c2.radio("Voters", ["pos", "neg"], horizontal=True, key="ranks-voter",
-                     help="Each layer votes twice: with its positive (pos) and its negative (neg) "
-                          "accumulator PMFs.")
+                                                      min(m, 15), key=state().keep("ranks-topn")))
+    links.record("top", top_n)
+    voter = synced("voters", "ranks-voter", links.one_of(["pos", "neg"]),
+                   lambda key: c2.radio("Voters", ["pos", "neg"], horizontal=True, key=key,
+                                        help="Each layer votes twice: with its positive (pos) and its negative "
+                                             "(neg) accumulator PMFs."))
     c2.caption("Rank 1 = the layer's favourite class (dark). The highest "
                f"k = {defended.classifiers.k} layers vote (dashed band); outlined columns are the true, softmax "
                "and REGroup classes." + (" Colours are on a log scale so ranks 1–10 stay apart." if many else ""))
-    views.publish(voters=voter, top=top_n, classes="all" if show_all and many else None, **reproduce.attack_params())
+    links.publish(**reproduce.attack_params())
     if run is None:
         st.info("Run an attack in the Attack lab to compare clean and adversarial ranks side by side.")
     layers = [layer.name for layer in clean.layers]

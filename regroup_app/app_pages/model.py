@@ -8,11 +8,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import cache, glossary, plots, session, views
-from app.fitting import fit_to_file
-from app.ui import run_page
-from app.uploads import read_bytes_upload
-from app.weights import check_server_path, pretrained_help
+from regroup_app.services import cache
+from regroup_app.services.fitting import fit_to_file
+from regroup_app.services.uploads import read_bytes_upload
+from regroup_app.services.weights import check_server_path, pretrained_help
+from regroup_app.state import ModelChoice, shipped_classifier, state
+from regroup_app.ui import glossary, links, plots
+from regroup_app.ui.guard import run_page
+from regroup_core import ModelBundle, REGroup
 from regroup_core.errors import EmptyClassError, ModelError, RegroupError
 from regroup_core.experiments import wilson_interval
 from regroup_core.sources.models import ModelKind, model_spec
@@ -28,7 +31,7 @@ EXCLUDE_LABEL = ("Exclude classes without any correctly classified fitting sampl
                  "instead of stopping with an error")
 
 
-def _weights_ui(name: str, current: session.ModelChoice) -> str | None | bool:
+def _weights_ui(name: str, current: ModelChoice) -> str | None | bool:
     """The weights spec chosen in the UI; False while a file is still missing or unusable."""
     kind = "embedded" if model_spec(name).kind is ModelKind.EMBEDDED else "torchvision"
     options = WEIGHT_OPTIONS[kind]
@@ -37,7 +40,7 @@ def _weights_ui(name: str, current: session.ModelChoice) -> str | None | bool:
         default = options.index(RANDOM)
     elif current.name == name and current.weights not in (None, "random"):
         default = options.index(SERVER)
-    picked = st.radio("Weights", options, index=default, key=f"weights-{name}")
+    picked = st.radio("Weights", options, index=default, key=state().keep(f"weights-{name}"))
     if picked == options[0]:
         return None
     if picked == RANDOM:
@@ -45,7 +48,7 @@ def _weights_ui(name: str, current: session.ModelChoice) -> str | None | bool:
     if picked == SERVER:
         keep = current.weights if current.name == name and current.weights not in (None, "random") else ""
         text = st.text_input("Path of a state dict on the server (.safetensors, .pth, .pt; read with "
-                             "weights_only=True)", value=keep, key=f"weights-path-{name}",
+                             "weights_only=True)", value=keep, key=state().keep(f"weights-path-{name}"),
                              placeholder="/data/checkpoints/resnet50.pth",
                              help="For checkpoints too large to upload comfortably: the file is read where the "
                                   "app runs, nothing is copied.")
@@ -62,7 +65,7 @@ def _weights_ui(name: str, current: session.ModelChoice) -> str | None | bool:
         return current.weights if current.name == name and current.weights not in (None, "random") else False
     suffix = Path(upload.name).suffix.lower()
     path = cache.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), suffix)
-    st.session_state.setdefault("upload-names", {})[path] = upload.name  # for messages
+    state().name_upload(path, upload.name)  # for messages
     return path
 
 
@@ -70,18 +73,18 @@ def state_max_mb() -> int:
     return int(st.get_option("server.maxUploadSize"))
 
 
-def _layers_table(bundle) -> None:
+def _layers_table(bundle: ModelBundle) -> None:
     rows = [{"#": i, "layer": layer.name, "kind": layer.kind.value, "dim (channels/units)": layer.dim,
              "depth": layer.depth} for i, layer in enumerate(bundle.layers)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(rows)))
 
 
-def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
+def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
     st.subheader("REGroup classifiers")
-    shipped = cache.shipped_classifier(bundle.name)
+    shipped = shipped_classifier(bundle.name)
     options = (["Shipped classifier file"] if shipped and choice.weights is None else []) + \
         ["Fit now", "A classifier file on the server", "Upload a classifier file"]
-    how = st.radio("Source", options, horizontal=True, key="classifier-source")
+    how = st.radio("Source", options, horizontal=True, key=state().keep("classifier-source"))
     new_path: str | None = None
     shown_name: str | None = None  # what to call an uploaded file in messages (not its cache path)
     if how == "Shipped classifier file":
@@ -90,7 +93,7 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
             new_path = shipped
     elif how == "A classifier file on the server":
         text = st.text_input("Path of a classifier file on the server (.safetensors, written by "
-                             "`python -m regroup_core fit`)", key="classifier-path",
+                             "`python -m regroup_core fit`)", key=state().keep("classifier-path"),
                              placeholder="/data/regroup/resnet50.safetensors",
                              help="ImageNet classifier files are large (ResNet-50: 420 MB): read them where the app "
                                   "runs instead of uploading them.")
@@ -106,19 +109,19 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
         if upload is not None:
             new_path = cache.stash_upload(read_bytes_upload(upload, max_mb=state_max_mb()), ".safetensors")
             shown_name = upload.name
-            st.session_state.setdefault("upload-names", {})[new_path] = upload.name  # for the sidebar
+            state().name_upload(new_path, upload.name)  # for the sidebar
     else:
         default_data = bundle.spec.fit_data or ""
         data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",
-                             value=default_data, key="fit-data")
+                             value=default_data, key=state().keep("fit-data"))
         selection = st.text_input("Held-out data to choose k (empty: fix k below)",
-                                  value=bundle.spec.selection_data or "", key="fit-selection")
+                                  value=bundle.spec.selection_data or "", key=state().keep("fit-selection"))
         c1, c2, c3 = st.columns(3)
-        per_class = c1.number_input("Samples per class", 1, 1000, 50, key="fit-per-class")
-        threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05, key="fit-threshold")
+        per_class = c1.number_input("Samples per class", 1, 1000, 50, key=state().keep("fit-per-class"))
+        threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05, key=state().keep("fit-threshold"))
         fixed_k = c3.number_input("k (0 = choose from held-out data)", 0, len(bundle.layers),
-                                  0 if selection else min(5, len(bundle.layers)), key="fit-k")
-        exclude = st.checkbox(EXCLUDE_LABEL, value=False, key="fit-exclude",
+                                  0 if selection else min(5, len(bundle.layers)), key=state().keep("fit-k"))
+        exclude = st.checkbox(EXCLUDE_LABEL, value=False, key=state().keep("fit-exclude"),
                               help="Useful with a partial ImageFolder, e.g. a few ImageNet classes.")
         if st.button("Fit the classifiers", type="primary", key="fit-button"):
             if not data.strip():
@@ -130,16 +133,16 @@ def _classifier_ui(bundle, choice: session.ModelChoice) -> None:
                 return
     if new_path is not None and new_path != choice.classifier:
         try:  # validate before switching
-            cache.defended_model(choice.name, choice.weights, new_path)
+            cache.defended_model(ModelChoice(choice.name, choice.weights, new_path))
         except RegroupError as exc:
             if shown_name is None:
                 raise
             raise type(exc)(str(exc).replace(repr(new_path), f"'{shown_name}'").replace(new_path, shown_name)) from None
-        session.set_model_choice(session.ModelChoice(choice.name, choice.weights, new_path))
+        state().model_choice = ModelChoice(choice.name, choice.weights, new_path)
         st.rerun()
 
 
-def _fit(bundle, data: str, selection: str | None, per_class: int, k: int | None, threshold: float,
+def _fit(bundle: ModelBundle, data: str, selection: str | None, per_class: int, k: int | None, threshold: float,
          exclude: bool) -> str | None:
     """Fit with progress; on failure the progress box goes away and one line says what to do."""
     box = st.empty()
@@ -169,7 +172,7 @@ def _fit(bundle, data: str, selection: str | None, per_class: int, k: int | None
     raise failure
 
 
-def _accuracy_ui(defended) -> None:
+def _accuracy_ui(defended: REGroup) -> None:
     cls = defended.classifiers
     sel = cls.info.get("k_selection") if isinstance(cls.info, dict) else None
     c1, c2, c3 = st.columns(3)
@@ -200,35 +203,35 @@ def _accuracy_ui(defended) -> None:
 def body() -> None:
     st.title("Model")
     glossary.intro("model")
-    choice = session.model_choice()
+    choice = state().model_choice
     c1, c2 = st.columns([1, 2])
     with c1:
         name = st.selectbox("Model", cache.APP_MODELS, index=cache.APP_MODELS.index(choice.name)
-                            if choice.name in cache.APP_MODELS else 0, key="model-name",
+                            if choice.name in cache.APP_MODELS else 0, key=state().keep("model-name"),
                             help="mnist-* models are embedded and work offline; ResNet-50/VGG-19 "
                                  "need ImageNet weights from torchvision's cache or a file.")
         weights = _weights_ui(name, choice)
     if weights is False:
         st.info("Give a weights file (a path on the server or an upload) to continue.")
-        views.publish(with_image=False)
+        links.publish(with_image=False)
         return
     if (name, weights) != (choice.name, choice.weights):
         try:
             cache.model_bundle(name, weights)  # fail here, before switching, with a clear message
         except ModelError as exc:
-            shown = st.session_state.get("upload-names", {}).get(weights) if isinstance(weights, str) else None
+            shown = state().upload_name(weights) if isinstance(weights, str) else None
             if weights is None:
                 message = pretrained_help(name, exc)
             else:
                 message = str(exc).replace(weights, shown) if shown else str(exc)
             st.error(message, icon=":material/cloud_off:" if weights is None else ":material/warning:")
-            views.publish(with_image=False)
+            links.publish(with_image=False)
             return
-        classifier = cache.shipped_classifier(name) if weights is None else None
-        session.set_model_choice(session.ModelChoice(name, weights, classifier))
+        classifier = shipped_classifier(name) if weights is None else None
+        state().model_choice = ModelChoice(name, weights, classifier)
         st.rerun()
-    bundle, defended = session.current_model()
-    views.publish(with_image=False)
+    bundle, defended = cache.current_model(state().model_choice)
+    links.publish(with_image=False)
     with c2:
         st.markdown(f"**{bundle.name}** · {len(bundle.layers)} tapped layers · {bundle.num_classes} classes · "
                     f"input {tuple(bundle.input_shape)} · weights: {bundle.weights} · device: {bundle.device}")

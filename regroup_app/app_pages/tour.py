@@ -8,8 +8,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import cache, glossary, plots, session, tour, verdicts, views, widgets
-from app.ui import run_page
+from regroup_app.services import tour_case as tour
+from regroup_app.services.cache import defended_model, model_bundle
+from regroup_app.state import CurrentImage, state
+from regroup_app.ui import glossary, links, plots, verdicts, widgets
+from regroup_app.ui.guard import run_page
+from regroup_app.ui.synced import synced
+from regroup_core import ModelBundle, Prediction, REGroup
+from regroup_core.analysis.classroom import Ballots
+from regroup_core.attacks import AttackResult
+from regroup_core.analysis.outcome import AttackOutcome
 from regroup_core.analysis.classroom import tally, voters_to_flip
 from regroup_core.analysis.outcome import Effect, verdict
 from regroup_core.analysis.ranks import image_ranks
@@ -19,32 +27,33 @@ STEPS = ("1 · One image", "2 · A voter", "3 · Every layer ranks", "4 · Borda
 
 
 def _go(delta: int) -> None:
-    st.session_state["tour-step"] = STEPS[min(len(STEPS) - 1, max(0, STEPS.index(st.session_state["tour-step"])
-                                                                   + delta))]
+    app = state()
+    app.set_widget("tour-step", STEPS[min(len(STEPS) - 1, max(0, STEPS.index(app.widget("tour-step")) + delta))])
 
 
 def _nav(position: str) -> None:
-    i = STEPS.index(st.session_state["tour-step"])
+    i = STEPS.index(state().widget("tour-step"))
     c1, _, c2 = st.columns([1, 4, 1])
     c1.button("← Back", key=f"tour-back-{position}", on_click=_go, args=(-1,), disabled=i == 0, width="stretch")
     c2.button("Next →", key=f"tour-next-{position}", on_click=_go, args=(1,), disabled=i == len(STEPS) - 1,
               type="primary", width="stretch")
 
 
-def _name(bundle, c: int | None) -> str:
-    return session.label_text(bundle, c)
+def _name(bundle: ModelBundle, c: int | None) -> str:
+    return verdicts.label_text(bundle, c)
 
 
-def _points(b) -> np.ndarray:
+def _points(b: Ballots) -> np.ndarray:
     """(V, M) Borda points of every ballot."""
     return (b.num_classes - b.ranks).numpy()
 
 
-def _first_choices(b, c: int) -> int:
+def _first_choices(b: Ballots, c: int) -> int:
     return int((b.ranks[:, c] == 1).sum())
 
 
-def step_image(bundle, defended, image, x, clean) -> None:
+def step_image(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x: np.ndarray,
+               clean: Prediction) -> None:
     st.subheader("One image, and the network's answer")
     c1, c2 = st.columns([1, 3])
     c1.image(widgets.to_pil(x, size=168), caption=image.name, width=168)
@@ -64,13 +73,14 @@ def step_image(bundle, defended, image, x, clean) -> None:
                "(sidebar).")
 
 
-def step_voter(bundle, defended, image, x, clean) -> None:
+def step_voter(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x: np.ndarray,
+               clean: Prediction) -> None:
     st.subheader("What one voter sees")
     k = defended.classifiers.k
     voting = [layer.name for layer in bundle.layers][-k:]
     c1, c2 = st.columns([1, 3])
-    layer = c1.selectbox("Layer", voting[::-1], key="tour-layer", help="The highest k layers vote.")
-    sign = c1.radio("Voter", ["pos", "neg"], horizontal=True, key="tour-sign")
+    layer = c1.selectbox("Layer", voting[::-1], key=state().keep("tour-layer"), help="The highest k layers vote.")
+    sign = c1.radio("Voter", ["pos", "neg"], horizontal=True, key=state().keep("tour-sign"))
     view = tour.voter_view(x, layer, sign)
     order = np.argsort(view["kl"], kind="stable")
     best, second = int(order[0]), int(order[1])
@@ -93,7 +103,8 @@ def step_voter(bundle, defended, image, x, clean) -> None:
         f"class {bundle.class_names[other]} at rank {int(ranks[other])} (KL {view['kl'][other]:.3f}).")
 
 
-def step_ranks(bundle, defended, image, x, clean) -> None:
+def step_ranks(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x: np.ndarray,
+               clean: Prediction) -> None:
     st.subheader("Every layer ranks every class")
     pos, neg = image_ranks(clean.pos_ranks, clean.neg_ranks)
     layers = [layer.name for layer in clean.layers]
@@ -116,7 +127,8 @@ def step_ranks(bundle, defended, image, x, clean) -> None:
         "held-out digits (the Model page shows each layer's accuracy).")
 
 
-def step_borda(bundle, defended, image, x, clean) -> None:
+def step_borda(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x: np.ndarray,
+               clean: Prediction) -> None:
     st.subheader("The Borda count")
     b = tour.ballots_of(clean)
     m = b.num_classes
@@ -144,7 +156,8 @@ def step_borda(bundle, defended, image, x, clean) -> None:
         + " A real perturbation cannot rewrite ballots at will: it nudges every layer's responses at once.")
 
 
-def _attack_view(bundle, image, x, result, pred, outcome, threat: str) -> None:
+def _attack_view(bundle: ModelBundle, x: np.ndarray, result: AttackResult, outcome: AttackOutcome,
+                 threat: str) -> None:
     adv = result.adversarial[0].numpy()
     c1, c2, c3 = st.columns(3)
     c1.image(widgets.to_pil(x, size=168), caption="clean", width=168)
@@ -155,7 +168,7 @@ def _attack_view(bundle, image, x, result, pred, outcome, threat: str) -> None:
     st.markdown("  \n".join(verdicts.attack_lines(bundle, outcome, attack=case.attack, threat=threat)))
 
 
-def _ballot_change(bundle, clean, pred, label: int) -> pd.DataFrame:
+def _ballot_change(bundle: ModelBundle, clean: Prediction, pred: Prediction, label: int) -> pd.DataFrame:
     before, after = tour.ballots_of(clean), tour.ballots_of(pred)
     names = bundle.class_names
     rows = []
@@ -168,7 +181,8 @@ def _ballot_change(bundle, clean, pred, label: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def step_transfer(bundle, defended, image, x, clean) -> None:
+def step_transfer(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x: np.ndarray,
+                  clean: Prediction) -> None:
     case = tour.tour_case()
     st.subheader("An attack on the softmax")
     st.markdown(
@@ -178,7 +192,7 @@ def step_transfer(bundle, defended, image, x, clean) -> None:
         f"The **{case.attack}** attack is aimed at the softmax network (the paper's **transfer** threat model).")
     with st.spinner("Attacking the softmax…"):
         result, pred, outcome = tour.attacked(x, image.label, "transfer")
-    _attack_view(bundle, image, x, result, pred, outcome, "transfer")
+    _attack_view(bundle, x, result, outcome, "transfer")
     after = tour.ballots_of(pred)
     st.dataframe(_ballot_change(bundle, clean, pred, image.label), hide_index=True, width="stretch")
     if outcome.regroup_holds_where_softmax_falls:
@@ -192,7 +206,8 @@ def step_transfer(bundle, defended, image, x, clean) -> None:
                    icon=":material/info:")
 
 
-def step_adaptive(bundle, defended, image, x, clean) -> None:
+def step_adaptive(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x: np.ndarray,
+                  clean: Prediction) -> None:
     case = tour.tour_case()
     st.subheader("The same attack, aimed at REGroup")
     st.markdown(
@@ -202,7 +217,7 @@ def step_adaptive(bundle, defended, image, x, clean) -> None:
         "REGroup's exact vote then judges the result.")
     with st.spinner("Attacking REGroup (adaptive)…"):
         result, pred, outcome = tour.attacked(x, image.label, "adaptive")
-    _attack_view(bundle, image, x, result, pred, outcome, "adaptive")
+    _attack_view(bundle, x, result, outcome, "adaptive")
     st.dataframe(_ballot_change(bundle, clean, pred, image.label), hide_index=True, width="stretch")
     effect = outcome.effect("regroup")
     if effect is Effect.FOOLED:
@@ -217,7 +232,8 @@ def step_adaptive(bundle, defended, image, x, clean) -> None:
                 "run DeepFool or PGD with the adaptive threat model on the Benchmark page.", icon=":material/info:")
 
 
-def step_meaning(bundle, defended, image, x, clean) -> None:
+def step_meaning(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x: np.ndarray,
+                 clean: Prediction) -> None:
     st.subheader("What it means")
     _, _, transfer = tour.attacked(x, image.label, "transfer")
     _, _, adaptive = tour.attacked(x, image.label, "adaptive")
@@ -247,9 +263,10 @@ def step_meaning(bundle, defended, image, x, clean) -> None:
                    "recomputed now.")
     c1, c2, c3 = st.columns(3)
     if c1.button("Open this digit in the Attack lab", key="tour-open-lab", icon=":material/bolt:"):
-        session.set_model_choice(session.ModelChoice(tour.TOUR_MODEL, None, cache.shipped_classifier(tour.TOUR_MODEL)))
-        session.set_current_image(image)
-        st.session_state["image-restored"] = True
+        app = state()
+        app.model_choice = tour.model_choice()
+        app.current_image = image
+        app.mark_image_restored()
         st.switch_page("app_pages/attack_lab.py")
     c2.page_link("app_pages/classroom.py", label="Voting classroom", icon=":material/how_to_vote:")
     c3.page_link("app_pages/draw.py", label="Draw a digit", icon=":material/draw:")
@@ -261,23 +278,24 @@ BODIES = (step_image, step_voter, step_ranks, step_borda, step_transfer, step_ad
 def body() -> None:
     st.title("A tour of REGroup")
     glossary.intro("tour")
-    views.restore("step", "tour-step", lambda raw: STEPS[views.number(1, len(STEPS), integer=True)(raw) - 1])
-    if st.session_state.get("tour-step") not in STEPS:
-        st.session_state["tour-step"] = STEPS[0]
-    st.radio("Step", STEPS, horizontal=True, key="tour-step", label_visibility="collapsed")
-    step = STEPS.index(st.session_state["tour-step"])
+    if state().widget("tour-step") not in STEPS:
+        state().set_widget("tour-step", STEPS[0])
+    shown = synced("step", "tour-step", lambda raw: STEPS[links.number(1, len(STEPS), integer=True)(raw) - 1],
+                   lambda key: st.radio("Step", STEPS, horizontal=True, key=key, label_visibility="collapsed"),
+                   link=lambda v: STEPS.index(v) + 1)
+    step = STEPS.index(shown)
     st.progress((step + 1) / len(STEPS))
-    views.publish(with_model=False, with_image=False, step=step + 1)
-    bundle = cache.model_bundle(tour.TOUR_MODEL, None)
-    defended = cache.defended_model(*tour.model_key())
+    links.publish(with_model=False, with_image=False)
+    bundle = model_bundle(tour.TOUR_MODEL, None)
+    defended = defended_model(tour.model_choice())
     image, x = tour.image()
     clean = tour.clean_prediction(x)
     with st.container(border=True):
         BODIES[step](bundle, defended, image, x, clean)
     _nav("bottom")
-    if session.model_choice().name != tour.TOUR_MODEL:
+    if state().model_choice.name != tour.TOUR_MODEL:
         st.caption(f"The tour always uses the embedded `{tour.TOUR_MODEL}`; the other pages use the model chosen "
-                   f"on the Model page (`{session.model_choice().name}`).")
+                   f"on the Model page (`{state().model_choice.name}`).")
 
 
 run_page(body)

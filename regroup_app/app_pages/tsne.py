@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import cache, glossary, plots, session, views, widgets
-from app.ui import run_page
+from typing import Any
+
+from regroup_app.services.gallery import sample_set
+from regroup_app.services.tsne_map import tsne_points
+from regroup_app.state import state
+from regroup_app.ui import glossary, links, plots, verdicts, widgets
+from regroup_app.ui.guard import require_defended, run_page
+from regroup_app.ui.synced import synced
 
 VIEWS = {"pos+neg": ("pos+neg",), "pos": ("pos",), "neg": ("neg",),
          "all three side by side (the paper's Fig. 5)": ("pos", "neg", "pos+neg")}
@@ -21,7 +27,7 @@ def _view_param(view: str) -> str:
 SHOW_AT_MOST = 48  # images shown for a selection (the rest are counted)
 
 
-def _selected(event, traces: int) -> list[int]:
+def _selected(event: Any) -> list[int]:
     """Point indices (customdata) selected in a chart, by click, box or lasso."""
     try:
         points = event.selection.points if event is not None else []
@@ -40,42 +46,42 @@ def _selected(event, traces: int) -> list[int]:
 def body() -> None:
     st.title("t-SNE of layer accumulators")
     glossary.intro("tsne")
-    bundle, defended = session.require_defended()
+    bundle, defended = require_defended()
     mnist = bundle.spec.ships_data  # classes to choose from; else foolbox's few ImageNet samples
     c1, c2, c3 = st.columns(3)
     names = [layer.name for layer in bundle.layers]
-    views.restore("layer", "tsne-layer", views.one_of(names))
-    layer = c1.selectbox("Layer", names, index=len(names) - defended.classifiers.k, key="tsne-layer",
-                         help="Default: the lowest voting layer.")
-    views.restore("view", "tsne-view", views.one_of(list(VIEWS), to_str=_view_param))
-    shown = c1.radio("Accumulators", list(VIEWS), key="tsne-view",
-                     help="pos+neg: both PMFs of the layer side by side in one vector (what the layer's two voters "
-                          "see together).")
+    layer = synced("layer", "tsne-layer", links.one_of(names),
+                   lambda key: c1.selectbox("Layer", names, index=len(names) - defended.classifiers.k, key=key,
+                                            help="Default: the lowest voting layer."))
+    shown = synced("view", "tsne-view", links.one_of(list(VIEWS), to_str=_view_param),
+                   lambda key: c1.radio("Accumulators", list(VIEWS), key=key,
+                                        help="pos+neg: both PMFs of the layer side by side in one vector (what "
+                                             "the layer's two voters see together)."),
+                   link=lambda v: _view_param(v) if v != "pos+neg" else None)
     if mnist:
-        views.restore("classes", "tsne-classes", views.integers(0, bundle.num_classes - 1, at_least=2))
-        classes = c2.multiselect("Classes", list(range(bundle.num_classes)), default=[0, 1, 7],
-                                 format_func=lambda c: session.label_text(bundle, c), key="tsne-classes",
-                                 help="A class keeps its colour when you add or remove others.")
-        views.restore("n", "tsne-n", views.number(5, 100, integer=True, step=5))
-        per_class = int(c3.slider("Images per class", 5, 100, 25, 5, key="tsne-n"))
+        classes = synced("classes", "tsne-classes", links.integers(0, bundle.num_classes - 1, at_least=2),
+                         lambda key: c2.multiselect("Classes", list(range(bundle.num_classes)), default=[0, 1, 7],
+                                                    format_func=lambda c: verdicts.label_text(bundle, c), key=key,
+                                                    help="A class keeps its colour when you add or remove others."))
+        per_class = int(synced("n", "tsne-n", links.number(5, 100, integer=True, step=5),
+                               lambda key: c3.slider("Images per class", 5, 100, 25, 5, key=key)))
     else:
-        classes, per_class = sorted({int(c) for c in cache.sample_set(bundle.name, (), 1)[1]}), 1
+        classes, per_class = sorted({int(c) for c in sample_set(bundle.name, (), 1)[1]}), 1
         c2.caption("ImageNet models use foolbox's 20 bundled ImageNet samples.")
-    views.restore("adversarial", "tsne-adv", views.boolean)
-    with_adv = c3.toggle("Overlay PGD adversarials (transfer)", value=mnist, key="tsne-adv",
-                         help="Each image attacked with 10 PGD steps on the softmax, then placed into the clean map.")
-    views.restore("epsilon", "tsne-eps", views.number(1.0, 64.0, step=1.0))
-    eps = c3.slider("PGD ε (0–255)", 1.0, 64.0, 16.0, 1.0, key="tsne-eps", disabled=not with_adv)
-    views.publish(with_image=False, layer=layer, classes=classes if mnist else None, n=per_class if mnist else None,
-                  adversarial=with_adv, epsilon=eps if with_adv else None,
-                  view=_view_param(shown) if shown != "pos+neg" else None)
+    with_adv = synced("adversarial", "tsne-adv", links.boolean,
+                      lambda key: c3.toggle("Overlay PGD adversarials (transfer)", value=mnist, key=key,
+                                            help="Each image attacked with 10 PGD steps on the softmax, then "
+                                                 "placed into the clean map."))
+    eps = synced("epsilon", "tsne-eps", links.number(1.0, 64.0, step=1.0),
+                 lambda key: c3.slider("PGD ε (0–255)", 1.0, 64.0, 16.0, 1.0, key=key, disabled=not with_adv),
+                 link=lambda v: v if with_adv else None)
+    links.publish(with_image=False)
     if mnist and len(classes) < 2:
         st.warning("Choose at least two classes.")
         return
     variants = VIEWS[shown]
     with st.spinner("Computing accumulators and t-SNE…"):
-        data = cache.tsne_points(session.model_choice().key, layer, tuple(sorted(classes)), per_class, with_adv,
-                                 eps, variants)
+        data = tsne_points(state().model_choice, layer, tuple(sorted(classes)), per_class, with_adv, eps, variants)
     cols = st.columns(len(variants))
     chosen: list[int] = []
     for col, variant in zip(cols, variants):
@@ -84,7 +90,7 @@ def body() -> None:
                                  regroup_labels=data["regroup"], origins=data["origin"])
         event = col.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
                                  key=f"chart-tsne-{variant}")
-        chosen += _selected(event, len(fig.data))
+        chosen += _selected(event)
     n_adv = int(data["adversarial"].sum())
     st.caption(f"{len(data['labels']) - n_adv} clean points (circles, colour = true class) and {n_adv} adversarial "
                "points (crosses, colour = REGroup's answer, a grey line to the original). Click a point to see its "

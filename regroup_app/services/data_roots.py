@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 
 from regroup_core.errors import DataError, one_line
-from regroup_core.sources import ImageFiles
+from regroup_core.sources import ASSETS_DIR, ImageFiles
+from regroup_core.store import default_cache_dir
 
 __all__ = ["ENV", "check_data_spec", "check_files", "check_server_file", "configured_roots"]
 
@@ -82,9 +83,6 @@ def check_server_file(text: str, what: str) -> Path:
     """The resolved path of a file a browser user named (a weights or classifier file), when it
     lies under a data root, the shipped assets or the app's cache; else a :class:`DataError`.
     Checked before the file's existence is looked at, so nothing is revealed about other paths."""
-    from regroup_core.sources import ASSETS_DIR
-    from regroup_core.store import default_cache_dir
-
     path = _resolved(text, what)
     allowed = configured_roots() + [Path(ASSETS_DIR).resolve(), default_cache_dir().expanduser().resolve()]
     if not _inside(path, allowed):

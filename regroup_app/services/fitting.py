@@ -4,37 +4,22 @@ every session (and page switch) reuses it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import torch
-
-from app.data_roots import check_data_spec, check_files
 from regroup_core import ModelBundle, checks, save_classifiers
 from regroup_core.run.fit import fit
 from regroup_core.run.progress import Progress
 from regroup_core.sources import ImageFiles, resolve_data
 from regroup_core.store import cache_key
 
-__all__ = ["all_cores", "classifier_path", "default_workers", "fit_to_file"]
+from .data_roots import check_data_spec, check_files
+from .threads import all_cores
+
+__all__ = ["classifier_path", "default_workers", "fit_to_file"]
 
 FIT_BATCH = 64
 """The engine's fit batch (what ``python -m regroup_core fit`` uses by default)."""
-
-
-@contextlib.contextmanager
-def all_cores() -> Iterator[int]:
-    """Let torch use every core for a long job (a fit), then go back to the app's interactive cap
-    (:func:`app.cache.configure_threads`: half the cores). Yields the thread count used."""
-    before = torch.get_num_threads()
-    threads = max(1, os.cpu_count() or 1)
-    torch.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(before)
 
 
 def default_workers(data: str) -> int:
@@ -55,9 +40,9 @@ def fit_to_file(bundle: ModelBundle, *, data: str, selection: str | None, per_cl
     """Fit (unless an identical fit is cached) and return the classifier file's path.
 
     ``data`` and ``selection`` are read only from built-in splits or under the configured data
-    roots (:mod:`app.data_roots`), every listed file included. Runs at the engine's throughput:
-    its batch size, every core (:func:`all_cores`) and DataLoader workers for files on disk
-    (:func:`default_workers`).
+    roots (:mod:`~regroup_app.services.data_roots`), every listed file included. Runs at the engine's
+    throughput: its batch size, every core (:func:`~regroup_app.services.threads.all_cores`)
+    and DataLoader workers for files on disk (:func:`default_workers`).
     """
     per_class = checks.integer(per_class, "Samples per class", lo=1)
     k = None if k is None else checks.integer(k, "k", lo=1, hi=len(bundle.layers))

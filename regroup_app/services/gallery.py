@@ -1,20 +1,24 @@
-"""Real sample images for the Attack lab, all offline: the model's own test split, foolbox's
-bundled samples and scikit-image's photos."""
+"""Real sample images for the pages, all offline: the model's own test split, foolbox's bundled
+samples and scikit-image's photos; and :func:`sample_set`, real images of chosen classes as arrays."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
+import torch
 from PIL import Image
 
 from regroup_core.errors import DataError
-from regroup_core.sources.data import known_labels
-from regroup_core.sources.models import model_spec
+from regroup_core.sources.data import known_labels, resolve_data
+from regroup_core.sources.models import imagenet_preprocess, model_spec
 
-__all__ = ["SOURCES", "GalleryItem", "gallery", "item_by_id", "test_set_size"]
+from .cache import model_bundle
+
+__all__ = ["SOURCES", "GalleryItem", "gallery", "item_by_id", "sample_set", "test_set_size"]
 
 SOURCES = ("Model's test set", "foolbox samples", "scikit-image photos")
 SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera", "cat")
@@ -41,9 +45,6 @@ def _to_pil(x: np.ndarray) -> Image.Image:
 def _test_split(model_name: str, per_class: int) -> list[GalleryItem]:
     """The first ``per_class`` images of every class of the model's own test split, named
     ``<data spec>:<index>`` (e.g. ``mnist:test:201``)."""
-    from app.cache import model_bundle
-    from regroup_core.sources.data import resolve_data
-
     spec = model_spec(model_name).test_data
     if spec is None:
         raise DataError(f"expected a model with a bundled test set, got '{model_name}' "
@@ -59,14 +60,13 @@ def _test_split(model_name: str, per_class: int) -> list[GalleryItem]:
     return items
 
 
-def _test_item(spec: str, j: int, x, c: int, class_names) -> GalleryItem:
+def _test_item(spec: str, j: int, x: torch.Tensor, c: int, class_names: Sequence[str]) -> GalleryItem:
     return GalleryItem(f"{spec}:{j} ({class_names[c]})", _to_pil(x.numpy()), c, f"{spec}:{j}", SOURCES[0])
 
 
 def _foolbox(model_name: str) -> list[GalleryItem]:
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython
-    import foolbox as fb
-    import torch
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython; set just before it
+    import foolbox as fb  # lazy: heavy, and only the ImageNet models' gallery needs it
 
     spec = model_spec(model_name)
     if spec.sample_set is None:
@@ -81,7 +81,7 @@ def _foolbox(model_name: str) -> list[GalleryItem]:
 
 
 def _skimage() -> list[GalleryItem]:
-    from skimage import data
+    from skimage import data  # lazy: heavy, and only this gallery needs it
 
     return [GalleryItem(f"skimage.data.{n}()", Image.fromarray(getattr(data, n)()), None, f"skimage:{n}", SOURCES[2])
             for n in SKIMAGE_PHOTOS]
@@ -123,9 +123,6 @@ def item_by_id(model_name: str, image_id: str) -> GalleryItem:
         spec = model_spec(model_name)
         if spec.sample_set != "mnist":
             raise ValueError(f"expected an image for {model_name}; MNIST digits need an MNIST model")
-        from app.cache import model_bundle
-        from regroup_core.sources.data import resolve_data
-
         try:
             data = resolve_data(f"mnist:{split}", model_bundle(model_name, None))
         except DataError:
@@ -141,8 +138,20 @@ def item_by_id(model_name: str, image_id: str) -> GalleryItem:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def test_set_size(model_name: str) -> int:
     """Number of images in the model's own test split (0 when none ships)."""
-    from app.cache import model_bundle
-    from regroup_core.sources.data import resolve_data
-
     spec = model_spec(model_name).test_data
     return 0 if spec is None else len(resolve_data(spec, model_bundle(model_name, None)))
+
+
+def sample_set(model_name: str, classes: tuple[int, ...], per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real images of ``classes``: the model's own test split where one ships, else foolbox's
+    sample set for it. Returns (N, C, H, W) float32 and (N,) int64."""
+    spec = model_spec(model_name)
+    if spec.test_data is not None:
+        bundle = model_bundle(model_name, None)
+        x, y = resolve_data(spec.test_data, bundle).tensors
+        idx = [j for c in classes for j in (y == c).nonzero().flatten()[:per_class].tolist()]
+        return x[idx].numpy(), y[idx].numpy()
+    preprocess = imagenet_preprocess()  # the torchvision models' own preprocessing, no model needed
+    items = [it for it in gallery(SOURCES[1], model_name) if it.label in classes or not classes]
+    return (np.stack([preprocess(it.image).numpy() for it in items]),
+            np.array([it.label for it in items], dtype=np.int64))

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
+import torch
 from torch.utils.data import TensorDataset
 
-from app import cache
 from regroup_core import ModelBundle, REGroup
 from regroup_core import experiments as lib
 from regroup_core.attacks import get_preset
 from regroup_core.run.progress import Progress
+
+from . import cache
+from .gallery import SOURCES, gallery
 
 __all__ = [
     "BACKEND",
@@ -37,7 +41,7 @@ def _noop(done: int, total: int, message: str) -> None:
     pass
 
 
-def stored_result(kind: str, params: dict, compute: Callable[[], object] | None):
+def stored_result(kind: str, params: dict, compute: Callable[[], object] | None) -> Any:
     """The stored JSON result of experiment ``kind`` with ``params``, computing (and storing) it
     when ``compute`` is given and nothing is stored yet (None when absent and not computed)."""
     store = cache.results()
@@ -58,11 +62,7 @@ def test_images(bundle: ModelBundle, defended: REGroup, n: int) -> lib.TestImage
     spec = bundle.spec.test_data
     if spec is not None:
         return lib.select_correct(bundle, spec, n)
-    import torch
-
-    from app.gallery import gallery
-
-    items = gallery("foolbox samples", bundle.name)
+    items = gallery(SOURCES[1], bundle.name)
     data = TensorDataset(torch.stack([bundle.preprocess(it.image) for it in items]),
                          torch.tensor([it.label for it in items]))
     return lib.select_correct(bundle, data, n)
@@ -75,7 +75,8 @@ def _options(attacks: Sequence[str], epsilon_255: float | None) -> dict[str, dic
             if epsilon_255 is not None and get_preset(a).takes_linf_epsilon}
 
 
-def _suite(bundle, defended, *, attacks, threats, n, epsilon_255, callback) -> lib.Suite:
+def _suite(bundle: ModelBundle, defended: REGroup, *, attacks: Sequence[str], threats: Sequence[str], n: int,
+           epsilon_255: float | None, callback: Progress) -> lib.Suite:
     test = test_images(bundle, defended, n)
     suite = lib.run_suite(bundle, defended, test, attacks=list(attacks), threats=list(threats),
                           cache=cache.adversarial_cache(), attack_options=_options(attacks, epsilon_255),

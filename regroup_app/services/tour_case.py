@@ -14,7 +14,6 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app import cache, session
 from regroup_core import Prediction
 from regroup_core.analysis.classroom import Ballots, ballots
 from regroup_core.analysis.outcome import AttackOutcome, attack_outcome
@@ -23,7 +22,12 @@ from regroup_core.analysis.tsne import layer_pmfs
 from regroup_core.attacks import AttackResult
 from regroup_core.sources.models import ASSETS_DIR
 
-__all__ = ["TOUR_MODEL", "TourCase", "attacked", "ballots_of", "clean_prediction", "image", "model_key",
+from ..state import AttackChoice, CurrentImage, ModelChoice, image_from_pil, shipped_classifier
+from .attacking import attack_image
+from .cache import defended_model, model_bundle, predict_ranks
+from .gallery import item_by_id
+
+__all__ = ["TOUR_MODEL", "TourCase", "attacked", "ballots_of", "clean_prediction", "image", "model_choice",
            "tour_case", "voter_view"]
 
 TOUR_MODEL = "mnist-vgg"
@@ -57,33 +61,31 @@ def tour_case(model: str = TOUR_MODEL) -> TourCase:
                     search=record.get("search", {}), curated=True)
 
 
-def model_key() -> cache.ModelKey:
-    return (TOUR_MODEL, None, cache.shipped_classifier(TOUR_MODEL))
+def model_choice() -> ModelChoice:
+    """The Tour's model: the embedded one with its shipped classifier."""
+    return ModelChoice(TOUR_MODEL, None, shipped_classifier(TOUR_MODEL))
 
 
-def image() -> tuple[session.CurrentImage, np.ndarray]:
+def image() -> tuple[CurrentImage, np.ndarray]:
     """The case's image (as the app's other pages hold images) and its (C, H, W) tensor."""
-    from app.gallery import item_by_id
-
     item = item_by_id(TOUR_MODEL, tour_case().image_id)
-    current = session.image_from_pil(item.image, name=item.name, label=item.label, source=item.source,
-                                     image_id=item.id)
-    bundle = cache.model_bundle(TOUR_MODEL, None)
+    current = image_from_pil(item.image, name=item.name, label=item.label, source=item.source, image_id=item.id)
+    bundle = model_bundle(TOUR_MODEL, None)
     return current, bundle.preprocess(item.image).numpy()
 
 
 def clean_prediction(x: np.ndarray) -> Prediction:
-    return cache.predict_ranks(model_key(), x[None])
+    return predict_ranks(model_choice(), x[None])
 
 
 def attacked(x: np.ndarray, label: int, threat: str) -> tuple[AttackResult, Prediction, AttackOutcome]:
     """The case's attack under ``threat`` (through the shared adversarial cache), REGroup's and the
     softmax's answers on it, and what it did to each."""
     case = tour_case()
-    result = cache.attack_image(model_key(), x, label, case.attack, threat, case.epsilon_255, case.steps, None,
-                                case.seed)
+    request = AttackChoice(case.attack, threat, epsilon=case.epsilon_255, steps=case.steps, seed=case.seed)
+    result = attack_image(model_choice(), x, label, request)
     adv = result.adversarial[0].numpy()
-    pred = cache.predict_ranks(model_key(), adv[None])
+    pred = predict_ranks(model_choice(), adv[None])
     outcome = attack_outcome(clean_prediction(x), pred, label, linf=float(np.abs(adv - x).max()))
     return result, pred, outcome
 
@@ -98,8 +100,8 @@ def ballots_of(pred: Prediction) -> Ballots:
 def voter_view(x: np.ndarray, layer_name: str, sign: str) -> dict[str, np.ndarray]:
     """One voter's view of the image: its PMF at ``layer_name`` (``sign`` = pos or neg), every class's
     mixture (the generative classifier) and the KL divergences that rank the classes."""
-    bundle = cache.model_bundle(TOUR_MODEL, None)
-    defended = cache.defended_model(*model_key())
+    bundle = model_bundle(TOUR_MODEL, None)
+    defended = defended_model(model_choice())
     layer = next(layer for layer in bundle.layers if layer.name == layer_name)
     pmf = layer_pmfs(bundle.model, torch.from_numpy(np.ascontiguousarray(x[None])), layer, variant=sign)[0]
     table = (defended.classifiers.pos if sign == "pos" else defended.classifiers.neg)[layer_name].numpy()

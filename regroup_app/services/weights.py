@@ -6,10 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app.data_roots import check_server_file
+import torch
+import torchvision.models as tvm
+
 from regroup_core.checks import path_kind
 from regroup_core.errors import ModelError, RegroupError
 from regroup_core.sources.models import ModelKind, model_spec
+
+from .data_roots import check_server_file
 
 __all__ = ["WEIGHT_SUFFIXES", "check_server_path", "pretrained_help"]
 
@@ -39,9 +43,6 @@ def pretrained_help(name: str, exc: ModelError) -> str:
     in the app (not on the command line)."""
     if model_spec(name).kind is not ModelKind.TORCHVISION:
         return str(exc)
-    import torch
-    import torchvision.models as tvm
-
     url = tvm.get_model_weights(name).IMAGENET1K_V1.url
     cache = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
     return (f"The ImageNet weights of {name} are not in torchvision's cache and could not be downloaded "

@@ -1,4 +1,5 @@
-"""Error display: a page body never shows a raw traceback.
+"""What guards a page: its errors never show a raw traceback, and a page that needs REGroup
+classifiers stops with a hint when there are none.
 
 A :class:`~regroup_core.errors.RegroupError` (the user's input is wrong) becomes one
 ``st.error`` line; anything unexpected becomes a friendly error with the exception's type and
@@ -13,9 +14,13 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
+from regroup_core import ModelBundle, REGroup
 from regroup_core.errors import RegroupError, one_line
 
-__all__ = ["run_page", "show_error"]
+from ..services.cache import current_model
+from ..state import state
+
+__all__ = ["require_defended", "run_page", "show_error"]
 
 log = logging.getLogger("regroup_app")
 
@@ -44,3 +49,14 @@ def run_page(body: Callable[[], None]) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence of a page
         show_error(exc)
+
+
+def require_defended() -> tuple[ModelBundle, REGroup]:
+    """The session's model and its REGroup defence; stops the page with a hint when no classifier
+    file is chosen yet."""
+    bundle, defended = current_model(state().model_choice)
+    if defended is None:
+        st.info(f"**{bundle.name}** has no REGroup classifiers yet: fit or load them on the Model page.")
+        st.page_link("app_pages/model.py", label="Go to the Model page", icon=":material/memory:")
+        st.stop()
+    return bundle, defended

@@ -7,11 +7,13 @@ reopens the Attack lab on digit 201 with DeepFool's result shown.
 
 How it flows in one session:
 
-* :func:`start` (the entry script, before the page runs): on the session's *first* run, the URL's
-  parameters become a pending request; ``model``/``weights`` and ``image`` are applied at once.
-* :func:`restore` (a page, just before the widget): a pending value for that widget is checked
-  and written to the widget's session-state key, so the widget opens on it.
-* :func:`publish` (a page, after its widgets): the page's current settings replace the query string.
+* :func:`start` (the entry script, before the page runs, every run): on the session's *first* run,
+  the URL's parameters become a pending request; ``model``/``weights`` and ``image`` are applied at once.
+* :func:`restore` (just before a widget is drawn; :func:`regroup_app.ui.synced.synced` does it, draws
+  the widget and records its value in one call): a pending value for that widget is checked and
+  written to the widget's session-state key, so the widget opens on it.
+* :func:`publish` (a page, after its widgets): the page's current settings — the synced widgets'
+  values and any others it names — replace the query string.
 * :func:`finish` (the entry script, after the page): anything the link held that no page used,
   and every bad value, becomes one friendly line at the top of the page; the request is spent.
 
@@ -32,8 +34,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app import cache, session
 from regroup_core.errors import RegroupError
+
+from ..services import cache
+from ..services.gallery import item_by_id
+from ..state import CurrentImage, ModelChoice, image_from_pil, shipped_classifier, state
 
 __all__ = [
     "Parse",
@@ -44,16 +49,17 @@ __all__ = [
     "integers",
     "number",
     "one_of",
+    "pending",
     "publish",
+    "published",
+    "record",
     "restore",
     "share_url",
     "start",
+    "take",
+    "take_parsed",
+    "values",
 ]
-
-_REQUEST = "url-request"      # pending {name: raw value} of the link this session opened with
-_MESSAGES = "url-messages"    # friendly lines about the link, shown once
-_STARTED = "url-started"
-_PUBLISHED = "url-published"  # what the current page last wrote to the URL
 
 Parse = Callable[[str], Any]
 """A parser: raw query value → value; raises ValueError('expected …') for a bad one."""
@@ -146,22 +152,19 @@ def decode_drawing(text: str) -> Image.Image:
 
 # ---- the request --------------------------------------------------------------------------------
 
-def _note(text: str) -> None:
-    st.session_state.setdefault(_MESSAGES, []).append(text)
-
-
 def _bad(name: str, raw: str, why: str) -> None:
-    _note(f"The link's `{name}={raw[:40]}` cannot be used ({why}); the default is shown instead.")
+    state().note(f"The link's `{name}={raw[:40]}` cannot be used ({why}); the default is shown instead.")
 
 
 def start() -> None:
-    """On a session's first run, take the URL's parameters as a pending request and apply the
-    model and the image (see the module doc). Later runs do nothing."""
-    if st.session_state.get(_STARTED):
+    """Every run: forget the last run's synced values; on a session's first run, take the URL's
+    parameters as a pending request and apply the model and the image (see the module doc)."""
+    app = state()
+    app.new_run()
+    if app.link_started():
         return
-    st.session_state[_STARTED] = True
     request = {k: v for k, v in st.query_params.to_dict().items()}
-    st.session_state[_REQUEST] = request
+    app.link_request = request
     if not request:
         return
     name, weights = request.pop("model", None), request.pop("weights", None)
@@ -170,14 +173,14 @@ def start() -> None:
     image = request.pop("image", None)
     if image is not None:
         try:
-            session.set_current_image(image_from_id(image))
-            st.session_state["image-restored"] = True
+            app.current_image = image_from_id(image)
+            app.mark_image_restored()
         except (ValueError, RegroupError) as exc:
             _bad("image", image, str(exc).rstrip("."))
 
 
 def _apply_model(name: str | None, weights: str | None) -> None:
-    current = session.model_choice()
+    current = state().model_choice
     if name is not None and name not in cache.APP_MODELS:
         _bad("model", name, f"expected one of {', '.join(cache.APP_MODELS)}")
         return
@@ -186,33 +189,31 @@ def _apply_model(name: str | None, weights: str | None) -> None:
         _bad("weights", weights, "expected random or imagenet; weights files are not shared by links")
         weights = None
     weights = None if weights == "imagenet" else weights
-    classifier = cache.shipped_classifier(name) if weights is None else None
-    session.set_model_choice(session.ModelChoice(name, weights, classifier))
+    classifier = shipped_classifier(name) if weights is None else None
+    state().model_choice = ModelChoice(name, weights, classifier)
 
 
-def image_from_id(image_id: str) -> session.CurrentImage:
+def image_from_id(image_id: str) -> CurrentImage:
     """The image a link names: ``mnist:<split>:<index>``, ``foolbox:<set>:<index>``,
     ``skimage:<name>`` or ``drawing:<code>`` (ValueError / RegroupError when it cannot be)."""
-    from app import gallery
-
     kind, _, rest = image_id.partition(":")
     if kind == "drawing":
         img = decode_drawing(rest)
-        return session.image_from_pil(img, name="your drawing", label=None, source="drawing", image_id=image_id)
+        return image_from_pil(img, name="your drawing", label=None, source="drawing", image_id=image_id)
     if kind not in ("mnist", "foolbox", "skimage"):
         raise ValueError("expected mnist:<split>:<index>, foolbox:<set>:<index>, skimage:<name> or a drawing")
-    item = gallery.item_by_id(session.model_choice().name, image_id)
-    return session.image_from_pil(item.image, name=item.name, label=item.label, source=item.source, image_id=item.id)
+    item = item_by_id(state().model_choice.name, image_id)
+    return image_from_pil(item.image, name=item.name, label=item.label, source=item.source, image_id=item.id)
 
 
 def restore(name: str, key: str, parse: Parse) -> bool:
     """Open the widget ``key`` on the link's ``name`` value, if the link has one (True then)."""
-    request: dict = st.session_state.get(_REQUEST) or {}
+    request = state().link_request
     if name not in request:
         return False
     raw = request.pop(name)
     try:
-        st.session_state[key] = parse(raw)
+        state().set_widget(key, parse(raw))
     except ValueError as exc:
         _bad(name, raw, str(exc))
         return False
@@ -221,46 +222,66 @@ def restore(name: str, key: str, parse: Parse) -> bool:
 
 def pending(name: str) -> str | None:
     """The link's raw value for ``name`` if not used yet (without using it)."""
-    return (st.session_state.get(_REQUEST) or {}).get(name)
+    return state().link_request.get(name)
 
 
 def take(name: str) -> str | None:
     """The link's raw value for ``name``, used up (for settings that are not widgets)."""
-    request: dict = st.session_state.get(_REQUEST) or {}
-    return request.pop(name, None)
+    return state().link_request.pop(name, None)
+
+
+def take_parsed(name: str, parse: Parse) -> Any:
+    """The link's ``name`` value parsed and used up (None when absent or bad; a bad one is reported)."""
+    raw = take(name)
+    if raw is None:
+        return None
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        _bad(name, raw, str(exc))
+        return None
+
+
+def record(name: str, value: Any) -> None:
+    """Publish ``value`` as the link's ``name`` with this page (None: left out)."""
+    state().link_values[name] = value
 
 
 def publish(*, with_model: bool = True, with_image: bool = True, **values: Any) -> None:
-    """Make the URL's query string exactly this page's settings (None values are left out), after
-    the session's model and current image unless told otherwise."""
+    """Make the URL's query string exactly this page's settings (None values are left out): the
+    session's model and current image unless told otherwise, then this run's synced widgets'
+    values (:func:`record`), then ``values`` (which win)."""
+    app = state()
     params: dict[str, str] = {}
     if with_model:
-        choice = session.model_choice()
+        choice = app.model_choice
         params["model"] = choice.name
         if choice.weights == "random":
             params["weights"] = choice.weights
-    image = session.current_image()
+    image = app.current_image
     if with_image and image is not None and image.id:
         params["image"] = image.id
-    params.update({k: _fmt(v) for k, v in values.items() if v is not None})
-    st.session_state[_PUBLISHED] = params
+    merged = {**app.link_values, **values}
+    params.update({k: _fmt(v) for k, v in merged.items() if v is not None})
+    app.published = params
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
 
 def published() -> dict[str, str]:
-    return dict(st.session_state.get(_PUBLISHED) or {})
+    return state().published
 
 
-def finish(slot) -> None:
+def finish(slot: Any) -> None:
     """After the page: report unused link settings and bad values once (in ``slot``, an
     ``st.empty`` at the top of the page) and spend the request."""
-    request: dict = st.session_state.get(_REQUEST) or {}
+    app = state()
+    request = app.link_request
     if request:
         names = ", ".join(f"`{k}`" for k in sorted(request))
-        _note(f"This page does not use the link's {names}: ignored.")
-    st.session_state[_REQUEST] = {}
-    messages: list[str] = st.session_state.pop(_MESSAGES, [])
+        app.note(f"This page does not use the link's {names}: ignored.")
+    app.link_request = {}
+    messages = app.take_notes()
     if messages:
         slot.warning("  \n".join(messages), icon=":material/link_off:")
 

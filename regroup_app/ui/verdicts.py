@@ -6,7 +6,7 @@ from __future__ import annotations
 from regroup_core import ModelBundle
 from regroup_core.analysis.outcome import AttackOutcome, Effect, Verdict
 
-__all__ = ["BADGES", "answer_text", "attack_lines", "effect_badge", "tie_text"]
+__all__ = ["BADGES", "answer_text", "attack_lines", "label_text", "tie_text"]
 
 BADGES = {
     Effect.FOOLED: ":red-badge[fooled]",
@@ -25,6 +25,14 @@ def _name(bundle: ModelBundle, c: int) -> str:
     return name if name == str(c) else f"{c} ({name})"
 
 
+def label_text(bundle: ModelBundle, c: int | None) -> str:
+    """A class as pickers and tables name it: '7', or '3: cat' where names are not numbers."""
+    if c is None:
+        return "unknown"
+    name = bundle.class_names[c]
+    return name if name == str(c) else f"{c}: {name}"
+
+
 def tie_text(bundle: ModelBundle, v: Verdict) -> str:
     """'tie between 3 and 5, broken by class index → 3'."""
     tied = ", ".join(_name(bundle, c) for c in v.tied[:-1]) + f" and {_name(bundle, v.tied[-1])}"
@@ -37,10 +45,6 @@ def answer_text(bundle: ModelBundle, v: Verdict) -> str:
         return f"**{tie_text(bundle, v)}**" + ("" if v.correct is None else " (a tie does not count as right)")
     verdict = "" if v.correct is None else (" (right)" if v.correct else " (wrong)")
     return f"**{_name(bundle, v.predicted)}**{verdict}"
-
-
-def effect_badge(outcome: AttackOutcome, classifier: str) -> str:
-    return BADGES[outcome.effect(classifier)]
 
 
 def attack_lines(bundle: ModelBundle, outcome: AttackOutcome, *, attack: str, threat: str) -> list[str]:

@@ -4,20 +4,26 @@ image conversions for display. UI glue only; the work is done by regroup_core.""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app import gallery, plots, session, verdicts
-from app.uploads import IMAGE_MAX_MB, conversion_note, read_image_upload
 from regroup_core import ModelBundle, Prediction
 from regroup_core.analysis.outcome import verdict
 from regroup_core.errors import RegroupError
 from regroup_core.sources.models import ModelKind
 
-__all__ = ["IMAGE_SOURCES", "UNKNOWN", "class_picker", "amplified", "ensure_image", "image_picker", "png_bytes", "prediction_bars",
-           "progress_callback", "restore_image_source", "to_pil"]
+from ..services import gallery
+from ..services.uploads import IMAGE_MAX_MB, conversion_note, read_image_upload
+from ..state import CurrentImage, image_from_pil, state
+from . import plots
+from .verdicts import label_text, tie_text
+
+__all__ = ["IMAGE_SOURCES", "UNKNOWN", "amplified", "class_picker", "ensure_image", "image_picker", "png_bytes",
+           "prediction_bars", "progress_callback", "restore_image_source", "to_pil"]
 
 
 def to_pil(x: np.ndarray, *, size: int | None = None) -> Image.Image:
@@ -46,13 +52,13 @@ UNKNOWN = -1
 
 
 def class_picker(bundle: ModelBundle, key: str, *, label: str = "True class (if you know it)",
-                 unknown: str = "unknown", container=st) -> int | None:
+                 unknown: str = "unknown", container: Any = st) -> int | None:
     """A class or None (unknown)."""
     options = [UNKNOWN, *range(bundle.num_classes)]
-    if st.session_state.get(key) not in options:
-        st.session_state.pop(key, None)
-    picked = container.selectbox(label, options, index=0, key=key,
-                                 format_func=lambda c: unknown if c == UNKNOWN else session.label_text(bundle, c))
+    if state().widget(key) not in options:
+        state().drop_widget(key)
+    picked = container.selectbox(label, options, index=0, key=state().keep(key),
+                                 format_func=lambda c: unknown if c == UNKNOWN else label_text(bundle, c))
     return None if picked == UNKNOWN else int(picked)
 
 
@@ -63,95 +69,111 @@ a link's image, an image chosen on another page)."""
 
 def restore_image_source(bundle: ModelBundle) -> None:
     """Open the picker on the session's image when a link or a drawing put it there."""
-    image = session.current_image()
-    if image is None or not st.session_state.pop("image-restored", False):
+    app = state()
+    image = app.current_image
+    if image is None or not app.take_image_restored():
         return
     if image.source in gallery.SOURCES:
         items = gallery.gallery(image.source, bundle.name)
         j = next((j for j, it in enumerate(items) if it.id == image.id), None)
         if j is not None:
-            st.session_state["image-from"] = "Gallery"
-            st.session_state["gallery-source"] = image.source
-            st.session_state[f"gallery-idx-{image.source}"] = j
+            app.set_widget("image-from", "Gallery")
+            app.set_widget("gallery-source", image.source)
+            app.set_widget(f"gallery-idx-{image.source}", j)
             return
         if image.source == gallery.SOURCES[0] and image.id and image.id.rsplit(":", 1)[-1].isdigit():
-            st.session_state["image-from"] = "Test set"
-            st.session_state["test-index"] = int(image.id.rsplit(":", 1)[-1])
+            app.set_widget("image-from", "Test set")
+            app.set_widget("test-index", int(image.id.rsplit(":", 1)[-1]))
             return
-    st.session_state["image-from"] = "Current image"
+    app.set_widget("image-from", "Current image")
 
 
-def image_picker(bundle: ModelBundle) -> session.CurrentImage | None:
+def _from_upload(bundle: ModelBundle, current: CurrentImage | None) -> CurrentImage | None:
+    image_mb = min(IMAGE_MAX_MB, int(st.get_option("server.maxUploadSize")))
+    upload = st.file_uploader(f"An image (PNG, JPEG, BMP, GIF, TIFF, WebP; at most {image_mb} MB)",
+                              type=None, key="image-upload")
+    if upload is None:
+        return current
+    try:
+        img = read_image_upload(upload, max_mb=image_mb)
+    except RegroupError as exc:
+        st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
+        return current
+    kind = bundle.spec.kind
+    note = conversion_note(img, bundle.input_shape, crops=None if kind is ModelKind.USER else
+                           kind is ModelKind.TORCHVISION)
+    if note:
+        st.caption(f":material/info: {note}")
+    label = class_picker(bundle, "upload-label")
+    return image_from_pil(img, name=upload.name, label=label, source="upload")
+
+
+def _from_test_set(bundle: ModelBundle) -> CurrentImage:
+    spec = bundle.spec.test_data
+    size = gallery.test_set_size(bundle.name)
+    index = int(st.number_input(f"Index in `{spec}` (0–{size - 1})", 0, size - 1, 0, key=state().keep("test-index")))
+    item = gallery.item_by_id(bundle.name, f"{spec}:{index}")
+    thumb, name = st.columns([1, 11], vertical_alignment="center")  # the name beside, not squeezed under
+    thumb.image(item.image.resize((56, 56)), width=56)
+    name.caption(item.name)
+    return image_from_pil(item.image, name=item.name, label=item.label, source=item.source, image_id=item.id)
+
+
+def _from_gallery(bundle: ModelBundle) -> CurrentImage:
+    source = st.selectbox("Gallery", gallery.SOURCES, key=state().keep("gallery-source"),
+                          index=0 if bundle.spec.ships_data else 1)
+    items = gallery.gallery(source, bundle.name)
+    idx = st.select_slider("Sample", options=list(range(len(items))), key=state().keep(f"gallery-idx-{source}"),
+                           format_func=lambda i: str(i + 1))
+    thumbs = st.columns(min(10, len(items)))
+    start = max(0, min(idx - 4, len(items) - len(thumbs)))
+    for col, j in zip(thumbs, range(start, start + len(thumbs))):
+        col.image(items[j].image.resize((48, 48 * items[j].image.height // items[j].image.width)),
+                  caption=("▶ " if j == idx else "") + str(j + 1), width=48)
+    item = items[idx]
+    label = item.label if item.label is not None and item.label < bundle.num_classes else None
+    if item.label is None:
+        label = class_picker(bundle, f"gallery-label-{source}-{idx}")
+    return image_from_pil(item.image, name=item.name, label=label, source=source, image_id=item.id)
+
+
+def image_picker(bundle: ModelBundle) -> CurrentImage | None:
     """Pick an image from a gallery, the test set, an upload or keep the current one; it becomes
     the session's current image."""
     restore_image_source(bundle)
+    app = state()
     options = [s for s in IMAGE_SOURCES if s != "Test set" or bundle.spec.test_data is not None]
-    if st.session_state.get("image-from") not in options:
-        st.session_state.pop("image-from", None)
-    current = session.current_image()
-    src = st.radio("Image from", options, horizontal=True, key="image-from",
+    if app.widget("image-from") not in options:
+        app.drop_widget("image-from")
+    current = app.current_image
+    src = st.radio("Image from", options, horizontal=True, key=app.keep("image-from"),
                    format_func=lambda s: f"{s} ({current.name})" if s == "Current image" and current else s)
     if src == "Current image":
         if current is None:
             st.info("No image yet: pick one from the gallery, the test set, upload one or draw one.")
         return current
     if src == "Upload":
-        image_mb = min(IMAGE_MAX_MB, int(st.get_option("server.maxUploadSize")))
-        upload = st.file_uploader(f"An image (PNG, JPEG, BMP, GIF, TIFF, WebP; at most {image_mb} MB)",
-                                  type=None, key="image-upload")
-        if upload is None:
+        chosen = _from_upload(bundle, current)
+        if chosen is current:
             return current
-        try:
-            img = read_image_upload(upload, max_mb=image_mb)
-        except RegroupError as exc:
-            st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
-            return current
-        kind = bundle.spec.kind
-        note = conversion_note(img, bundle.input_shape, crops=None if kind is ModelKind.USER else
-                               kind is ModelKind.TORCHVISION)
-        if note:
-            st.caption(f":material/info: {note}")
-        label = class_picker(bundle, "upload-label")
-        chosen = session.image_from_pil(img, name=upload.name, label=label, source="upload")
     elif src == "Test set":
-        spec = bundle.spec.test_data
-        size = gallery.test_set_size(bundle.name)
-        index = int(st.number_input(f"Index in `{spec}` (0–{size - 1})", 0, size - 1, 0, key="test-index"))
-        item = gallery.item_by_id(bundle.name, f"{spec}:{index}")
-        thumb, name = st.columns([1, 11], vertical_alignment="center")  # the name beside, not squeezed under
-        thumb.image(item.image.resize((56, 56)), width=56)
-        name.caption(item.name)
-        chosen = session.image_from_pil(item.image, name=item.name, label=item.label, source=item.source,
-                                        image_id=item.id)
+        chosen = _from_test_set(bundle)
     else:
-        source = st.selectbox("Gallery", gallery.SOURCES, key="gallery-source",
-                              index=0 if bundle.spec.ships_data else 1)
-        items = gallery.gallery(source, bundle.name)
-        idx = st.select_slider("Sample", options=list(range(len(items))), key=f"gallery-idx-{source}",
-                               format_func=lambda i: str(i + 1))
-        thumbs = st.columns(min(10, len(items)))
-        start = max(0, min(idx - 4, len(items) - len(thumbs)))
-        for col, j in zip(thumbs, range(start, start + len(thumbs))):
-            col.image(items[j].image.resize((48, 48 * items[j].image.height // items[j].image.width)),
-                      caption=("▶ " if j == idx else "") + str(j + 1), width=48)
-        item = items[idx]
-        label = item.label if item.label is not None and item.label < bundle.num_classes else None
-        if item.label is None:
-            label = class_picker(bundle, f"gallery-label-{source}-{idx}")
-        chosen = session.image_from_pil(item.image, name=item.name, label=label, source=source, image_id=item.id)
-    session.set_current_image(chosen)
+        chosen = _from_gallery(bundle)
+    app.current_image = chosen
     return chosen
 
 
-def ensure_image(bundle: ModelBundle) -> session.CurrentImage:
+def ensure_image(bundle: ModelBundle) -> CurrentImage:
     """The session's current image, or a first real sample (so every page has something to show)."""
-    image = session.current_image()
+    app = state()
+    image = app.current_image
     if image is None:
         source = gallery.SOURCES[0] if bundle.spec.ships_data else gallery.SOURCES[1]
         item = gallery.gallery(source, bundle.name)[0]
         label = item.label if item.label is not None and item.label < bundle.num_classes else None
-        image = session.image_from_pil(item.image, name=item.name, label=label, source=source, image_id=item.id)
-        session.set_current_image(image)
+        image = image_from_pil(item.image, name=item.name, label=label, source=source, image_id=item.id)
+        app.current_image = image
     return image
 
 
@@ -160,8 +182,8 @@ def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int
     tie is said in words under its chart."""
     s_idx, s_p = pred.softmax_top(5)
     r_idx, r_b = pred.regroup_top(5)
-    s_labels = [session.label_text(bundle, int(c)) for c in s_idx[i]]
-    r_labels = [session.label_text(bundle, int(c)) for c in r_idx[i]]
+    s_labels = [label_text(bundle, int(c)) for c in s_idx[i]]
+    r_labels = [label_text(bundle, int(c)) for c in r_idx[i]]
     hi_s = next((j for j, c in enumerate(s_idx[i].tolist()) if c == label), None)
     hi_r = next((j for j, c in enumerate(r_idx[i].tolist()) if c == label), None)
     c1, c2 = st.columns(2)
@@ -174,10 +196,10 @@ def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int
                     width="stretch", key=f"bars-reg-{title}")
     v = verdict(pred, i, label, classifier="regroup")
     if v.tied:
-        c2.caption(f":material/balance: {verdicts.tie_text(bundle, v)}")
+        c2.caption(f":material/balance: {tie_text(bundle, v)}")
 
 
-def progress_callback(text: str):
+def progress_callback(text: str) -> tuple[Any, Callable[[int, int, str], None]]:
     """An ``st.progress`` bar and a ``callback(done, total, message)`` that moves it."""
     bar = st.progress(0.0, text=text)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ENTRY = str(Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py")
+ENTRY = str(Path(__file__).resolve().parents[2] / "regroup_app" / "streamlit_app.py")
 
 
 def start(page: str | None = None, **session):

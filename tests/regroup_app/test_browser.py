@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests.app.browser_helpers import CHROMIUM, IDLE, ROOT, app_server, require_browser
+from browser_helpers import CHROMIUM, IDLE, ROOT, app_server, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

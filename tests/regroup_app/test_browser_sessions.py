@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.browser_helpers import CHROMIUM, CHROMIUM_ARGS, IDLE, app_server, require_browser
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, IDLE, app_server, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,13 +31,16 @@ def _settle(page, timeout_ms: int = 300_000) -> None:
 def _serial_pngs(tmp_path) -> list[bytes]:
     """What one session at a time gets for gallery digits 0..7 (PGD, the page's defaults)."""
     os.environ["REGROUP_CACHE"] = str(tmp_path / "serial")  # the autouse fixture restores it
-    from app import cache, gallery, session, widgets
+    from regroup_app.services import cache, gallery
+    from regroup_app.services.attacking import attack_image
+    from regroup_app.state import AttackChoice, ModelChoice
+    from regroup_app.ui import widgets
 
     out = []
     for idx in range(SESSIONS):
         item = gallery.gallery("Model's test set", "mnist-vgg")[idx]
         x = cache.model_bundle("mnist-vgg", None).preprocess(item.image).numpy()
-        result = cache.attack_image(session.ModelChoice().key, x, item.label, "pgd", "transfer", 32.0, 40, None, 0)
+        result = attack_image(ModelChoice(), x, item.label, AttackChoice("pgd", "transfer", 32.0, 40, None, 0))
         out.append(widgets.png_bytes(result.adversarial[0].numpy()))
     return out
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from app.__main__ import app_environment, config_flags
-from app.data_roots import check_data_spec, check_files
+from regroup_app.launch import app_environment, config_flags
+from regroup_app.services.data_roots import check_data_spec, check_files
 from regroup_core.errors import DataError
 from regroup_core.sources import load_model, resolve_data
-from tests.app.apptest_helpers import start
+from apptest_helpers import start
 
 
 def _folder(root: Path) -> Path:
@@ -77,7 +77,7 @@ def test_launcher_exports_the_config_roots_unless_the_environment_sets_them(tmp_
 @pytest.mark.parametrize("text", ["x\x00y.pth", "~no-such-user-here/x.pth", "a" * 5000 + ".pth",
                                   "a/" * 3000 + "x.pth"])
 def test_paths_the_os_cannot_take_are_one_line_errors(tmp_path, monkeypatch, text):
-    from app.weights import check_server_path
+    from regroup_app.services.weights import check_server_path
     from regroup_core.errors import RegroupError
 
     monkeypatch.setenv("REGROUP_DATA_ROOTS", str(tmp_path))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app.apptest_helpers import assert_clean, charts, start
+from apptest_helpers import assert_clean, charts, start
 
 TIED = "mnist:test:494"   # mnist-vgg: a 4 whose Borda count ties 4 and 9 (51 points each)
 WRONG = "mnist:test:171"  # mnist-vgg: the softmax misclassifies it
@@ -24,7 +24,7 @@ def _open(page: str | None, **params):
     """A fresh app opened on ``/page?params`` (a shared link)."""
     from streamlit.testing.v1 import AppTest
 
-    from tests.app.apptest_helpers import ENTRY
+    from apptest_helpers import ENTRY
 
     at = AppTest.from_file(ENTRY, default_timeout=120)
     for k, v in params.items():
@@ -71,7 +71,10 @@ def test_tour_claims_match_a_direct_computation():
     """What the tour's transfer step says is what the library computes for the curated case."""
     import torch
 
-    from app import cache, tour
+    from regroup_app.services import cache
+    from regroup_app.services import tour_case as tour
+    from regroup_app.services.attacking import attack_image
+    from regroup_app.state import AttackChoice
     from regroup_core.analysis.outcome import Effect
 
     case = tour.tour_case()
@@ -79,8 +82,8 @@ def test_tour_claims_match_a_direct_computation():
     image, x = tour.image()
     _, pred, outcome = tour.attacked(x, image.label, "transfer")
     assert outcome.effect("softmax") is Effect.FOOLED and outcome.effect("regroup") is Effect.HELD
-    defended = cache.defended_model(*tour.model_key())
-    result = cache.attack_image(tour.model_key(), x, image.label, "pgd", "transfer", 32.0, None, None, 0)
+    defended = cache.defended_model(tour.model_choice())
+    result = attack_image(tour.model_choice(), x, image.label, AttackChoice("pgd", "transfer", 32.0, None, None, 0))
     direct = defended.predict(result.adversarial, scope="all")
     assert int(direct.regroup_labels[0]) == image.label and not bool(direct.regroup_tied[0])
     assert torch.equal(direct.pos_ranks, pred.pos_ranks)
@@ -184,7 +187,7 @@ def test_an_image_already_misclassified_is_not_fooled():
 def test_verdict_words_for_every_effect():
     import torch
 
-    from app import verdicts
+    from regroup_app.ui import verdicts
     from regroup_core import load_model
     from regroup_core.analysis.outcome import Effect, attack_outcome
     from regroup_core.engine import Prediction, Variant
@@ -268,7 +271,7 @@ def test_tsne_adding_a_class_computes_only_that_class(monkeypatch):
         return real_attack(bundle, images, labels, *a, **kw)
 
     monkeypatch.setattr(tsne_lib, "layer_pmfs", counting_pmfs)
-    monkeypatch.setattr("regroup_core.attacks.run_attack", counting_attack)
+    monkeypatch.setattr("regroup_core.attacks.cached.run_attack", counting_attack)
     at = _open("tsne", n="15", epsilon="13")  # settings no other test uses: nothing cached yet
     assert_clean(at)
     assert sorted(sum(attack_calls, [])) == [0, 1, 7] and len(pmf_calls) == 6  # clean + adversarial per class
@@ -338,8 +341,8 @@ def test_shipped_benchmark_table_is_what_the_code_computes_now():
     1 or 2 threads (PGD's sign steps would amplify another CPU's last-bit differences)."""
     import json
 
-    from app import experiments
-    from app.cache import shipped_classifier
+    from regroup_app.services import suites as experiments
+    from regroup_app.state import shipped_classifier
     from regroup_core import load_defended, load_model
 
     shipped = json.loads(Path("assets/app-results/mnist-vgg.json").read_text())
@@ -368,7 +371,7 @@ def test_html_report_is_self_contained():
     import pandas as pd
     import plotly.graph_objects as go
 
-    from app.report import Section, html_report
+    from regroup_app.ui.report import Section, html_report
 
     fig = go.Figure(go.Bar(x=["a"], y=[1]))
     page = html_report("t", [Section("s", tables=[pd.DataFrame({"x": [1.25], "y": [None]})], figures=[fig, fig])],
@@ -389,7 +392,7 @@ def test_benchmark_csv_writes_nested_cells_as_json():
 
     import pandas as pd
 
-    from app.report import csv_bytes
+    from regroup_app.ui.report import csv_bytes
 
     df = pd.DataFrame({"attack": ["deepfool"], "robust_at": [{"softmax": {"0.5": 100.0}}], "ci": [[83.9, 100.0]]})
     back = pd.read_csv(io.BytesIO(csv_bytes(df)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from app.__main__ import CONFIG, ENTRY, build_command, config_flags, launch_env
+from regroup_app.launch import CONFIG, ENTRY, build_command, config_flags, launch_env
 
 
 def test_repository_config_is_local_and_private():
@@ -16,7 +16,7 @@ def test_repository_config_is_local_and_private():
 
 
 def test_upload_limits_agree_with_the_config():
-    from app.uploads import IMAGE_MAX_MB, MAX_UPLOAD_MB
+    from regroup_app.services.uploads import IMAGE_MAX_MB, MAX_UPLOAD_MB
 
     assert int(config_flags(CONFIG)["server.maxUploadSize"]) == MAX_UPLOAD_MB
     assert IMAGE_MAX_MB <= 25  # images are refused long before weights would be

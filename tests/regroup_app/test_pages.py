@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app.cache import shipped_classifier
-from app.session import ModelChoice
-from tests.app.apptest_helpers import assert_clean, charts, start
+from regroup_app.state import shipped_classifier
+from regroup_app.state import ModelChoice
+from apptest_helpers import assert_clean, charts, start
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,10 @@
-"""app.plots: figures carry int16 ranks, axis titles and hover text that names the cell."""
+"""regroup_app.ui.plots: figures carry int16 ranks, axis titles and hover text that names the cell."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from app import plots
+from regroup_app.ui import plots
 
 NAMES = tuple(f"class{i}" for i in range(1000))
 

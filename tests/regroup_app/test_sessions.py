@@ -7,13 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from app import cache, session
+from regroup_app.services import cache
+from regroup_app.services.attacking import attack_image
+from regroup_app.state import AttackChoice, ModelChoice
 from regroup_core.sources.mnist import mnist_split
-from tests.app.apptest_helpers import start
+from apptest_helpers import start
 
 
 def test_concurrent_predictions_on_the_shared_cached_model_are_unmixed():
-    defended = cache.defended_model(*session.ModelChoice().key)
+    defended = cache.defended_model(ModelChoice())
     x, _ = mnist_split("test").tensors
     images = [x[i:i + 1] for i in range(0, 200, 10)]
     expected = [defended.predict(im, scope="all") for im in images]
@@ -44,17 +46,17 @@ def test_two_sessions_keep_their_own_image_and_model():
 
 def _attack_like_a_session(idx: int):
     """What the Attack lab runs for a session that attacks gallery digit ``idx`` (PGD, ε = 32)."""
-    from app import gallery
+    from regroup_app.services import gallery
 
     item = gallery.gallery("Model's test set", "mnist-vgg")[idx]
     x = cache.model_bundle("mnist-vgg", None).preprocess(item.image).numpy()
-    return cache.attack_image(session.ModelChoice().key, x, item.label, "pgd", "transfer", 32.0, 40, None, 0)
+    return attack_image(ModelChoice(), x, item.label, AttackChoice("pgd", "transfer", 32.0, 40, None, 0))
 
 
 def test_eight_concurrent_sessions_attack_like_eight_serial_ones(tmp_path, monkeypatch):
     """Sessions are threads of one server sharing the cached model: 8 attacking at once get what
     8 serial runs get. (AppTest cannot run sessions concurrently — it owns a process-wide runtime
-    — so this runs the pages' own compute path; tests/app/test_browser_sessions.py drives 8 real
+    — so this runs the pages' own compute path; tests/regroup_app/test_browser_sessions.py drives 8 real
     browser sessions against one server.)"""
     monkeypatch.setenv("REGROUP_CACHE", str(tmp_path / "parallel"))  # nothing cached: every session computes
     with ThreadPoolExecutor(max_workers=8) as pool:

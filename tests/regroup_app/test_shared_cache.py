@@ -8,12 +8,15 @@ import json
 import pytest
 import torch
 
-from app import cache, session
+from regroup_app.services.attacking import attack_image
+from regroup_app.services.threads import configure_threads
+from regroup_app.state import AttackChoice, ModelChoice, image_from_pil
+from regroup_app.ui.widgets import to_pil
+from regroup_core.attacks import cached as cached_module
 from regroup_core.cli import main
 from regroup_core.errors import ArgumentError
-from regroup_core.experiments import suite as suite_module
 from regroup_core.sources.mnist import mnist_split
-from tests.app.apptest_helpers import assert_clean, start
+from apptest_helpers import assert_clean, start
 
 CLASSIFIER = "assets/classifiers/mnist-vgg.safetensors"
 
@@ -39,8 +42,8 @@ def _evaluated_image(tmp_path, capsys) -> int:
 def test_the_app_serves_an_attack_that_evaluate_cached(tmp_path, capsys, monkeypatch):
     index = _evaluated_image(tmp_path, capsys)
     x, y = mnist_split("test")[index]
-    monkeypatch.setattr(suite_module, "run_attack", _never)
-    result = cache.attack_image(session.ModelChoice().key, x.numpy(), int(y), "pgd", "transfer", 32.0, 40, None, 0)
+    monkeypatch.setattr(cached_module, "run_attack", _never)
+    result = attack_image(ModelChoice(), x.numpy(), int(y), AttackChoice("pgd", "transfer", 32.0, 40, None, 0))
     assert result.adversarial.shape == (1, 1, 28, 28)
     assert (result.adversarial[0] - x).abs().max() <= 32 / 255 + 1e-6
     entry = json.loads(next(p for p in (tmp_path / "regroup-cache" / "adversarial").rglob("*.json")).read_text())
@@ -50,9 +53,8 @@ def test_the_app_serves_an_attack_that_evaluate_cached(tmp_path, capsys, monkeyp
 def test_the_attack_lab_page_shows_it_instantly(tmp_path, capsys, monkeypatch):
     index = _evaluated_image(tmp_path, capsys)
     x, y = mnist_split("test")[index]
-    image = session.image_from_pil(__import__("app.widgets", fromlist=["to_pil"]).to_pil(x.numpy()),
-                                   name=f"mnist:test:{index}", label=int(y), source="test")
-    monkeypatch.setattr(suite_module, "run_attack", _never)
+    image = image_from_pil(to_pil(x.numpy()), name=f"mnist:test:{index}", label=int(y), source="test")
+    monkeypatch.setattr(cached_module, "run_attack", _never)
     at = start("attack_lab")
     at.session_state["current_image"] = image
     at.radio(key="image-from").set_value("Upload").run()  # keep the session's image, not a gallery pick
@@ -67,4 +69,4 @@ def test_the_attack_lab_page_shows_it_instantly(tmp_path, capsys, monkeypatch):
 def test_a_bad_thread_count_setting_is_a_one_line_error(monkeypatch, raw):
     monkeypatch.setenv("REGROUP_APP_THREADS", raw)  # int() raised ValueError, set_num_threads(0) RuntimeError
     with pytest.raises(ArgumentError, match="REGROUP_APP_THREADS: expected an integer"):
-        cache.configure_threads()
+        configure_threads()

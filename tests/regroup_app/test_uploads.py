@@ -1,4 +1,4 @@
-"""app.uploads: size limit, empty files, real image check, odd-but-valid images accepted."""
+"""regroup_app.services.uploads: size limit, empty files, real image check, odd-but-valid images accepted."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.uploads import conversion_note, read_image_upload
+from regroup_app.services.uploads import conversion_note, read_image_upload
 from regroup_core.errors import ImageError
 
 
