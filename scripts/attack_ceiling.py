@@ -1,6 +1,6 @@
 """Is the adaptive plan the strongest attack we have? Every attack on REGroup, the same images.
 
-    OMP_NUM_THREADS=1 python scripts/attack_ceiling.py --model mnist-vgg --epsilon 32 --n 100 \
+    OMP_NUM_THREADS=1 python -m scripts.attack_ceiling --model mnist-vgg --epsilon 32 --n 100 \
         [--reference docs/results/reference-mnist-vgg.json]
 
 Runs, through the shared adversarial cache, every attack that can aim at REGroup within the L∞
@@ -23,14 +23,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from regroup_core import load_defended, load_model  # noqa: E402
-from regroup_core.experiments import select_correct  # noqa: E402
-from regroup_core.experiments.intervals import wilson_interval  # noqa: E402
-from regroup_core.experiments.suite import cached_attack  # noqa: E402
-from regroup_core.run.evaluate import predict_all  # noqa: E402
-from regroup_core.store import AdversarialCache  # noqa: E402
+from regroup_core import load_defended, load_model
+from regroup_core.experiments import select_correct
+from regroup_core.experiments.intervals import wilson_interval
+from regroup_core.attacks.cached import cached_attack
+from regroup_core.run.evaluate import predict_all
+from regroup_core.store import AdversarialCache
 
 PLAN = ("pgd", "adaptive")
 ATTACKS = (PLAN, ("apgd-ce", "adaptive"), ("pmf-match", "adaptive"), ("pmf-match-softmax", "adaptive"),
@@ -111,7 +109,7 @@ def _write(args: argparse.Namespace, s: dict) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(s, indent=1))
     lines = [f"# Every attack on REGroup: {s['model']}, ε = {s['epsilon_255']:g}/255, n = {s['n']}", "",
-             f"Command: `OMP_NUM_THREADS=1 python scripts/attack_ceiling.py {' '.join(sys.argv[1:])}` "
+             f"Command: `OMP_NUM_THREADS=1 python -m scripts.attack_ceiling {' '.join(sys.argv[1:])}` "
              f"({s['seconds']:.0f} s on 2 shared CPU cores, cached attacks included).", "",
              "| attack / threat model | REGroup robust % [Wilson 95 %] | images it fools that the plan does not | "
              "softmax robust % (transfer attacks aim at it) | softmax images it fools that AutoAttack does not | "

@@ -1,6 +1,6 @@
 """Regenerate the attacker-knowledge ladder: the README's ``ladder`` section and docs/results/ladder.md.
 
-    OMP_NUM_THREADS=1 python scripts/ladder_results.py
+    OMP_NUM_THREADS=1 python -m scripts.ladder_results
 
 For each embedded model and ε ∈ {8, 16, 32}/255 on the first n = 100 test digits of the headline
 selection, the rungs of :mod:`regroup_core.experiments.ladder` (the same as
@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from regroup_core import load_defended, load_model  # noqa: E402
-from regroup_core.experiments import select_correct  # noqa: E402
-from regroup_core.experiments.ladder import format_ladder, ladder  # noqa: E402
-from regroup_core.store import AdversarialCache  # noqa: E402
+from regroup_core import load_defended, load_model
+from regroup_core.experiments import select_correct
+from regroup_core.experiments.ladder import format_ladder, ladder
+from regroup_core.store import AdversarialCache
 
 MODELS = ("mnist-vgg", "mnist-resnet")
 BEGIN, END = "<!-- ladder:begin -->", "<!-- ladder:end -->"
@@ -52,7 +49,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ladder.json").write_text(json.dumps({"rows": rows, "seconds": round(seconds)}, indent=1))
     lines = [BEGIN, "", "### What the attacker knows: the ladder", "",
-             "Every number here comes from `OMP_NUM_THREADS=1 python scripts/ladder_results.py` (this run: "
+             "Every number here comes from `OMP_NUM_THREADS=1 python -m scripts.ladder_results` (this run: "
              f"{seconds:.0f} s on 2 shared CPU cores, {cache.hits} of {cache.hits + cache.misses} attack chunks from "
              "the shared cache; per model: `python -m regroup_core ladder --model M --classifier "
              "assets/classifiers/M.safetensors --json`). "

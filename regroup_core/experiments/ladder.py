@@ -24,7 +24,8 @@ from ..run.evaluate import predict_all
 from ..sources import ModelBundle
 from ..store import AdversarialCache
 from .intervals import wilson_interval
-from .suite import TestImages, cached_attack
+from ..attacks.cached import cached_attack
+from .suite import TestImages
 
 __all__ = ["LADDER", "Rung", "format_ladder", "ladder"]
 
