@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import torch
 
 from . import checks
-from .api import load_defended
+from .api import FitOptions, fit_result, load_defended
 from .engine import DEFAULT_THRESHOLD, Variant
 from .errors import ArgumentError, EmptyClassError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
@@ -227,9 +227,15 @@ def _layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_options(args: argparse.Namespace, selection: str | None, progress: bool) -> FitOptions:
+    """The parsed options, whole, as the loop takes them."""
+    return FitOptions(per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
+                      on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
+                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                      progress=progress)
+
+
 def _fit(args: argparse.Namespace) -> int:
-    from .run.fit import fit
-    from .store import save_classifiers
 
     _check_out_file(args.out, "--out")
     _check_out_dir(Path(args.checkpoint) if args.checkpoint is not None else None, "--checkpoint")
@@ -245,10 +251,7 @@ def _fit(args: argparse.Namespace) -> int:
                             "(no fit data ships with it), got none")
     selection = args.selection if args.selection is not None else (
         bundle.spec.selection_data if args.data is None else None)
-    result = fit(bundle, data, per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
-                 on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
-                 checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
-                 progress=ctx.is_main)
+    result = fit_result(bundle, data, _fit_options(args, selection, progress=ctx.is_main))
     classifiers, run = result.classifiers, result.run
     if ctx.is_main:
         save_classifiers(classifiers, args.out)

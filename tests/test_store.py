@@ -143,7 +143,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(fitted, tmp_path, mo
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("regroup_core.store.save_file", crash)
+    monkeypatch.setattr("regroup_core.store.classifier_file.save_file", crash)
     with pytest.raises(OSError):
         save_classifiers(replace(fitted, k=1), path)
     assert path.read_bytes() == before

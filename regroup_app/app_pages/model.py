@@ -3,6 +3,7 @@ layers, their own accuracy and the chosen k."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from regroup_app.state import ModelChoice, shipped_classifier, state
 from regroup_app.ui import glossary, links, plots
 from regroup_app.ui.guard import run_page
 from regroup_core import ModelBundle, REGroup
+from regroup_core.api import FitOptions
 from regroup_core.errors import EmptyClassError, ModelError, RegroupError
 from regroup_core.experiments import wilson_interval
 from regroup_core.sources.models import ModelKind, model_spec
@@ -127,8 +129,9 @@ def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
             if not data.strip():
                 st.error("Give the fitting data: `mnist:train` or an ImageFolder directory.")
                 return
-            new_path = _fit(bundle, data.strip(), selection.strip() or None, int(per_class), int(fixed_k) or None,
-                            float(threshold), exclude)
+            new_path = _fit(bundle, data.strip(), FitOptions(
+                per_class=int(per_class), selection=selection.strip() or None, threshold=float(threshold),
+                k=int(fixed_k) or None, on_empty="exclude" if exclude else "error"))
             if new_path is None:
                 return
     if new_path is not None and new_path != choice.classifier:
@@ -142,8 +145,7 @@ def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
         st.rerun()
 
 
-def _fit(bundle: ModelBundle, data: str, selection: str | None, per_class: int, k: int | None, threshold: float,
-         exclude: bool) -> str | None:
+def _fit(bundle: ModelBundle, data: str, options: FitOptions) -> str | None:
     """Fit with progress; on failure the progress box goes away and one line says what to do."""
     box = st.empty()
     failure: BaseException | None = None
@@ -155,9 +157,7 @@ def _fit(bundle: ModelBundle, data: str, selection: str | None, per_class: int, 
 
         try:
             with st.status("Fitting the layer-wise generative classifiers…", expanded=True) as status:
-                path = fit_to_file(bundle, data=data, selection=selection, per_class=per_class, k=k,
-                                   threshold=threshold, cache_dir=cache.app_dir(), callback=report,
-                                   on_empty="exclude" if exclude else "error")
+                path = fit_to_file(bundle, data, replace(options, callback=report), cache.app_dir())
                 status.update(label="Fitted.", state="complete")
         except Exception as exc:  # noqa: BLE001 - shown below, after the progress box is gone
             failure = exc

@@ -17,7 +17,7 @@ assembles the suite from the cache (every unit now a hit) while the others retur
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
