@@ -47,7 +47,7 @@ from regroup_core.experiments import (
     variant_ablation,
     voting_rules,
 )
-from regroup_core.experiments.tables import headline_verdict, with_interval
+from regroup_core.experiments.formatting import headline_verdict, with_interval
 from regroup_core.store import AdversarialCache
 
 ATTACKS = ["pgd", "apgd-ce", "apgd-t", "deepfool", "cw", "ead", "trust-region", "fmn", "fmn-l2", "pgd-targeted",

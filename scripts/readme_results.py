@@ -28,7 +28,7 @@ import torch
 from regroup_core import load_defended, load_model
 from regroup_core.cli import main as cli_main
 from regroup_core.experiments import headline, select_correct
-from regroup_core.experiments.tables import headline_verdict
+from regroup_core.experiments.formatting import headline_verdict
 from regroup_core.store import AdversarialCache
 
 MODELS = ("mnist-vgg", "mnist-resnet")

@@ -81,6 +81,30 @@ def _layers_table(bundle: ModelBundle) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(rows)))
 
 
+def _fit_form(bundle: ModelBundle) -> str | None:
+    """The "Fit now" form; the fitted classifier file's path once fitted, else None."""
+    data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",
+                         value=bundle.spec.fit_data or "", key=state().keep("fit-data"))
+    selection = st.text_input("Held-out data to choose k (empty: fix k below)",
+                              value=bundle.spec.selection_data or "", key=state().keep("fit-selection"))
+    c1, c2, c3 = st.columns(3)
+    per_class = c1.number_input("Samples per class", 1, 1000, 50, key=state().keep("fit-per-class"))
+    threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05,
+                          key=state().keep("fit-threshold"))
+    fixed_k = c3.number_input("k (0 = choose from held-out data)", 0, len(bundle.layers),
+                              0 if selection else min(5, len(bundle.layers)), key=state().keep("fit-k"))
+    exclude = st.checkbox(EXCLUDE_LABEL, value=False, key=state().keep("fit-exclude"),
+                          help="Useful with a partial ImageFolder, e.g. a few ImageNet classes.")
+    if not st.button("Fit the classifiers", type="primary", key="fit-button"):
+        return None
+    if not data.strip():
+        st.error("Give the fitting data: `mnist:train` or an ImageFolder directory.")
+        return None
+    return _fit(bundle, data.strip(), FitOptions(
+        per_class=int(per_class), selection=selection.strip() or None, threshold=float(threshold),
+        k=int(fixed_k) or None, on_empty="exclude" if exclude else "error"))
+
+
 def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
     st.subheader("REGroup classifiers")
     shipped = shipped_classifier(bundle.name)
@@ -113,27 +137,9 @@ def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
             shown_name = upload.name
             state().name_upload(new_path, upload.name)  # for the sidebar
     else:
-        default_data = bundle.spec.fit_data or ""
-        data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",
-                             value=default_data, key=state().keep("fit-data"))
-        selection = st.text_input("Held-out data to choose k (empty: fix k below)",
-                                  value=bundle.spec.selection_data or "", key=state().keep("fit-selection"))
-        c1, c2, c3 = st.columns(3)
-        per_class = c1.number_input("Samples per class", 1, 1000, 50, key=state().keep("fit-per-class"))
-        threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05, key=state().keep("fit-threshold"))
-        fixed_k = c3.number_input("k (0 = choose from held-out data)", 0, len(bundle.layers),
-                                  0 if selection else min(5, len(bundle.layers)), key=state().keep("fit-k"))
-        exclude = st.checkbox(EXCLUDE_LABEL, value=False, key=state().keep("fit-exclude"),
-                              help="Useful with a partial ImageFolder, e.g. a few ImageNet classes.")
-        if st.button("Fit the classifiers", type="primary", key="fit-button"):
-            if not data.strip():
-                st.error("Give the fitting data: `mnist:train` or an ImageFolder directory.")
-                return
-            new_path = _fit(bundle, data.strip(), FitOptions(
-                per_class=int(per_class), selection=selection.strip() or None, threshold=float(threshold),
-                k=int(fixed_k) or None, on_empty="exclude" if exclude else "error"))
-            if new_path is None:
-                return
+        new_path = _fit_form(bundle)
+        if new_path is None:
+            return
     if new_path is not None and new_path != choice.classifier:
         try:  # validate before switching
             cache.defended_model(ModelChoice(choice.name, choice.weights, new_path))

@@ -30,7 +30,8 @@ from regroup_core.experiments import (
     voting_rules,
     wilson_interval,
 )
-from regroup_core.experiments.tables import headline_verdict, robust_at
+from regroup_core.experiments.formatting import headline_verdict
+from regroup_core.experiments.metrics import robust_at
 from regroup_core.run.evaluate import predict_all
 
 OPTIONS = {"pgd": {"steps": 2, "epsilon_255": 60.0}, "deepfool": {"steps": 3}, "boundary": {"steps": 3}}
@@ -258,7 +259,7 @@ def test_headline_verdict_follows_the_intervals():
 def test_sanity_names_weak_unbounded_and_weaker_than_best_attacks():
     """The cases that reached docs/ unmarked: Trust Region on REGroup ending adversarial on 11 %
     of the images (unbounded), SPSA fooling 11 % of the softmax where APGD fools 48 %."""
-    from regroup_core.experiments.tables import _sanity
+    from regroup_core.experiments.metrics import _sanity
 
     suite = _suite()
     deepfool = suite.run("deepfool", "adaptive")
