@@ -50,7 +50,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
 
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         # argparse drops a value of exactly '--' given as --opt=-- (its end-of-options marker) and
         # then skips the option's type check; refuse it here instead
         for arg in (sys.argv[1:] if args is None else args):

@@ -209,8 +209,8 @@ def test_model_facts_come_from_model_metadata():
 
 
 def test_attack_dispatch_reads_spec_fields_not_names():
-    source = (PACKAGE / "attacks" / "runner.py").read_text()
-    assert not re.search(r"preset\.name\s*(==|in\b|!=)|\.removesuffix\(", source)
+    for path in [PACKAGE / "attacks" / "runner.py", *(PACKAGE / "attacks" / "adapters").glob("*.py")]:
+        assert not re.search(r"preset\.name\s*(==|in\b|!=)|\.removesuffix\(", path.read_text()), path
 
 
 def test_install_declares_the_pinned_requirements_and_not_the_app():
@@ -258,3 +258,12 @@ def test_functions_are_small_or_say_why():
     stale = set(SIZE_ALLOWED) - {name for root in (PACKAGE, APP) for name, lines, params in _functions(root)
                                  if lines > 60 or params > 8}
     assert not stale, f"allowed but no longer over the limits (remove them): {sorted(stale)}"
+
+
+def test_no_line_is_longer_than_120_characters():
+    """The project's own limit (pyproject's ruff line-length), everywhere there is Python."""
+    long = [f"{path.relative_to(ROOT)}:{i}" for folder in ("regroup_core", "regroup_app", "app", "scripts",
+                                                            "benchmarks", "examples", "tests")
+            for path in (ROOT / folder).rglob("*.py")
+            for i, line in enumerate(path.read_text().splitlines(), 1) if len(line) > 120]
+    assert not long, long

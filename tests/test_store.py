@@ -238,7 +238,8 @@ def test_killed_writer_leaves_no_temp_file_behind(tmp_path):
     import time
 
     script = ("import sys, time\nfrom regroup_core.store import atomic_write\n"
-              "def slow(tmp):\n    open(tmp, 'w').write('partial')\n    print('writing', flush=True)\n    time.sleep(60)\n"
+              "def slow(tmp):\n    open(tmp, 'w').write('partial')\n"
+              "    print('writing', flush=True)\n    time.sleep(60)\n"
               "atomic_write(sys.argv[1], slow)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "c.safetensors")], stdout=subprocess.PIPE,
                             text=True, cwd=Path(__file__).resolve().parents[1])

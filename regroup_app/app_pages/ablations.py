@@ -162,8 +162,9 @@ def body() -> None:
     n = int(synced("n", "abl-n", links.number(2, 500, integer=True),
                    lambda key: c1.number_input("Test images (correctly classified by softmax)", 2, 500, 20, key=key)))
     eps = float(synced("epsilon", "abl-eps", links.number(1.0, 128.0, step=1.0),
-                       lambda key: c2.slider("ε for L∞ attacks (0–255 scale) — used by every tab, marked in the ε "
-                                             "sweep", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0, key=key)))
+                       lambda key: c2.slider("ε for L∞ attacks (0–255 scale) — used by every tab, marked in "
+                                             "the ε sweep", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0,
+                                             key=key)))
     view = _View(bundle, defended, n, eps, {"model": state().model_choice.parts, "fingerprint": bundle.fingerprint,
                                             "n": n, "eps": eps},
                  [a for a in attacking.attack_names() if attacking.applicable(a, "transfer")])

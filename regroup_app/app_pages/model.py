@@ -192,7 +192,8 @@ def _accuracy_ui(defended: REGroup) -> None:
         bounds = [wilson_interval(int(round(a * samples / 100)), samples) for a in acc] if samples else None
         fig = plots.line_chart(names, {"layer's own Borda vote": acc},
                                intervals=None if bounds is None else
-                               {"layer's own Borda vote": ([100 * lo for lo, _ in bounds], [100 * hi for _, hi in bounds])},
+                               {"layer's own Borda vote": ([100 * lo for lo, _ in bounds],
+                                                           [100 * hi for _, hi in bounds])},
                                title=f"Per-layer accuracy on {sel.get('data', 'held-out data')} "
                                      f"({sel.get('samples', '?')} correctly classified samples; 95 % intervals)",
                                x_title="layer (input → output)", y_title="accuracy (%)")

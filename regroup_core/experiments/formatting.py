@@ -56,8 +56,10 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
             "REGroup robust %": _fmt_pct(_present(row, "regroup_robust"), _present(row, "regroup_robust_ci"))
             if bounded else "curve below",
             "ties": "–" if _present(row, "regroup_ties") is None else str(int(row["regroup_ties"])),
-            "median L∞·255 / L2": "–" if _present(row, "linf_255_median") is None and _present(row, "l2_median") is None
-            else f"{_present(row, 'linf_255_median') or float('inf'):.1f} / {_present(row, 'l2_median') or float('inf'):.2f}",
+            "median L∞·255 / L2": "–" if _present(row, "linf_255_median") is None
+            and _present(row, "l2_median") is None
+            else f"{_present(row, 'linf_255_median') or float('inf'):.1f} / "
+                 f"{_present(row, 'l2_median') or float('inf'):.2f}",
             "zero-grad %": "–" if zero is None else f"{zero:.0f}",
             "sanity": row.get("sanity") if isinstance(row.get("sanity"), str) else "",
         })

@@ -26,9 +26,9 @@ from ..engine import Prediction, Variant, copeland_scores, plurality_counts, top
 from .intervals import wilson_interval
 from .suite import Suite, SuiteRun
 
-__all__ = ["FEW", "AttackRow", "GRADIENT_SANITY", "L2_GRID", "LINF_GRID_255", "WEAKER_BY", "attack_table", "budget_grid", "ci",
-           "clean_summary", "distances", "is_bounded", "k_ablation", "layer_accuracy", "pct", "robust_at",
-           "topn_hit", "variant_ablation", "voting_rules", "zero_valid"]
+__all__ = ["FEW", "AttackRow", "GRADIENT_SANITY", "L2_GRID", "LINF_GRID_255", "WEAKER_BY", "attack_table",
+           "budget_grid", "ci", "clean_summary", "distances", "is_bounded", "k_ablation", "layer_accuracy", "pct",
+           "robust_at", "topn_hit", "variant_ablation", "voting_rules", "zero_valid"]
 
 
 LINF_GRID_255 = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -143,7 +143,8 @@ def clean_summary(suite: Suite) -> dict[str, Any]:
     return {"n": len(y), "softmax_top1": pct(p.softmax_labels == y), "softmax_top1_ci": ci(p.softmax_labels == y),
             "regroup_top1": pct(reg),
             "regroup_top1_ci": ci(reg), "regroup_ties": int(p.regroup_tied.sum()),
-            "regroup_top5": pct(topn_hit(p.borda.float(), y, 5)), "softmax_top1_all": round(suite.test.softmax_top1_all, 2),
+            "regroup_top5": pct(topn_hit(p.borda.float(), y, 5)),
+            "softmax_top1_all": round(suite.test.softmax_top1_all, 2),
             "regroup_top1_all": None if suite.test.regroup_top1_all is None else round(suite.test.regroup_top1_all, 2),
             "n_scanned": suite.test.n_scanned, "k": p.k}
 

@@ -43,7 +43,8 @@ def epsilon_sweep(bundle: ModelBundle, defended: REGroup, test: TestImages, *, e
                      "n": len(y), "n_success": int(result.success.sum()),
                      "softmax_top1": pct(soft_ok), "softmax_top1_ci": ci(soft_ok),
                      "softmax_top5": pct(topn_hit(p.logits, y, 5)),
-                     "regroup_top1": pct(reg_ok), "regroup_top1_ci": ci(reg_ok), "regroup_ties": int(p.regroup_tied.sum()),
+                     "regroup_top1": pct(reg_ok), "regroup_top1_ci": ci(reg_ok),
+                     "regroup_ties": int(p.regroup_tied.sum()),
                      "regroup_top5": pct(topn_hit(p.borda.float(), y, 5)),
                      "regroup_top1_on_s": pct(reg_ok[result.success]),
                      "steps": result.settings["params"].get("steps"), "k": p.k, "seed": seed})
