@@ -30,7 +30,7 @@ from regroup_core import load_defended, load_model
 from regroup_core.attacks.selftest import preset_attack, selftest_attack
 from regroup_core.cli import main as cli_main
 from regroup_core.experiments import headline, select_correct
-from regroup_core.experiments.tables import headline_verdict
+from regroup_core.experiments.formatting import headline_verdict
 from regroup_core.store import AdversarialCache
 
 MODELS = ("mnist-vgg", "mnist-resnet")
@@ -98,8 +98,9 @@ def main() -> int:
         bundle = load_model(model, device="cpu")
         defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
-        progress = lambda done, total, msg: print(f"[{time.time() - t0:7.0f}s] {model} {msg} ({done}/{total})",  # noqa: E731
-                                                  flush=True)
+        def progress(done: int, total: int, msg: str, model: str = model) -> None:
+            print(f"[{time.time() - t0:7.0f}s] {model} {msg} ({done}/{total})", flush=True)
+
         table = headline(bundle, defended, test, epsilons_255=epsilons, seed=args.seed, cache=cache,
                          callback=progress)
         rows += json.loads(table.to_json(orient="records"))

@@ -137,7 +137,8 @@ def main() -> int:
         robust = int((~broken).sum())
         masks[model] = {"epsilon_255": args.epsilon, "ids": list(test.ids), "robust": (~broken).tolist()}
         lo, hi = wilson_interval(robust, len(y))
-        row = (f"| {model} | {args.epsilon:g} | {len(y)} | {100 * robust / len(y):.1f} [{100 * lo:.1f}, {100 * hi:.1f}] "
+        row = (f"| {model} | {args.epsilon:g} | {len(y)} | {100 * robust / len(y):.1f} "
+               f"[{100 * lo:.1f}, {100 * hi:.1f}] "
                f"| {', '.join(f'{k}: {v}' for k, v in by.items())} | {time.time() - t0:.0f} |")
         print(row, flush=True)
         lines.append(row)

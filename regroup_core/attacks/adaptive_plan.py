@@ -24,7 +24,9 @@ Randomness comes from the caller's ``torch.Generator``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -64,6 +66,12 @@ class AdaptivePlan:
             return cls(steps=1, losses=cls.losses[:1], target_classes=0, restarts=0, search_queries=0)
         return cls(steps=round(2.5 * steps), target_steps=round(1.25 * steps), restarts=restarts,
                    target_classes=target_classes, search_queries=round(12.5 * steps))
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> "AdaptivePlan":
+        """The plan of a PGD preset's parameters (``steps``, ``restarts``, ``runner_up_targets``)."""
+        return cls.for_steps(int(params["steps"]), restarts=int(params.get("restarts", 0)),
+                             target_classes=int(params.get("runner_up_targets", 0)))
 
     def as_dict(self) -> dict:
         return {**asdict(self), "losses": list(self.losses), "version": PLAN_VERSION}
