@@ -153,8 +153,8 @@ def main() -> int:
     never_better = all(r["regroup_robust_ci"][0] <= r["softmax_robust_ci"][1] for r in rows)
     lines += ["", "**What REGroup buys on these models, plainly:** " + headline_verdict(rows)
               + (" Against an attacker who knows it, REGroup is not a robust classifier on these MNIST networks, "
-                 "whatever the transfer-only numbers of the paper's protocol (in `docs/results/`) suggest; the "
-                 "attacker-knowledge ladder below shows where it does help." if never_better else ""),
+                 "whatever the transfer-only numbers of the paper's protocol (in `docs/results/`) suggest."
+                 if never_better else ""),
               "",
               "Acceptance check of issues #10 and #19, `python -m regroup_core evaluate --model M --classifier "
               f"assets/classifiers/M.safetensors {' '.join(ACCEPTANCE)}` with E = 32 for mnist-vgg and 16 for "
