@@ -223,7 +223,7 @@ def resolve_data(data: Data, bundle) -> Dataset:
     if colon and scheme == "foolbox":
         from .samples import foolbox_samples
 
-        return foolbox_samples(split, bundle.class_names, bundle.preprocess, bundle.name)
+        return ImageFiles(foolbox_samples(split, bundle.class_names, bundle.name), bundle.preprocess)
     if colon and scheme == "mnist":
         from .mnist import MNIST_SPLITS, mnist_split
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import DataError
-from .data import ImageFiles
 
 __all__ = ["FOOLBOX_SETS", "foolbox_samples"]
 
@@ -28,8 +27,8 @@ def _folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-def foolbox_samples(dataset: str, class_names: Sequence[str], preprocess, name: str) -> ImageFiles:  # noqa: ANN001
-    """The 20 samples of ``dataset``, labelled, for a model with ``class_names``."""
+def foolbox_samples(dataset: str, class_names: Sequence[str], name: str) -> list[tuple[str, int]]:
+    """(path, label) of the 20 samples of ``dataset``, for a model with ``class_names``."""
     if dataset not in FOOLBOX_SETS:
         raise DataError(f"expected one of {[f'foolbox:{d}' for d in FOOLBOX_SETS]}, got 'foolbox:{dataset}'")
     if len(class_names) != FOOLBOX_SETS[dataset]:
@@ -40,4 +39,4 @@ def foolbox_samples(dataset: str, class_names: Sequence[str], preprocess, name: 
                    if (m := pattern.match(entry)))
     if not found:
         raise DataError(f"expected foolbox's {dataset} sample images, got none in the installed foolbox")
-    return ImageFiles([(str(_folder() / entry), label) for _, label, entry in found], preprocess)
+    return [(str(_folder() / entry), label) for _, label, entry in found]

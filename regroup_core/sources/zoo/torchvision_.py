@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from ...errors import ModelError
-from ..weights import check_finite, read_state_dict, seeded_build, state_from_file
+from ..statedict import check_finite, read_state_dict, seeded_build, state_from_file
 from .download import Download, DownloadProgress, fetch, hub_file
 
 __all__ = ["TorchvisionWeights", "build", "choose", "download_for", "weight_names"]
