@@ -21,7 +21,8 @@ import torch
 import regroup_core
 from regroup_core import ModelBundle, Prediction, REGroup
 from regroup_core.attacks import AttackResult
-from regroup_core.sources.models import ASSETS_DIR, ModelKind, model_spec
+from regroup_core import sources
+from regroup_core.sources.models import model_spec
 from regroup_core.store import AdversarialCache, ResultStore, atomic_write, default_cache_dir
 
 __all__ = [
@@ -83,9 +84,9 @@ def configure_threads() -> int:
 
 
 def shipped_classifier(name: str) -> str | None:
-    """The classifier file shipped for an embedded model, if any."""
-    path = ASSETS_DIR / "classifiers" / f"{name}.safetensors"
-    return str(path) if model_spec(name).kind is ModelKind.EMBEDDED and path.is_file() else None
+    """The classifier file shipped for a model (fitted on its default weights), if any."""
+    path = sources.shipped_classifier(name)
+    return None if path is None else str(path)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from regroup_core import ModelBundle, REGroup
-from regroup_core.sources.models import ASSETS_DIR
+from regroup_core.sources.assets import asset_path
 from regroup_core.store import cache_key, classifier_digest
 
 __all__ = ["MADE_BY", "entry_key", "shipped_dir", "shipped_result"]
@@ -23,7 +23,7 @@ MADE_BY = "python scripts/ship_app_results.py"
 
 
 def shipped_dir() -> Path:
-    return ASSETS_DIR / "app-results"
+    return asset_path("app-results")
 
 
 def entry_key(kind: str, params: dict, bundle: ModelBundle, defended: REGroup) -> str:

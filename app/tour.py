@@ -21,7 +21,7 @@ from regroup_core.analysis.outcome import AttackOutcome, attack_outcome
 from regroup_core.analysis.ranks import image_ranks
 from regroup_core.analysis.tsne import layer_pmfs
 from regroup_core.attacks import AttackResult
-from regroup_core.sources.models import ASSETS_DIR
+from regroup_core.sources.assets import asset_path
 
 __all__ = ["TOUR_MODEL", "TourCase", "attacked", "ballots_of", "clean_prediction", "image", "model_key",
            "tour_case", "voter_view"]
@@ -47,7 +47,7 @@ class TourCase:
 @st.cache_resource(show_spinner=False)
 def tour_case(model: str = TOUR_MODEL) -> TourCase:
     """The case recorded in ``assets/tour/<model>.json`` (the first test digit when none ships)."""
-    path = ASSETS_DIR / "tour" / f"{model}.json"
+    path = asset_path("tour", f"{model}.json")
     if not path.is_file():
         return TourCase()
     record = json.loads(path.read_text())

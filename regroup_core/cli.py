@@ -28,7 +28,7 @@ from .engine import DEFAULT_THRESHOLD, Variant
 from .errors import ArgumentError, EmptyClassError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.precision import Precision
-from .sources import ModelBundle, load_model, model_names
+from .sources import ModelBundle, load_model, model_names, shipped_classifier
 
 __all__ = ["main"]
 
@@ -133,7 +133,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
     _add_model_args(p)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--k", type=_int(1), default=None, help="highest layers that vote (default: the file's)")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
@@ -141,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="attack test images and compare softmax with REGroup")
     _add_model_args(p)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
                    help="threat model (attacks that do not fit it are skipped and listed)")
@@ -206,6 +208,18 @@ def _data_option(value: str | None, option: str) -> str | None:
     return value
 
 
+def _classifier_option(args: argparse.Namespace) -> Path:
+    """``--classifier``, or the file shipped for the model when its own weights are used (``regroup predict
+    --model mnist-vgg digit.png``); a classifier fitted on other weights would not match them."""
+    if args.classifier is not None:
+        return args.classifier
+    shipped = shipped_classifier(args.model) if args.weights is None else None
+    if shipped is None:
+        reason = "with --weights" if args.weights is not None else f"none ships for model '{args.model}'"
+        raise ArgumentError(f"--classifier: expected a fitted classifier file ({reason}), got none")
+    return shipped
+
+
 def _load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
     """``load_model`` on this rank's device; rank 0 first, so that it alone downloads weights."""
     if not ctx.is_main:
@@ -267,8 +281,9 @@ def _fit(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from .sources import open_image
 
+    classifier = _classifier_option(args)
     bundle = load_model(args.model, args.weights, device=args.device)
-    defended = load_defended(bundle, args.classifier)
+    defended = load_defended(bundle, classifier)
     if args.k is not None and args.k > len(defended.layers):
         raise ArgumentError(f"--k: expected 1..{len(defended.layers)} (the classifier's layers), got {args.k}")
     failed = 0
@@ -331,9 +346,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.cache is None:
         _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
     _data_option(args.data, "--data")
+    classifier = _classifier_option(args)
     ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
     bundle = _load_model_in_order(args, ctx)
-    defended = load_defended(bundle, args.classifier)
+    defended = load_defended(bundle, classifier)
     options: dict[str, dict] = {}
     for a, spec in specs.items():
         opts: dict = {}
@@ -355,7 +371,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     table = attack_table(suite)
     clean = clean_summary(suite)
-    settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
+    settings = {**suite.settings, "classifier": str(classifier), "cache": str(cache.root),
                 "cache_hits": cache.hits, "cache_misses": cache.misses}
     rows = json.loads(table.to_json(orient="records"))
     for row in rows:

@@ -15,7 +15,7 @@ from regroup_core.experiments import suite as suite_module
 from regroup_core.sources.mnist import mnist_split
 from tests.app.apptest_helpers import assert_clean, start
 
-CLASSIFIER = "assets/classifiers/mnist-vgg.safetensors"
+CLASSIFIER = "regroup_core/assets/classifiers/mnist-vgg.safetensors"
 
 
 def _never(*args, **kwargs):
