@@ -16,11 +16,23 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first on the path, no
 
 import streamlit as st
 
-from app import cache, glossary, session, views
-from regroup_core.errors import RegroupError, one_line
-
 # An emoji favicon is drawn by the browser (an inline SVG): nothing is fetched, the app works offline.
 st.set_page_config(page_title="REGroup Explorer", page_icon="🗳️", layout="wide")
+
+# The first run paints the title and a loading message *before* the heavy imports below (torch, foolbox and
+# regroup_core take 5-8 s on a busy 2-core machine: a blank page that long looks broken). Later runs find the
+# modules imported and show nothing extra. Hence these imports sit below the first paint, not at the top.
+_COLD = "app.views" not in sys.modules
+_loading = st.empty()
+if _COLD:
+    with _loading.container():
+        st.title("REGroup Explorer")
+        st.status("Loading the model…", state="running")
+
+from app import cache, glossary, session, views  # noqa: E402 - after the first paint, see above
+from regroup_core.errors import RegroupError, one_line  # noqa: E402
+
+_loading.empty()
 try:
     cache.configure_threads()
 except RegroupError as exc:  # a bad REGROUP_APP_THREADS: one line, not a traceback

@@ -15,6 +15,16 @@ Creates a virtual environment in a temporary folder, runs the README's install i
 
 The venv is deleted afterwards unless ``--keep`` names a folder to build it in. It takes minutes and
 several GB: run it with ``nice`` on a shared machine. The last line of the output is one JSON object.
+
+    python benchmarks/bench_install.py --this-env
+
+only weighs what is installed in the running interpreter's environment (seconds): ``installed_mb`` of every
+distribution, ``gpu_stack_installed_mb`` of torch, triton and the ``nvidia-*``/``cuda-*`` ones (from their
+RECORD files), i.e. what a CPU-only torch leaves out of the environment, apart from its own smaller library.
+
+    python benchmarks/bench_install.py --unpacked /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+
+weighs one wheel file: its download size and the size of its files once installed (read from the archive).
 """
 
 from __future__ import annotations
@@ -89,11 +99,51 @@ def measure(venv: Path) -> dict:
             "largest_mb": {n: round(b / MB) for n, b in largest}}
 
 
+def installed_sizes() -> dict[str, int]:
+    """``{name: bytes}`` of every distribution installed for this interpreter (the files its RECORD lists)."""
+    from importlib import metadata
+
+    sizes: dict[str, int] = {}
+    for dist in metadata.distributions():
+        total = 0
+        for f in dist.files or ():
+            path = Path(dist.locate_file(f))
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        name = normalise(dist.metadata["Name"])
+        sizes[name] = sizes.get(name, 0) + total
+    return sizes
+
+
+def this_env() -> dict:
+    sizes = installed_sizes()
+    gpu = {n: b for n, b in sizes.items() if GPU_STACK.match(n)}
+    return {"python": sys.executable, "installed_mb": round(sum(sizes.values()) / MB),
+            "gpu_stack_installed_mb": round(sum(gpu.values()) / MB),
+            "gpu_stack_mb_by_distribution": {n: round(b / MB) for n, b in sorted(gpu.items(), key=lambda kv: -kv[1])}}
+
+
+def unpacked(wheel: Path) -> dict:
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        files = sum(i.file_size for i in archive.infolist() if not i.is_dir())
+    return {"wheel": wheel.name, "download_mb": round(wheel.stat().st_size / MB), "installed_mb": round(files / MB)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, default=None, help="build the venv here and keep it")
     parser.add_argument("--json", action="store_true", help="print the details as JSON too (indented)")
+    parser.add_argument("--this-env", action="store_true", help="only weigh this interpreter's installed packages")
+    parser.add_argument("--unpacked", type=Path, default=None, help="only weigh this wheel file")
     args = parser.parse_args()
+    if args.unpacked is not None:
+        print(json.dumps(unpacked(args.unpacked)))
+        return 0
+    if args.this_env:
+        print(json.dumps(this_env()))
+        return 0
     folder = args.keep or Path(tempfile.mkdtemp(prefix="regroup-install-"))
     try:
         result = measure(folder / "venv")
