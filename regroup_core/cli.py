@@ -1,4 +1,4 @@
-"""Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate} ...``.
+"""Command line: ``regroup {layers,fit,predict,evaluate,estimate} ...`` (or ``python -m regroup_core ...``).
 
 Every command lives here; every option is converted and range-checked once, by the parser,
 with the validators of :mod:`regroup_core.checks` that the app uses too. Under
@@ -86,8 +86,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="auto (CUDA when present), cpu, cuda or cuda:N")
 
 
+def _prog() -> str:
+    """How the user called us, for ``--help`` and error lines: the installed ``regroup`` or the module."""
+    return "regroup" if os.path.basename(sys.argv[0]) == "regroup" else "python -m regroup_core"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m regroup_core", description=__doc__.splitlines()[0])
+    parser = _Parser(prog=_prog(), description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("layers", help="list the tapped layers of a model")
