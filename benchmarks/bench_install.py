@@ -1,6 +1,6 @@
 """Size and time of the default install (``pip install -r requirements.txt``) in a fresh venv (not a test).
 
-    nice -n 10 python benchmarks/bench_install.py [--keep DIR] [--json]
+    nice -n 10 python -m benchmarks.bench_install [--keep DIR] [--json]
 
 Creates a virtual environment in a temporary folder, runs the README's install into it with pip's
 ``--report`` (which lists every distribution pip chose and where from), and prints:
@@ -16,13 +16,13 @@ Creates a virtual environment in a temporary folder, runs the README's install i
 The venv is deleted afterwards unless ``--keep`` names a folder to build it in. It takes minutes and
 several GB: run it with ``nice`` on a shared machine. The last line of the output is one JSON object.
 
-    python benchmarks/bench_install.py --this-env
+    python -m benchmarks.bench_install --this-env
 
 only weighs what is installed in the running interpreter's environment (seconds): ``installed_mb`` of every
 distribution, ``gpu_stack_installed_mb`` of torch, triton and the ``nvidia-*``/``cuda-*`` ones (from their
 RECORD files), i.e. what a CPU-only torch leaves out of the environment, apart from its own smaller library.
 
-    python benchmarks/bench_install.py --unpacked /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+    python -m benchmarks.bench_install --unpacked /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
 
 weighs one wheel file: its download size and the size of its files once installed (read from the archive).
 """

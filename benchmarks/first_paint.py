@@ -1,4 +1,4 @@
-"""``first_paint_s`` of ``benchmarks/bench_app.py``: how soon a launched app shows something, in a real browser.
+"""``first_paint_s`` of ``python -m benchmarks.bench_app``: how soon a launched app shows something, in a real browser.
 
 One run: Chromium (Debian's, driven by Playwright) is started first with an empty tab, as a user's browser
 already runs (its cache is fresh in every run: the app's scripts are downloaded each time); then

@@ -13,6 +13,7 @@ import sys
 import time
 import tomllib
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("regroup_core", "regroup_app")
 
 CHECKOUT_PATH = re.compile(r"__file__|\.parents\[\d|\.parent\.parent\b"
-                           r"""|["'](\./)?(assets|app|wheels|docs|scripts|benchmarks|tests)/|["']streamlit_config\.toml""")
+                           r"""|["'](\./)?(assets|app|wheels|docs|scripts|benchmarks|tests)/"""
+                           r"""|(Path|open)\(\s*["'](\./)?streamlit_config\.toml""")
 """A path computed from a module's own location (``Path(__file__).parents[2] / "assets"``) or one relative to the
 repository's root (``"assets/models"``): in a checkout it points into the repository, in an installed package into
 site-packages or the user's folder, where no such file exists."""
 
 ALLOWED: dict[str, str] = {
-    # "package/module.py": "why this use of the module's location is not a checkout path",
+    "regroup_app/streamlit_app.py": "puts the folder holding the regroup_app package on sys.path (`streamlit run` "
+                                    "puts regroup_app/ itself there); it reads no file from it, and in an installed "
+                                    "package that folder is site-packages",
 }
 
 
@@ -54,6 +58,7 @@ def test_the_grep_finds_what_it_must():  # the check above cannot pass by matchi
     assert CHECKOUT_PATH.search('load_defended(bundle, "assets/classifiers/mnist-vgg.safetensors")')
     assert CHECKOUT_PATH.search('CONFIG = Path("streamlit_config.toml")')
     assert not CHECKOUT_PATH.search("for above in path.parents:")  # a user's path, not the module's
+    assert not CHECKOUT_PATH.search('CONFIG = Path(str(_PACKAGE.joinpath("streamlit_config.toml")))')
     assert not CHECKOUT_PATH.search('folder = resources.files("regroup_core").joinpath("assets")')
     assert _sources() and all(p.suffix == ".py" for p in _sources())
 
@@ -155,6 +160,12 @@ def test_wheel_installs_and_both_commands_work_from_any_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "REGROUP_ASSETS")}
     env.update(PIP_NO_INPUT="1", REGROUP_CACHE=str(tmp_path / "cache"))
     wheel = _build_wheel(tmp_path, env)
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    shipped = {f"regroup_core/assets/{p.relative_to(ROOT / 'regroup_core' / 'assets').as_posix()}"
+               for p in (ROOT / "regroup_core" / "assets").rglob("*") if p.is_file()}
+    assert shipped <= names and {"regroup_app/streamlit_config.toml", "regroup_app/app_pages/tour.py"} <= names
+    assert not [n for n in names if n.split("/")[0] in ("app", "tests", "wheels", "scripts", "benchmarks")]
     bin_dir = _installed_venv(tmp_path, wheel, env)
     work = tmp_path / "elsewhere"  # not the checkout: the checkout's packages must not be importable here
     work.mkdir()
