@@ -87,7 +87,7 @@ def measure(venv: Path) -> dict:
                     "-r", "requirements.txt"], check=True, cwd=ROOT)
     install_s = time.perf_counter() - t0
     report = json.loads(report_file.read_text())
-    downloads = venv.parent / "downloaded-wheels"  # the same wheels again, from the mirror or pip's cache, to weigh them
+    downloads = venv.parent / "downloaded-wheels"  # the same wheels again (mirror or pip's cache), to weigh them
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "download", "-q", "--no-deps",
                     "--find-links", "wheels", "-d", str(downloads), *pinned(report)], check=True, cwd=ROOT)
     sizes = wheel_sizes(downloads)

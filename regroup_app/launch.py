@@ -98,12 +98,17 @@ def launch_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Start Streamlit on the app (this process becomes it); ``-h`` prints this module's help."""
+    """Run Streamlit on the app in this process until it stops; ``-h`` prints this module's help."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     command = build_command(args)
-    os.environ.update(app_environment())  # paths the user types in the app resolve from where they started it
-    os.execve(command[0], command, launch_env(os.environ))  # replace this process: signals go straight to Streamlit
-    return 0  # pragma: no cover
+    os.environ.update(launch_env({**os.environ, **app_environment()}))  # before torch is imported, in this process
+    # Streamlit's own CLI in this process (no chdir: paths the user types resolve from where they started it).
+    # Not a second interpreter (os.execve of `python -m streamlit`): starting one cost 0.3 s of the 3 s the
+    # first paint may take on a busy machine (`python -c pass`, load average 13 on 2 cores).
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", *command[3:]]  # `streamlit run ENTRY --flags...`
+    return int(cli.main(prog_name="streamlit") or 0)  # click exits itself when the server stops

@@ -101,7 +101,8 @@ def test_assets_are_found_inside_the_package_and_regroup_assets_overrides(tmp_pa
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    shown = " ".join(map(str, cmd))
+    assert result.returncode == 0, f"{shown} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     return result
 
 

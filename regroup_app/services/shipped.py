@@ -1,4 +1,4 @@
-"""Results that ship with the app (``assets/app-results/<model>.json``), so the Ablations and
+"""Results that ship with the app (``regroup_core/assets/app-results/<model>.json``), so the Ablations and
 Benchmark pages show real numbers on a first visit, offline, before anything is run.
 
 They are made by ``python scripts/ship_app_results.py`` with the pages' default settings, and

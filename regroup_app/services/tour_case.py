@@ -1,4 +1,4 @@
-"""The Tour's data: the curated case (``assets/tour/<model>.json``, written by
+"""The Tour's data: the curated case (``regroup_core/assets/tour/<model>.json``, written by
 ``scripts/find_tour_case.py``) and every number its steps show, computed live and cached.
 
 Nothing here states an outcome in advance: the steps read predictions of the clean image, of the
@@ -50,7 +50,7 @@ class TourCase:
 
 @st.cache_resource(show_spinner=False)
 def tour_case(model: str = TOUR_MODEL) -> TourCase:
-    """The case recorded in ``assets/tour/<model>.json`` (the first test digit when none ships)."""
+    """The case recorded in ``regroup_core/assets/tour/<model>.json`` (the first test digit when none ships)."""
     path = asset_path("tour", f"{model}.json")
     if not path.is_file():
         return TourCase()
