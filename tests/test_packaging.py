@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("regroup_core", "regroup_app")
 
-CHECKOUT_PATH = re.compile(r"__file__|\.parents\[\d|\.parent\.parent\b"
+CHECKOUT_PATH = re.compile(r"(?<![\"'])\b__file__\b(?![\"'])|\.parents\[\d|\.parent\.parent\b"
                            r"""|["'](\./)?(assets|app|wheels|docs|scripts|benchmarks|tests)/"""
                            r"""|(Path|open)\(\s*["'](\./)?streamlit_config\.toml""")
 """A path computed from a module's own location (``Path(__file__).parents[2] / "assets"``) or one relative to the
@@ -58,6 +58,7 @@ def test_the_grep_finds_what_it_must():  # the check above cannot pass by matchi
     assert CHECKOUT_PATH.search('load_defended(bundle, "assets/classifiers/mnist-vgg.safetensors")')
     assert CHECKOUT_PATH.search('CONFIG = Path("streamlit_config.toml")')
     assert not CHECKOUT_PATH.search("for above in path.parents:")  # a user's path, not the module's
+    assert not CHECKOUT_PATH.search('getattr(loaded, "__file__", None) != found.origin')  # another module's
     assert not CHECKOUT_PATH.search('CONFIG = Path(str(_PACKAGE.joinpath("streamlit_config.toml")))')
     assert not CHECKOUT_PATH.search('folder = resources.files("regroup_core").joinpath("assets")')
     assert _sources() and all(p.suffix == ".py" for p in _sources())
