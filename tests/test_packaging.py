@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import tomllib
 import urllib.request
@@ -124,6 +125,10 @@ def _installed_venv(tmp: Path, wheel: Path, env: dict[str, str]) -> Path:
     """A fresh venv that reuses the installed dependencies (``--system-site-packages``) with the wheel alone."""
     venv = tmp / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], tmp, env)
+    if sys.prefix != sys.base_prefix:  # the tests run in a venv: --system-site-packages reaches the base, not it
+        outer = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+        (site_packages,) = (venv / "lib").glob("python3*/site-packages")
+        (site_packages / "outer-environment.pth").write_text("\n".join(sorted(outer)) + "\n")
     _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps",
           "--no-index", "-q", str(wheel)], tmp, env)
     return venv / "bin"
