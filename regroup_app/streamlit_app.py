@@ -9,6 +9,7 @@ sidebar is filled *after* the page ran, so it shows the image the page just chos
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,9 @@ if _COLD:
     with _loading.container():
         st.title("REGroup Explorer")
         st.status("Loading the model…", state="running")
+    # Let the server send these to the browser first: loading torch's libraries holds the interpreter's lock
+    # for long stretches, during which the messages would wait.
+    time.sleep(0.1)
 
 from regroup_app.services.threads import configure_threads  # noqa: E402 - after the first paint, see above
 from regroup_app.state import state  # noqa: E402
