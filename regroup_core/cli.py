@@ -1,4 +1,4 @@
-"""Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate} ...``.
+"""Command line: ``regroup {layers,fit,predict,evaluate,estimate} ...`` (or ``python -m regroup_core ...``).
 
 Every command lives here; every option is converted and range-checked once, by the parser,
 with the validators of :mod:`regroup_core.checks` that the app uses too. Under
@@ -24,12 +24,23 @@ from typing import Any, NoReturn
 import torch
 
 from . import checks
-from .api import defend
-from .engine import DEFAULT_THRESHOLD, Variant, layers_from_names
+from .api import FitOptions, defend, fit_result
+from .engine import DEFAULT_THRESHOLD, REGroup, Variant, layers_from_names
 from .errors import ArgumentError, ClassifierFileError, EmptyClassError, LayerError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
+from .run.estimate import format_report, measure, project
 from .run.precision import Precision
-from .sources import ModelBundle, ModelReference, describe, load_model, model_names
+from .attacks import get_preset, preset_names
+from .experiments import (
+    attack_table,
+    clean_summary,
+    format_attack_table,
+    format_robust_curves,
+    run_suite,
+    select_correct,
+)
+from .sources import ModelBundle, ModelReference, describe, load_model, model_names, open_image, shipped_classifier
+from .store import AdversarialCache, atomic_write, load_classifiers, save_classifiers
 
 __all__ = ["main"]
 
@@ -40,7 +51,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
 
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         # argparse drops a value of exactly '--' given as --opt=-- (its end-of-options marker) and
         # then skips the option's type check; refuse it here instead
         for arg in (sys.argv[1:] if args is None else args):
@@ -75,14 +87,6 @@ def _path_text(text: str) -> Path:
 
 
 _PATH = _typed(_path_text)
-
-
-def _typed_model(text: str) -> ModelReference:
-    """``--model``: parsed once, by the parser (an unknown reference is a one-line usage error)."""
-    try:
-        return ModelReference.parse(text)
-    except RegroupError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 _SEED = _int(0, 2**63 - 1)
 _DEVICE = _typed(lambda t: checks.device(t, "value"))
 
@@ -93,6 +97,14 @@ _MODEL_HELP = (f"a model reference: {', '.join(model_names())}, torchvision:NAME
 _FILE_LAYERS_HELP = "comma-separated module names to tap (default: the classifier file's layers)"
 _WEIGHTS_HELP = ("'random', a named weights set (torchvision: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2...; timm and "
                  "RobustBench: pretrained) or a .safetensors/.pth state dict (default: the model's own)")
+
+
+def _typed_model(text: str) -> ModelReference:
+    """``--model``: parsed once, by the parser (an unknown reference is a one-line usage error)."""
+    try:
+        return ModelReference.parse(text)
+    except RegroupError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _layer_names(text: str) -> tuple[str, ...]:
@@ -111,8 +123,13 @@ def _add_model_args(p: argparse.ArgumentParser, layers_help: str = "comma-separa
                    help="auto (CUDA when present), cpu, cuda or cuda:N")
 
 
+def _prog() -> str:
+    """How the user called us, for ``--help`` and error lines: the installed ``regroup`` or the module."""
+    return "regroup" if os.path.basename(sys.argv[0]) == "regroup" else "python -m regroup_core"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m regroup_core", description=__doc__.splitlines()[0])
+    parser = _Parser(prog=_prog(), description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("layers", help="list the tapped layers of a model")
@@ -159,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
     _add_model_args(p, _FILE_LAYERS_HELP)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--k", type=_int(1), default=None, help="highest layers that vote (default: the file's)")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
@@ -167,7 +185,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="attack test images and compare softmax with REGroup")
     _add_model_args(p, _FILE_LAYERS_HELP)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
                    help="threat model (attacks that do not fit it are skipped and listed)")
@@ -191,8 +210,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _attack_names() -> list[str]:
-    from .attacks import preset_names
-
     return list(preset_names())
 
 
@@ -233,22 +250,32 @@ def _data_option(value: str | None, option: str) -> str | None:
     return value
 
 
-def _load_model_in_order(args: argparse.Namespace, ctx: DistContext, layers: Sequence[str] | None = None
-                         ) -> ModelBundle:
+def _classifier_option(args: argparse.Namespace) -> Path:
+    """``--classifier``, or the file shipped for the model when its own weights are used (``regroup predict
+    --model mnist-vgg digit.png``); a classifier fitted on other weights would not match them."""
+    if args.classifier is not None:
+        return args.classifier
+    shipped = shipped_classifier(str(args.model)) if args.weights is None else None
+    if shipped is None:
+        reason = "with --weights" if args.weights is not None else f"none ships for model '{args.model}'"
+        raise ArgumentError(f"--classifier: expected a fitted classifier file ({reason}), got none")
+    return shipped
+
+
+def _load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
     """``load_model`` on this rank's device; rank 0 first, so that it alone downloads weights."""
     if not ctx.is_main:
         barrier()
-    bundle = load_model(args.model, args.weights, device=ctx.device, layers=layers or args.layers)
+    bundle = load_model(args.model, args.weights, device=ctx.device, layers=args.layers)
     if ctx.is_main:
         barrier()
     return bundle
 
 
-def _defended(args: argparse.Namespace, ctx: DistContext | None = None) -> tuple[ModelBundle, Any]:
+def _defended(args: argparse.Namespace, ctx: DistContext | None = None) -> tuple[ModelBundle, REGroup]:
     """The model with the classifier file's own layers (unless --layers says otherwise) and REGroup over it."""
-    from .store import load_classifiers
-
-    classifiers = load_classifiers(args.classifier)  # its errors name the file already
+    path = _classifier_option(args)
+    classifiers = load_classifiers(path)  # its errors name the file already
     if ctx is not None:
         bundle = _load_model_in_order(args, ctx)
     else:
@@ -259,9 +286,9 @@ def _defended(args: argparse.Namespace, ctx: DistContext | None = None) -> tuple
             bundle = dataclasses.replace(bundle, layers=layers_from_names(bundle.model, names))  # fitted with --layers
         return bundle, defend(bundle, classifiers)
     except LayerError as exc:
-        raise ClassifierFileError(f"'{args.classifier}': expected layers of '{bundle.name}', got {exc}") from None
+        raise ClassifierFileError(f"'{path}': expected layers of '{bundle.name}', got {exc}") from None
     except ClassifierFileError as exc:
-        raise ClassifierFileError(f"'{args.classifier}': {exc}") from None
+        raise ClassifierFileError(f"'{path}': {exc}") from None
 
 
 def _layers(args: argparse.Namespace) -> int:
@@ -275,9 +302,15 @@ def _layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_options(args: argparse.Namespace, selection: str | None, progress: bool) -> FitOptions:
+    """The parsed options, whole, as the loop takes them."""
+    return FitOptions(per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
+                      on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
+                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                      progress=progress)
+
+
 def _fit(args: argparse.Namespace) -> int:
-    from .run.fit import fit
-    from .store import save_classifiers
 
     _check_out_file(args.out, "--out")
     _check_out_dir(Path(args.checkpoint) if args.checkpoint is not None else None, "--checkpoint")
@@ -293,10 +326,7 @@ def _fit(args: argparse.Namespace) -> int:
                             "(it names no fit data of its own), got none")
     selection = args.selection if args.selection is not None else (
         bundle.spec.selection_data if args.data is None else None)
-    result = fit(bundle, data, per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
-                 on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
-                 checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
-                 progress=ctx.is_main)
+    result = fit_result(bundle, data, _fit_options(args, selection, progress=ctx.is_main))
     classifiers, run = result.classifiers, result.run
     if ctx.is_main:
         save_classifiers(classifiers, args.out)
@@ -313,8 +343,6 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .sources import open_image
-
     bundle, defended = _defended(args)
     if args.k is not None and args.k > len(defended.layers):
         raise ArgumentError(f"--k: expected 1..{len(defended.layers)} (the classifier's layers), got {args.k}")
@@ -354,67 +382,34 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from .attacks import get_preset
-    from .experiments import (
-        attack_table,
-        clean_summary,
-        format_attack_table,
-        format_robust_curves,
-        run_suite,
-        select_correct,
-    )
-    from .store import AdversarialCache, atomic_write
-
+def _attack_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``--attacks`` checked (unknown names: one line before any work), with each attack's ``--steps``
+    and ``--epsilon`` (the L∞ budget only applies to fixed-budget L∞ attacks)."""
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if not attacks:
         raise ArgumentError("--attacks: expected at least one attack, got none")
     try:
-        specs = {a: get_preset(a) for a in attacks}  # unknown names: one-line error before any work
+        specs = {a: get_preset(a) for a in attacks}
     except RegroupError as exc:
         raise ArgumentError(f"--attacks: {exc}") from None
-    _check_out_dir(args.out, "--out")
-    _check_out_dir(args.cache, "--cache")
-    if args.cache is None:
-        _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
-    _data_option(args.data, "--data")
-    ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
-    bundle, defended = _defended(args, ctx)
-    options: dict[str, dict] = {}
+    options: dict[str, dict[str, Any]] = {}
     for a, spec in specs.items():
-        opts: dict = {}
+        opts: dict[str, Any] = {}
         if args.steps is not None and "steps" in spec.params:
             opts["steps"] = args.steps
         if args.epsilon is not None and spec.takes_linf_epsilon:
             opts["epsilon_255"] = args.epsilon
         options[a] = opts
-    data = args.data if args.data is not None else bundle.spec.test_data
-    if data is None:
-        raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
-                            f"'{args.model}' (it names no test data of its own), got none")
-    threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
-    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
-    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
-    suite = run_suite(bundle, defended, test, attacks=attacks, threats=threats, seed=args.seed, cache=cache,
-                      chunk_size=args.chunk_size, attack_options=options, progress=not args.json and ctx.is_main)
-    if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
-        return 0
-    table = attack_table(suite)
-    clean = clean_summary(suite)
-    settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
-                "cache_hits": cache.hits, "cache_misses": cache.misses}
-    rows = json.loads(table.to_json(orient="records"))
-    for row in rows:
-        if row.get("settings"):
-            row["settings"] = json.loads(row["settings"])
-    payload = {"rows": rows, "clean": clean, "settings": settings}
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
-    atomic_write(args.out / "results.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1, default=str)))
-    if args.json:
-        print(json.dumps(payload, default=str))
-        return 0
+    return options
+
+
+def _write_results(out: Path, table: Any, payload: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1, default=str)))
+
+
+def _print_evaluation(table: Any, clean: dict[str, Any], suite: Any, cache: AdversarialCache, out: Path) -> None:
     print(format_attack_table(table).drop(columns=["sanity"]).to_string(index=False))
     curves = format_robust_curves(table)
     if len(curves):
@@ -428,14 +423,48 @@ def _evaluate(args: argparse.Namespace) -> int:
           f"top-5 {clean['regroup_top5']} %. Intervals: Wilson 95 %; a Borda tie counts as a REGroup error.")
     if suite.settings["skipped"]:
         print(f"skipped (attack does not fit the threat model): {', '.join(suite.settings['skipped'])}")
-    print(f"cache {cache.root}: {cache.hits} hits, {cache.misses} misses; wrote {args.out / 'results.csv'} "
-          f"and {args.out / 'results.json'}")
+    print(f"cache {cache.root}: {cache.hits} hits, {cache.misses} misses; wrote {out / 'results.csv'} "
+          f"and {out / 'results.json'}")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    options = _attack_options(args)
+    _check_out_dir(args.out, "--out")
+    _check_out_dir(args.cache, "--cache")
+    if args.cache is None:
+        _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
+    _data_option(args.data, "--data")
+    classifier = _classifier_option(args)
+    ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
+    bundle, defended = _defended(args, ctx)
+    data = args.data if args.data is not None else bundle.spec.test_data
+    if data is None:
+        raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
+                            f"'{args.model}' (it names no test data of its own), got none")
+    threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
+    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    suite = run_suite(bundle, defended, test, attacks=list(options), threats=threats, seed=args.seed, cache=cache,
+                      chunk_size=args.chunk_size, attack_options=options, progress=not args.json and ctx.is_main)
+    if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
+        return 0
+    table, clean = attack_table(suite), clean_summary(suite)
+    settings = {**suite.settings, "classifier": str(classifier), "cache": str(cache.root),
+                "cache_hits": cache.hits, "cache_misses": cache.misses}
+    rows = json.loads(table.to_json(orient="records"))
+    for row in rows:
+        if row.get("settings"):
+            row["settings"] = json.loads(row["settings"])
+    payload = {"rows": rows, "clean": clean, "settings": settings}
+    _write_results(args.out, table, payload)
+    if args.json:
+        print(json.dumps(payload, default=str))
+    else:
+        _print_evaluation(table, clean, suite, cache, args.out)
     return 0
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from .run.estimate import format_report, measure, project
-
     bundle = load_model(args.model, args.weights, device=args.device, layers=args.layers)
     # the top-1 of the model's pretrained weights (timing is measured with --weights, random by default)
     accuracy = args.accuracy if args.accuracy is not None else (describe(args.model).top1 or 1.0)

@@ -106,7 +106,7 @@ def main() -> int:
     for model in args.models.split(","):
         t0 = time.time()
         bundle = load_model(model, device="cpu")
-        defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
+        defended = load_defended(bundle, f"regroup_core/assets/classifiers/{model}.safetensors")
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
         x, y = test.images, test.labels
         with torch.no_grad():
@@ -131,7 +131,8 @@ def main() -> int:
             by[name] = int(hit.sum())
         robust = int((~broken).sum())
         lo, hi = wilson_interval(robust, len(y))
-        row = (f"| {model} | {args.epsilon:g} | {len(y)} | {100 * robust / len(y):.1f} [{100 * lo:.1f}, {100 * hi:.1f}] "
+        row = (f"| {model} | {args.epsilon:g} | {len(y)} | {100 * robust / len(y):.1f} "
+               f"[{100 * lo:.1f}, {100 * hi:.1f}] "
                f"| {', '.join(f'{k}: {v}' for k, v in by.items())} | {time.time() - t0:.0f} |")
         print(row, flush=True)
         lines.append(row)

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
 from ..errors import DataError, ModelError
+from .assets import ASSETS_DIR
 from .metadata import ModelKind, ModelSpec
 from .preprocess import ImagenetPreprocess, imagenet_preprocess, mnist_preprocess, preprocess_for
 from .references import EMBEDDED_NAMES, PAPER_ALIASES, ModelReference, RefKind
@@ -34,8 +35,6 @@ __all__ = ["ASSETS_DIR", "MODEL_SPECS", "ImagenetPreprocess", "ModelBundle", "Mo
            "bundle_from_module", "imagenet_preprocess", "load_model", "mnist_preprocess", "model_names",
            "model_spec", "resolve_device", "weights_fingerprint"]
 
-ASSETS_DIR = Path(os.environ.get("REGROUP_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
-"""Shipped weights, classifier files and results (``REGROUP_ASSETS`` overrides)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -14,8 +14,9 @@ FAST = {
     "pgd": {"steps": 3}, "pgd-l2": {"steps": 3}, "deepfool": {"steps": 5}, "cw": {"steps": 5, "binary_search_steps": 2},
     "ead": {"steps": 5, "binary_search_steps": 2}, "pgd-targeted": {"steps": 3, "epsilon_ladder_255": (16.0, 76.5)},
     "cw-targeted": {"steps": 5, "binary_search_steps": 2},
-    "pgd-hc": {"steps": 3, "epsilon_ladder_255": (76.5,)}, "pgd-hc-targeted": {"steps": 3, "epsilon_ladder_255": (76.5,)},
-    "boundary": {"steps": 5}, "hopskipjump": {"steps": 1, "initial_gradient_eval_steps": 5, "max_gradient_eval_steps": 5},
+    "pgd-hc": {"steps": 3, "epsilon_ladder_255": (76.5,)},
+    "pgd-hc-targeted": {"steps": 3, "epsilon_ladder_255": (76.5,)}, "boundary": {"steps": 5},
+    "hopskipjump": {"steps": 1, "initial_gradient_eval_steps": 5, "max_gradient_eval_steps": 5},
     "spatial": {"num_translations": 2, "num_rotations": 2}, "spsa": {"steps": 2, "samples": 4, "epsilon_255": 60.0},
     "apgd-ce": {"steps": 3, "epsilon_255": 60.0}, "apgd-t": {"steps": 3, "epsilon_255": 60.0, "target_classes": 1},
     "square": {"queries": 5, "epsilon_255": 60.0}, "trust-region": {"steps": 5}, "fmn": {"steps": 5},
@@ -140,7 +141,7 @@ def test_adv_lib_attacks_run_on_the_float64_surrogate_of_a_real_model():
     from regroup_core.sources.mnist import mnist_split
 
     bundle = load_model("mnist-resnet", device="cpu")
-    defended = load_defended(bundle, "assets/classifiers/mnist-resnet.safetensors")
+    defended = load_defended(bundle, "regroup_core/assets/classifiers/mnist-resnet.safetensors")
     x, y = mnist_split("test").tensors
     for attack, options in (("trust-region", {"steps": 3, "c": 3}), ("fmn", {"steps": 3})):
         r = run_attack(bundle, x[:3], y[:3], attack, threat="adaptive", defended=defended, **options)

@@ -14,6 +14,7 @@ import os
 from torch import nn
 
 from ...errors import ModelError
+from ..assets import asset_path
 from ..metadata import ModelKind, ModelSpec
 from ..references import ModelReference, RefKind
 from ..specfile import build_from_spec, read_spec_file
@@ -46,9 +47,7 @@ def _weights_text(weights: str | os.PathLike[str] | None) -> str | None:
 
 def _mnist(ref: ModelReference, weights: str | None) -> ModelSpec:
     from ..mnist import MNIST_CLASS_NAMES
-    from ..models import ASSETS_DIR
-
-    record = ASSETS_DIR / "models" / f"{ref.name}.json"
+    record = asset_path("models", f"{ref.name}.json")
     top1 = float(json.loads(record.read_text())["test_top1"]) if weights is None and record.is_file() else None
     return ModelSpec(name=str(ref), kind=ModelKind.EMBEDDED, input_shape=(1, 28, 28), fit_data="mnist:train",
                      selection_data="mnist:selection", test_data="mnist:test", sample_set="mnist",
@@ -125,9 +124,11 @@ def _spec(ref: ModelReference, weights: str | None) -> ModelSpec:
         class_names=classes, mean=spec.mean if normalised else (base.mean if base else None),
         std=spec.std if normalised else (base.std if base else None),
         resize=spec.resize or (base.resize if base and shape == base.input_shape else None),
-        interpolation=base.interpolation if base else "bilinear", mnist_input=bool(same and base.mnist_input),  # type: ignore[union-attr]
+        interpolation=base.interpolation if base else "bilinear",
+        mnist_input=bool(same and base.mnist_input),  # type: ignore[union-attr]
         layers=spec.layers,
-        weights=weights or ("spec" if spec.weights else "random" if spec.factory else base.weights),  # type: ignore[union-attr]
+        weights=weights or ("spec" if spec.weights else
+                            "random" if spec.factory else base.weights),  # type: ignore[union-attr]
         weights_choices=own_weights + (base.weights_choices if base else ("random",)))
 
 
