@@ -22,8 +22,9 @@ import streamlit as st
 st.set_page_config(page_title="REGroup Explorer", page_icon="🗳️", layout="wide")
 
 # The first run paints the title and a loading message *before* the heavy imports below (torch, foolbox and
-# regroup_core take 5-8 s on a busy 2-core machine: a blank page that long looks broken). Later runs find the
-# modules imported and show nothing extra. Hence these imports sit below the first paint, not at the top.
+# regroup_core: 25 s at a load average of 15 on our 2 cores, `time python -c "import regroup_app.ui.links"`;
+# a blank page that long looks broken). Later runs find the modules imported and show nothing extra. Hence
+# these imports sit below the first paint, not at the top.
 _COLD = "regroup_app.ui.links" not in sys.modules
 _loading = st.empty()
 if _COLD:

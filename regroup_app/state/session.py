@@ -19,8 +19,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from regroup_core import ModelBundle
-from regroup_core import sources
+from regroup_core import ModelBundle, sources
 
 __all__ = [
     "AppState",
