@@ -92,8 +92,8 @@ _DEVICE = _typed(lambda t: checks.device(t, "value"))
 
 
 _MODEL_HELP = (f"a model reference: {', '.join(model_names())}, torchvision:NAME (any torchvision classification "
-               "model), timm:NAME, robustbench:DATASET:THREAT:NAME, or a model spec file (model.toml, "
-               "docs/model-spec.md)")
+               "model), timm:NAME, robustbench:DATASET:THREAT:NAME, or a model spec file (model.toml; its format is "
+               "in the project's docs/model-spec.md)")
 _FILE_LAYERS_HELP = "comma-separated module names to tap (default: the classifier file's layers)"
 _WEIGHTS_HELP = ("'random', a named weights set (torchvision: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2...; timm and "
                  "RobustBench: pretrained) or a .safetensors/.pth state dict (default: the model's own)")
