@@ -48,7 +48,7 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.time()
     bundle = load_model(args.model, device="cpu")
-    defended = load_defended(bundle, f"assets/classifiers/{args.model}.safetensors")
+    defended = load_defended(bundle, f"regroup_core/assets/classifiers/{args.model}.safetensors")
     test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
     cache = AdversarialCache.default()
     jobs = ATTACKS if args.attacks is None else tuple(tuple(a.split("/")) for a in args.attacks.split(","))

@@ -4,7 +4,7 @@
 
 For each embedded model and ε ∈ {8, 16, 32}/255 on the first n = 100 test digits of the headline
 selection, the rungs of :mod:`regroup_core.experiments.ladder` (the same as
-``python -m regroup_core ladder --model M --classifier assets/classifiers/M.safetensors --json``),
+``python -m regroup_core ladder --model M --classifier regroup_core/assets/classifiers/M.safetensors --json``),
 through the shared adversarial cache (the headline's runs are reused). The text between the
 README's ``ladder`` markers is replaced; nothing else is touched.
 """
@@ -41,7 +41,7 @@ def main() -> int:
     rows = []
     for model in MODELS:
         bundle = load_model(model, device="cpu")
-        defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
+        defended = load_defended(bundle, f"regroup_core/assets/classifiers/{model}.safetensors")
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
         rows += ladder(bundle, defended, test, epsilons_255=epsilons, cache=cache, seed=args.seed,
                        callback=lambda msg, m=model: print(f"[{time.time() - t0:7.0f}s] {m} {msg}", flush=True))
@@ -52,7 +52,7 @@ def main() -> int:
              "Every number here comes from `OMP_NUM_THREADS=1 python -m scripts.ladder_results` (this run: "
              f"{seconds:.0f} s on 2 shared CPU cores, {cache.hits} of {cache.hits + cache.misses} attack chunks from "
              "the shared cache; per model: `python -m regroup_core ladder --model M --classifier "
-             "assets/classifiers/M.safetensors --json`). "
+             "regroup_core/assets/classifiers/M.safetensors --json`). "
              f"The first {args.n} `mnist:test` digits of the headline. Each rung is the per-image worst case over its "
              "own attacks and every rung below it (who knows more can do what the less informed do); the softmax "
              "column is the undefended network under the same kind of attack aimed at it. HopSkipJump (decision "

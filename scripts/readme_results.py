@@ -50,7 +50,7 @@ def _acceptance_check(model: str, progress, cache: Path | None = None) -> dict:
     headline left in the shared cache."""
     with tempfile.TemporaryDirectory() as tmp:
         options = [ACCEPTANCE_EPSILON[model] if a == "E" else a for a in ACCEPTANCE]
-        argv = ["evaluate", "--model", model, "--classifier", f"assets/classifiers/{model}.safetensors",
+        argv = ["evaluate", "--model", model, "--classifier", f"regroup_core/assets/classifiers/{model}.safetensors",
                 *options, "--cache", str(cache) if cache is not None else f"{tmp}/cache", "--out", f"{tmp}/out",
                 "--json"]
         progress(0, 1, "acceptance check: python -m regroup_core " + " ".join(argv[:-5]))
@@ -96,7 +96,7 @@ def main() -> int:
     rows, checks, tests = [], [], {}
     for model in MODELS:
         bundle = load_model(model, device="cpu")
-        defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
+        defended = load_defended(bundle, f"regroup_core/assets/classifiers/{model}.safetensors")
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
         def progress(done: int, total: int, msg: str, model: str = model) -> None:
             print(f"[{time.time() - t0:7.0f}s] {model} {msg} ({done}/{total})", flush=True)
@@ -157,8 +157,8 @@ def main() -> int:
                  if never_better else ""),
               "",
               "Acceptance check of issues #10 and #19, `python -m regroup_core evaluate --model M --classifier "
-              f"assets/classifiers/M.safetensors {' '.join(ACCEPTANCE)}` with E = 32 for mnist-vgg and 16 for "
-              "mnist-resnet (run as written by this script, "
+              f"regroup_core/assets/classifiers/M.safetensors {' '.join(ACCEPTANCE)}` with E = 32 for mnist-vgg and "
+              "16 for mnist-resnet (run as written by this script, "
               + ("on an empty cache of its own; its time is the plan's cost on this shared 2-core machine):"
                  if args.acceptance_cache == "fresh" else "on the shared cache the headline filled, so the same "
                  "adversarials; the plan's cost is measured in `docs/results/ceiling-*.md`):"), "",
