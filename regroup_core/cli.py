@@ -1,4 +1,5 @@
-"""Command line: ``regroup {layers,fit,predict,evaluate,estimate} ...`` (or ``python -m regroup_core ...``).
+"""Command line: ``regroup {layers,fit,predict,evaluate,estimate,selftest,ladder} ...``
+(or ``python -m regroup_core ...``).
 
 Every command lives here; every option is converted and range-checked once, by the parser,
 with the validators of :mod:`regroup_core.checks` that the app uses too. Under
@@ -31,6 +32,7 @@ from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.estimate import format_report, measure, project
 from .run.precision import Precision
 from .attacks import get_preset, preset_names
+from .attacks.selftest import preset_attack, run_selftest, selftest_attack
 from .experiments import (
     attack_table,
     clean_summary,
@@ -39,6 +41,7 @@ from .experiments import (
     run_suite,
     select_correct,
 )
+from .experiments.ladder import format_ladder, ladder
 from .sources import ModelBundle, ModelReference, describe, load_model, model_names, open_image, shipped_classifier
 from .store import AdversarialCache, atomic_write, load_classifiers, save_classifiers
 
@@ -206,7 +209,82 @@ def _parser() -> argparse.ArgumentParser:
                    help="adversarial cache directory (default: the shared cache the app uses too, "
                    "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
     p.add_argument("--chunk-size", type=_int(1, 1_000_000), default=50, help="images per cached chunk")
+    p.add_argument("--selftest", type=_int(0, 100_000), default=0,
+                   help="also run the binarization self-test of every attack on REGroup on this many images "
+                   "and mark the attacks that miss known adversarials WEAK (default 0: off)")
+    _add_robustness_parsers(sub)
     return parser
+
+
+def _add_robustness_parsers(sub: Any) -> None:
+    """``selftest`` (the binarization test of attacks) and ``ladder`` (the attacker-knowledge ladder)."""
+    p = sub.add_parser("selftest", help="check that attacks find adversarials known to exist (binarization test)")
+    _add_model_args(p)
+    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--attacks", default="pgd", help="comma-separated presets that can aim at REGroup")
+    p.add_argument("--epsilons", default="8,16,32", help="comma-separated L∞ budgets on the 0–255 scale")
+    p.add_argument("--n", type=_int(1, 100_000), default=20, help="test images (one task each per budget)")
+    p.add_argument("--steps", type=_int(1, 1_000_000), default=None,
+                   help="override the attacks' step count (--steps 1: the deliberately weakened one-step attack)")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--data", default=None, help="test data (default: the model's own test split)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p = sub.add_parser("ladder", help="robust accuracy by what the attacker knows, from transfer to adaptive")
+    _add_model_args(p)
+    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--epsilons", default="8,16,32", help="comma-separated L∞ budgets on the 0–255 scale")
+    p.add_argument("--n", type=_int(1, 10_000_000), default=100, help="correctly classified test images")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--data", default=None, help="test data (default: the model's own test split)")
+    p.add_argument("--cache", type=_PATH, default=None, help="adversarial cache directory (default: the shared one)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def _epsilons(text: str) -> list[float]:
+    try:
+        values = [_epsilon(e.strip()) for e in text.split(",") if e.strip()]
+    except (ValueError, argparse.ArgumentTypeError, RegroupError):
+        values = []
+    if not values:
+        raise ArgumentError(f"--epsilons: expected comma-separated budgets in (0, 255], got '{text}'")
+    return values
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
+    epsilons = _epsilons(args.epsilons)
+    bundle = load_model(args.model, weights=args.weights, device=args.device)
+    defended = load_defended(bundle, args.classifier)
+    data = _data_option(args.data, "--data") or bundle.spec.test_data
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    say = None if args.json else (lambda msg: print(msg, flush=True))
+    rows = run_selftest(bundle, defended, test.images, test.labels, attacks=attacks, epsilons_255=epsilons,
+                        seed=args.seed, steps=args.steps, keys=[str(i) for i in test.ids], callback=say)
+    payload = {"rows": [r.as_dict() for r in rows], "passed": all(r.verdict == "PASS" for r in rows),
+               "model": args.model, "classifier": str(args.classifier), "n": len(test.labels)}
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        for r in rows:
+            print(f"{r.attack} ε={r.epsilon_255:g}: {r.verdict} — found {r.found} of {r.tasks} known adversarials "
+                  f"({r.invalid} invalid, {r.trivial} trivial tasks skipped; {r.seconds:.0f} s)")
+    return 0 if payload["passed"] else 1
+
+
+def _ladder(args: argparse.Namespace) -> int:
+    epsilons = _epsilons(args.epsilons)
+    bundle = load_model(args.model, weights=args.weights, device=args.device)
+    defended = load_defended(bundle, args.classifier)
+    data = _data_option(args.data, "--data") or bundle.spec.test_data
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
+    say = None if args.json else (lambda msg: print(msg, flush=True))
+    rows = ladder(bundle, defended, test, epsilons_255=epsilons, cache=cache, seed=args.seed, callback=say)
+    if args.json:
+        print(json.dumps({"rows": rows, "model": args.model, "n": len(test.labels)}))
+    else:
+        print("\n".join(format_ladder(rows)))
+    return 0
 
 
 def _attack_names() -> list[str]:
@@ -448,7 +526,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                       chunk_size=args.chunk_size, attack_options=options, progress=not args.json and ctx.is_main)
     if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
         return 0
-    table, clean = attack_table(suite), clean_summary(suite)
+    marks = _selftest_marks(args, bundle, defended, test, suite) if args.selftest else None
+    table, clean = attack_table(suite, marks), clean_summary(suite)
     settings = {**suite.settings, "classifier": str(classifier), "cache": str(cache.root),
                 "cache_hits": cache.hits, "cache_misses": cache.misses}
     rows = json.loads(table.to_json(orient="records"))
@@ -462,6 +541,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         _print_evaluation(table, clean, suite, cache, args.out)
     return 0
+
+
+def _selftest_marks(args: argparse.Namespace, bundle: ModelBundle, defended: Any, test: Any, suite: Any
+                    ) -> dict[tuple[str, str, float], dict]:
+    """The self-test of every run aimed at REGroup, at its ε, on the first ``--selftest`` images."""
+    marks: dict[tuple[str, str, float], dict] = {}
+    n = args.selftest
+    for run in suite.runs:
+        eps = run.result.settings.get("epsilon_255")
+        if run.threat.value == "transfer" or eps is None or (run.attack, run.threat.value, float(eps)) in marks:
+            continue
+        row = selftest_attack(defended, test.images[:n], test.labels[:n],
+                              preset_attack(bundle, run.attack, seed=args.seed, steps=args.steps), name=run.attack,
+                              epsilon_255=float(eps), seed=args.seed, keys=[str(i) for i in test.ids[:n]])
+        marks[(run.attack, run.threat.value, float(eps))] = row.as_dict()
+    return marks
 
 
 def _estimate(args: argparse.Namespace) -> int:
@@ -481,7 +576,8 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate}
+    "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate,
+    "selftest": _selftest, "ladder": _ladder}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
