@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from .engine import DEFAULT_THRESHOLD, DELTA, EmptyClassPolicy, GenerativeClassifiers, REGroup
+from .engine import DEFAULT_THRESHOLD, DELTA, EmptyClassPolicy, FitRule, GenerativeClassifiers, REGroup
 from .errors import ClassifierFileError
 from .run import fit as run_fit
 from .run.precision import Precision
@@ -28,17 +28,19 @@ def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selectio
         threshold: float = DEFAULT_THRESHOLD, k: int | None = None, on_empty: EmptyClassPolicy = "error",
         batch_size: int = 64, workers: int = 0, amp: Precision | str | None = None, seed: int = 0,
         checkpoint: str | os.PathLike[str] | None = None, delta: float = DELTA, progress: bool = False,
-        callback: Progress | None = None) -> GenerativeClassifiers:
+        callback: Progress | None = None, rule: FitRule = "paper") -> GenerativeClassifiers:
     """Fit the layer-wise generative classifiers of ``bundle`` on ``data`` and choose k.
 
     ``data``/``selection``: ``mnist:<split>``, an ImageFolder directory, a ``path label`` file
     list or a dataset of ``(image, label)``. k is the given ``k``; else the paper's rule on
     ``selection``; else 5 (capped at the number of layers). See
-    :func:`regroup_core.run.fit.fit` for every option.
+    :func:`regroup_core.run.fit.fit` for every option (``rule="exploring"``: every labelled
+    sample, not the paper's correct-only rule).
     """
     return run_fit.fit(bundle, data, per_class=per_class, selection=selection, threshold=threshold, k=k,
                        on_empty=on_empty, batch_size=batch_size, workers=workers, amp=amp, seed=seed,
-                       checkpoint=checkpoint, delta=delta, progress=progress, callback=callback).classifiers
+                       checkpoint=checkpoint, delta=delta, progress=progress, callback=callback,
+                       rule=rule).classifiers
 
 
 def defend(bundle: ModelBundle, classifiers: GenerativeClassifiers) -> REGroup:

@@ -50,11 +50,13 @@ from ..engine import (
     DEFAULT_THRESHOLD,
     DELTA,
     EmptyClassPolicy,
+    FitRule,
     FitStatistics,
     GenerativeClassifiers,
     REGroup,
     accept_mask,
     capture,
+    check_rule,
     select_k,
     true_class_weights,
 )
@@ -221,15 +223,19 @@ def fit_statistics(bundle: ModelBundle, candidates: Candidates, *, per_class: in
                    batch_size: int = 64, workers: int = 0, amp: Precision | str | None = None,
                    checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 50,
                    delta: float = DELTA, progress: bool = False, callback: Progress | None = None,
-                   max_steps: int | None = None, stats: FitStatistics | None = None) -> FitRun:
+                   max_steps: int | None = None, stats: FitStatistics | None = None,
+                   rule: FitRule = "paper") -> FitRun:
     """Fit statistics of ``bundle`` over ``candidates`` on this process's shard (see module doc).
 
     Collective when run under torchrun: every rank calls it with the same arguments and gets
     the same (all-reduced) statistics. ``max_steps`` stops after that many steps in total
     (a partial, resumable fit: ``complete`` is False). ``progress`` shows a terminal bar,
     ``callback(done, total, message)`` is called after every step. ``stats`` continues an
-    earlier fit of the same layers in place (its counts count towards the cap).
+    earlier fit of the same layers in place (its counts count towards the cap). ``rule``:
+    ``paper`` accepts correctly classified candidates only, ``exploring`` every labelled one
+    (:data:`~regroup_core.engine.stats.FitRule`).
     """
+    check_rule(rule)
     if per_class is not None and per_class < 1:
         raise DataError(f"expected per_class >= 1 or None, got {per_class}")
     if batch_size < 1:
@@ -250,7 +256,7 @@ def fit_statistics(bundle: ModelBundle, candidates: Candidates, *, per_class: in
     start_step, start_cursor = 0, 0
     key = run_key(fingerprint=bundle.fingerprint, layers=layers, order=candidates.order, labels=labels,
                   num_candidates=len(candidates.order), per_class=per_class, batch_size=batch_size,
-                  world_size=world, delta=delta)
+                  world_size=world, delta=delta, rule=rule)
     if checkpoint is not None:
         start_step = common_step(checkpoint, rank=rank, world_size=world, key=key)
         if start_step:
@@ -305,7 +311,7 @@ def fit_statistics(bundle: ModelBundle, candidates: Candidates, *, per_class: in
             table[slots, 2] = batch_labels
             read += len(slots)
         table = all_reduce_sum(table)
-        keep = accept_mask(table[:, 1].bool(), table[:, 2], global_count, per_class)
+        keep = accept_mask(table[:, 1].bool(), table[:, 2], global_count, per_class, rule)
         if batch.images is not None:
             mine = keep[slots]
             if mine.any():
@@ -344,7 +350,8 @@ def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selectio
         threshold: float = DEFAULT_THRESHOLD, k: int | None = None, on_empty: EmptyClassPolicy = "error",
         batch_size: int = 64, workers: int = 0, amp: Precision | str | None = None,
         checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 50, seed: int = 0,
-        delta: float = DELTA, progress: bool = False, callback: Progress | None = None) -> FitResult:
+        delta: float = DELTA, progress: bool = False, callback: Progress | None = None,
+        rule: FitRule = "paper") -> FitResult:
     """Fit the layer-wise generative classifiers of ``bundle`` on ``data`` and choose k.
 
     k is, in order: the given ``k``; else the paper's rule on ``selection`` data (the number
@@ -352,7 +359,11 @@ def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selectio
     samples, :func:`~regroup_core.engine.predictor.select_k`); else
     :data:`~regroup_core.engine.predictor.DEFAULT_K` (capped at the number of layers).
     Collective under torchrun (every rank calls it and gets the same classifiers).
+    ``rule="exploring"`` fits on every labelled sample, not only the correctly classified ones
+    (not the paper's rule; the classifier file records it), and k is then chosen on every
+    held-out sample too.
     """
+    check_rule(rule)
     if k is not None and not 1 <= k <= len(bundle.layers):
         raise DataError(f"expected 1 <= k <= {len(bundle.layers)} (the number of tapped layers), got {k}")
     check_amp(bundle.device, amp)
@@ -360,7 +371,7 @@ def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selectio
     held_out = resolve_data(selection, bundle) if k is None and selection is not None else None  # before the fit
     run = fit_statistics(bundle, candidates, per_class=per_class, batch_size=batch_size, workers=workers, amp=amp,
                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, delta=delta, progress=progress,
-                         callback=callback)
+                         callback=callback, rule=rule)
     ctx = context()
     info: dict[str, object] = {"fit_data": candidates.description, "processes": ctx.world_size,
                                "images_read": run.images_read, "unreadable": run.unreadable,
@@ -369,14 +380,15 @@ def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selectio
         classifiers = run.stats.to_classifiers(class_names=bundle.class_names, model_id=bundle.name,
                                                fingerprint=bundle.fingerprint, per_class=per_class,
                                                k=k or min(DEFAULT_K, len(bundle.layers)), on_empty=on_empty,
-                                               info=info)
+                                               info=info, rule=rule)
     except EmptyClassError as exc:
         raise EmptyClassError(f"fit data '{candidates.description}': {exc}") from None
     if held_out is not None:
         from .evaluate import layer_accuracy
 
         accuracy, n = layer_accuracy(REGroup(bundle.model, classifiers), held_out, bundle, batch_size=batch_size,
-                                     workers=workers, amp=amp, progress=progress, callback=callback)
+                                     workers=workers, amp=amp, progress=progress, callback=callback,
+                                     only_correct=rule == "paper")
         description = selection if isinstance(selection, str) else type(selection).__name__
         classifiers = classifiers.with_k(select_k(accuracy, threshold), k_selection={
             "data": str(description), "threshold": threshold, "samples": n,
