@@ -4,6 +4,9 @@ A data spec is a string (or a ``torch.utils.data.Dataset`` of ``(image, label)``
 
 * ``mnist:train``, ``mnist:selection``, ``mnist:test`` — the embedded offline MNIST splits
   (:mod:`regroup_core.sources.mnist`), for models taking 1×28×28 digits;
+* ``foolbox:imagenet``, ``foolbox:cifar10``, ``foolbox:mnist``… — foolbox's 20 labelled sample
+  images of that dataset (:mod:`regroup_core.sources.samples`), offline, for a model with that
+  dataset's classes;
 * a directory in ``ImageFolder`` layout or a text file of ``path label`` lines, read with the
   model's own preprocessing by :class:`ImageFiles`.
 
@@ -219,6 +222,10 @@ def resolve_data(data: Data, bundle) -> Dataset:
             raise DataError(f"expected a model taking MNIST digits (1×28×28, 10 classes) for '{spec}', got "
                             f"{bundle.name} with input {bundle.input_shape} and {bundle.num_classes} classes")
         return mnist_split(split)
+    if colon and scheme == "foolbox":
+        from .samples import foolbox_sample_files
+
+        return ImageFiles(foolbox_sample_files(split, bundle.num_classes), bundle.preprocess)
     path = Path(spec)
     if path_kind(path, DataError, "an ImageFolder directory or a file list", spec,
                  test=lambda p: p.is_dir() or p.is_file()):
