@@ -6,8 +6,8 @@ effect on the next page run, without restarting the app.
   config file.
 * **Spec folder** — the only place model spec files (``model.toml``) are loaded from in the app:
   a spec names Python code (its ``factory``), so the app runs it only when the operator put the
-  file there, never because a browser typed or linked a path. ``REGROUP_SPEC_DIR``, else
-  ``spec_folder`` in the ``[regroup]`` section.
+  file there, never because a browser typed or linked a path. ``REGROUP_MODEL_SPECS``, else
+  ``model_specs`` in the ``[regroup]`` section.
 
 The config file is ``REGROUP_APP_CONFIG`` (the launcher sets it to the file it started with),
 else the checkout's ``streamlit_config.toml``. A variable that is set wins over the file.
@@ -27,7 +27,7 @@ __all__ = ["CONFIG_ENV", "DATA_ROOTS_ENV", "SPEC_DIR_ENV", "config_path", "data_
 
 CONFIG_ENV = "REGROUP_APP_CONFIG"
 DATA_ROOTS_ENV = "REGROUP_DATA_ROOTS"
-SPEC_DIR_ENV = "REGROUP_SPEC_DIR"
+SPEC_DIR_ENV = "REGROUP_MODEL_SPECS"
 SECTION = "regroup"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "streamlit_config.toml"
 
@@ -62,7 +62,7 @@ def spec_folder() -> Path | None:
     """The operator's spec folder (resolved), or None when none is configured."""
     raw = os.environ.get(SPEC_DIR_ENV)
     if raw is None:
-        value = _section().get("spec_folder", "")
+        value = _section().get("model_specs", "")
         raw = value if isinstance(value, str) else ""
     return Path(raw).expanduser().resolve() if raw.strip() else None
 
@@ -92,7 +92,7 @@ def check_spec_file(path: str | os.PathLike[str]) -> Path:
     folder = spec_folder()
     if folder is None:
         raise ModelError("the app loads model spec files only from the operator's spec folder, and none is "
-                         f"configured (set {SPEC_DIR_ENV} or spec_folder in the [regroup] section of the config "
+                         f"configured (set {SPEC_DIR_ENV} or model_specs in the [regroup] section of the config "
                          "file); use the CLI or the Python API for other spec files")
     if resolved is None or resolved not in spec_files():
         raise ModelError("expected a model spec file from the operator's spec folder, got another path: the app "

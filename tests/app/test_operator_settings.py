@@ -19,7 +19,7 @@ def config(tmp_path, monkeypatch):
 
 def test_data_roots_and_spec_folder_follow_the_config_file_without_a_restart(config, tmp_path, monkeypatch):
     assert ops.data_roots() == [] and ops.spec_folder() is None
-    config.write_text(f'[regroup]\ndata_roots = ["{tmp_path}/a", "{tmp_path}/b"]\nspec_folder = "{tmp_path}/s"\n')
+    config.write_text(f'[regroup]\ndata_roots = ["{tmp_path}/a", "{tmp_path}/b"]\nmodel_specs = "{tmp_path}/s"\n')
     assert ops.data_roots() == [tmp_path / "a", tmp_path / "b"] and ops.spec_folder() == tmp_path / "s"
     monkeypatch.setenv(ops.DATA_ROOTS_ENV, str(tmp_path / "c"))  # a variable wins over the file
     assert ops.data_roots() == [tmp_path / "c"]
