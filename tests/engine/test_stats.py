@@ -135,4 +135,4 @@ def test_classifiers_record_the_rule_that_built_them():
     for rule in ("paper", "exploring"):
         fitted = stats.to_classifiers(class_names=NAMES, model_id="small", fingerprint="f", per_class=None, k=2,
                                       rule=rule)
-        assert fitted.info["rule"] == rule
+        assert fitted.info["rule"] == rule and fitted.rule == rule
