@@ -29,7 +29,7 @@ CONFIG_ENV = "REGROUP_APP_CONFIG"
 DATA_ROOTS_ENV = "REGROUP_DATA_ROOTS"
 SPEC_DIR_ENV = "REGROUP_MODEL_SPECS"
 SECTION = "regroup"
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "streamlit_config.toml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "streamlit_config.toml"
 
 
 def config_path() -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import operator_settings as ops
+from regroup_app.services import operator_settings as ops
 from regroup_core.errors import ModelError
 
 
