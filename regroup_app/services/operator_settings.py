@@ -21,13 +21,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from regroup_core.errors import ModelError
+from regroup_core.sources.specfile import MODEL_SPECS_ENV
 
 __all__ = ["CONFIG_ENV", "DATA_ROOTS_ENV", "SPEC_DIR_ENV", "config_path", "data_roots", "spec_files",
            "spec_folder", "check_spec_file"]
 
 CONFIG_ENV = "REGROUP_APP_CONFIG"
 DATA_ROOTS_ENV = "REGROUP_DATA_ROOTS"
-SPEC_DIR_ENV = "REGROUP_MODEL_SPECS"
+SPEC_DIR_ENV = MODEL_SPECS_ENV
 SECTION = "regroup"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "streamlit_config.toml"
 
@@ -69,13 +70,12 @@ def spec_folder() -> Path | None:
 
 def spec_files() -> list[Path]:
     """The spec files offered in the app: ``*.toml`` directly in the spec folder and
-    ``*/model.toml`` one level down (a model's own folder), sorted."""
+    ``*/model.toml`` one level down (:func:`~regroup_core.sources.specfile.spec_files_in`), without
+    those that are links to files outside the folder."""
+    from regroup_core.sources.specfile import spec_files_in
+
     folder = spec_folder()
-    if folder is None or not folder.is_dir():
-        return []
-    found = {p.resolve() for p in folder.glob("*.toml") if p.is_file()}
-    found |= {p.resolve() for p in folder.glob("*/model.toml") if p.is_file()}
-    return sorted(p for p in found if _inside(p, folder))
+    return [] if folder is None else [p for p in spec_files_in(folder) if _inside(p, folder)]
 
 
 def _inside(path: Path, folder: Path) -> bool:

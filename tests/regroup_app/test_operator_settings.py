@@ -44,3 +44,27 @@ def test_only_spec_files_in_the_operator_folder_are_accepted(config, tmp_path, m
         with pytest.raises(ModelError, match="never runs code named by a typed or linked path") as info:
             ops.check_spec_file(bad)
         assert "elsewhere" not in str(info.value)
+
+
+def test_the_catalogue_offers_every_family_and_refuses_spec_paths_outside_the_folder(config, tmp_path, monkeypatch):
+    from regroup_app.services import model_catalog as cat
+
+    assert cat.choices("Embedded") == ("mnist-vgg", "mnist-resnet", "cifar10-resnet18")
+    tv = cat.choices("torchvision")
+    assert "torchvision:mobilenet_v3_small" in tv and "torchvision:resnet50" in tv and len(tv) >= 80
+    assert "timm:convnext_atto" in cat.choices("timm")
+    assert "robustbench:cifar10:Linf:Standard" in cat.choices("RobustBench")
+    assert cat.choices("Spec files") == ()
+    folder = tmp_path / "specs"
+    (folder / "mine").mkdir(parents=True)
+    (folder / "mine" / "model.toml").write_text("")
+    (tmp_path / "evil.toml").write_text("")
+    monkeypatch.setenv(ops.SPEC_DIR_ENV, str(folder))
+    assert cat.choices("Spec files") == (f"spec:{folder / 'mine' / 'model.toml'}",)
+    assert cat.app_reference(f"spec:{folder / 'mine'}") == f"spec:{folder / 'mine' / 'model.toml'}"
+    assert cat.shown_reference(cat.choices("Spec files")[0]) == "spec:mine/model.toml"
+    assert cat.family_of("torchvision:resnet50") == "torchvision" and cat.family_of("resnet50") == "torchvision"
+    for bad in (str(tmp_path / "evil.toml"), f"spec:{tmp_path / 'evil.toml'}"):
+        with pytest.raises(ModelError, match="never runs code"):
+            cat.app_reference(bad)
+    assert cat.app_reference("timm:convnext_atto") == "timm:convnext_atto"
