@@ -12,6 +12,7 @@ Every user error (a bad option, file, model or classifier) is one line on stderr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -23,12 +24,12 @@ from typing import Any, NoReturn
 import torch
 
 from . import checks
-from .api import load_defended
-from .engine import DEFAULT_THRESHOLD, Variant
-from .errors import ArgumentError, EmptyClassError, RegroupError, one_line
+from .api import defend
+from .engine import DEFAULT_THRESHOLD, Variant, layers_from_names
+from .errors import ArgumentError, ClassifierFileError, EmptyClassError, LayerError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.precision import Precision
-from .sources import ModelBundle, load_model, model_names
+from .sources import ModelBundle, ModelReference, load_model, model_names
 
 __all__ = ["main"]
 
@@ -74,14 +75,38 @@ def _path_text(text: str) -> Path:
 
 
 _PATH = _typed(_path_text)
+
+
+def _typed_model(text: str) -> ModelReference:
+    """``--model``: parsed once, by the parser (an unknown reference is a one-line usage error)."""
+    try:
+        return ModelReference.parse(text)
+    except RegroupError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 _SEED = _int(0, 2**63 - 1)
 _DEVICE = _typed(lambda t: checks.device(t, "value"))
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(model_names())}")
-    p.add_argument("--weights", default=None,
-                   help="'random', 'imagenet' or a .safetensors/.pth state dict (default: the model's own)")
+_MODEL_HELP = (f"a model reference: {', '.join(model_names())}, torchvision:NAME (any torchvision classification "
+               "model), timm:NAME, robustbench:DATASET:THREAT:NAME, or a model spec file (model.toml, "
+               "docs/model-spec.md)")
+_FILE_LAYERS_HELP = "comma-separated module names to tap (default: the classifier file's layers)"
+_WEIGHTS_HELP = ("'random', a named weights set (torchvision: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2...; timm and "
+                 "RobustBench: pretrained) or a .safetensors/.pth state dict (default: the model's own)")
+
+
+def _layer_names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ArgumentError(f"value: expected comma-separated module names (as 'layers' lists them), got {text!r}")
+    return names
+
+
+def _add_model_args(p: argparse.ArgumentParser, layers_help: str = "comma-separated module names to tap (as "
+                    "'layers' lists them) instead of the preset / discovered layers") -> None:
+    p.add_argument("--model", required=True, type=_typed_model, help=_MODEL_HELP)
+    p.add_argument("--weights", default=None, help=_WEIGHTS_HELP)
+    p.add_argument("--layers", default=None, type=_typed(_layer_names), help=layers_help)
     p.add_argument("--device", default=_DEVICE("auto"), type=_DEVICE,
                    help="auto (CUDA when present), cpu, cuda or cuda:N")
 
@@ -117,9 +142,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_SEED, default=0, help="seed of the per-class draw from an image folder/list")
 
     p = sub.add_parser("estimate", help="project time and memory of a full ImageNet fit and evaluation")
-    p.add_argument("--model", required=True, help="model name (see 'layers')")
+    p.add_argument("--model", required=True, type=_typed_model, help=_MODEL_HELP)
     p.add_argument("--weights", default="random", help="weights to load (default 'random': timing does not "
                    "depend on them)")
+    p.add_argument("--layers", default=None, type=_typed(_layer_names), help="comma-separated module names to tap")
     p.add_argument("--device", default=_DEVICE("auto"), type=_DEVICE, help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--batch-size", type=_int(1, 1 << 16), default=32)
     p.add_argument("--batches", type=_int(1, 10_000), default=3, help="timed batches per path (after one warm-up)")
@@ -132,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the projection as JSON")
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
-    _add_model_args(p)
+    _add_model_args(p, _FILE_LAYERS_HELP)
     p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
     p.add_argument("--k", type=_int(1), default=None, help="highest layers that vote (default: the file's)")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
@@ -140,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", type=_PATH)
 
     p = sub.add_parser("evaluate", help="attack test images and compare softmax with REGroup")
-    _add_model_args(p)
+    _add_model_args(p, _FILE_LAYERS_HELP)
     p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
@@ -202,22 +228,44 @@ def _check_out(path: Path, option: str, *, folder: bool) -> None:
 
 def _data_option(value: str | None, option: str) -> str | None:
     if value is not None and not value.strip():
-        raise ArgumentError(f"{option}: expected 'mnist:<split>', an ImageFolder directory or a file list, got ''")
+        raise ArgumentError(f"{option}: expected 'mnist:<split>', 'cifar10:<split>', 'foolbox:<set>', an ImageFolder "
+                            "directory or a file list, got ''")
     return value
 
 
-def _load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
+def _load_model_in_order(args: argparse.Namespace, ctx: DistContext, layers: Sequence[str] | None = None
+                         ) -> ModelBundle:
     """``load_model`` on this rank's device; rank 0 first, so that it alone downloads weights."""
     if not ctx.is_main:
         barrier()
-    bundle = load_model(args.model, args.weights, device=ctx.device)
+    bundle = load_model(args.model, args.weights, device=ctx.device, layers=layers or args.layers)
     if ctx.is_main:
         barrier()
     return bundle
 
 
+def _defended(args: argparse.Namespace, ctx: DistContext | None = None) -> tuple[ModelBundle, Any]:
+    """The model with the classifier file's own layers (unless --layers says otherwise) and REGroup over it."""
+    from .store import load_classifiers
+
+    classifiers = load_classifiers(args.classifier)  # its errors name the file already
+    if ctx is not None:
+        bundle = _load_model_in_order(args, ctx)
+    else:
+        bundle = load_model(args.model, args.weights, device=args.device, layers=args.layers)
+    names = [layer.name for layer in classifiers.layers]
+    try:
+        if args.layers is None and classifiers.model_id == bundle.name and names != [t.name for t in bundle.layers]:
+            bundle = dataclasses.replace(bundle, layers=layers_from_names(bundle.model, names))  # fitted with --layers
+        return bundle, defend(bundle, classifiers)
+    except LayerError as exc:
+        raise ClassifierFileError(f"'{args.classifier}': expected layers of '{bundle.name}', got {exc}") from None
+    except ClassifierFileError as exc:
+        raise ClassifierFileError(f"'{args.classifier}': {exc}") from None
+
+
 def _layers(args: argparse.Namespace) -> int:
-    bundle = load_model(args.model, args.weights, device=args.device)
+    bundle = load_model(args.model, args.weights, device=args.device, layers=args.layers)
     rows = [{"name": layer.name, "kind": layer.kind.value, "dim": layer.dim} for layer in bundle.layers]
     if args.json:
         print(json.dumps(rows))
@@ -242,7 +290,7 @@ def _fit(args: argparse.Namespace) -> int:
     data = args.data if args.data is not None else bundle.spec.fit_data
     if data is None:
         raise ArgumentError(f"--data: expected an ImageFolder directory or file list for model '{args.model}' "
-                            "(no fit data ships with it), got none")
+                            "(it names no fit data of its own), got none")
     selection = args.selection if args.selection is not None else (
         bundle.spec.selection_data if args.data is None else None)
     result = fit(bundle, data, per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
@@ -267,8 +315,7 @@ def _fit(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from .sources import open_image
 
-    bundle = load_model(args.model, args.weights, device=args.device)
-    defended = load_defended(bundle, args.classifier)
+    bundle, defended = _defended(args)
     if args.k is not None and args.k > len(defended.layers):
         raise ArgumentError(f"--k: expected 1..{len(defended.layers)} (the classifier's layers), got {args.k}")
     failed = 0
@@ -332,8 +379,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
     _data_option(args.data, "--data")
     ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
-    bundle = _load_model_in_order(args, ctx)
-    defended = load_defended(bundle, args.classifier)
+    bundle, defended = _defended(args, ctx)
     options: dict[str, dict] = {}
     for a, spec in specs.items():
         opts: dict = {}
@@ -345,7 +391,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = args.data if args.data is not None else bundle.spec.test_data
     if data is None:
         raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
-                            f"'{args.model}' (none ships with it), got none")
+                            f"'{args.model}' (it names no test data of its own), got none")
     threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
     cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
     test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
@@ -390,7 +436,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _estimate(args: argparse.Namespace) -> int:
     from .run.estimate import format_report, measure, project
 
-    bundle = load_model(args.model, args.weights, device=args.device)
+    bundle = load_model(args.model, args.weights, device=args.device, layers=args.layers)
     accuracy = args.accuracy if args.accuracy is not None else (bundle.spec.top1 or 1.0)
     m = measure(bundle, batch_size=args.batch_size, batches=args.batches, amp=args.amp)
     projection = project(m, num_classes=bundle.num_classes, per_class=args.per_class, accuracy=accuracy,

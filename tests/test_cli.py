@@ -76,7 +76,7 @@ def test_mismatched_classifier_is_one_line_error(capsys, tmp_path):
 
 def test_unknown_model_is_one_line_error(capsys):
     code, _, err = run(capsys, "layers", "--model", "nope")
-    assert code == 2 and err.startswith("error: expected a model name")
+    assert code == 2 and err.startswith("error: argument --model: expected a model name")
 
 
 def test_unwritable_output_is_one_line_error(capsys, tmp_path):

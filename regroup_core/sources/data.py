@@ -4,9 +4,8 @@ A data spec is a string (or a ``torch.utils.data.Dataset`` of ``(image, label)``
 
 * ``mnist:train``, ``mnist:selection``, ``mnist:test`` — the embedded offline MNIST splits
   (:mod:`regroup_core.sources.mnist`), for models taking 1×28×28 digits;
-* ``foolbox:imagenet``, ``foolbox:cifar10``, ``foolbox:mnist``… — foolbox's 20 labelled sample
-  images of that dataset (:mod:`regroup_core.sources.samples`), offline, for a model with that
-  dataset's classes;
+* ``cifar10:train``, ``cifar10:test`` — torchvision's CIFAR-10, downloaded once (:mod:`.cifar10`);
+* ``foolbox:cifar10``, ``foolbox:imagenet``... — foolbox's 20 bundled samples (:mod:`.samples`);
 * a directory in ``ImageFolder`` layout or a text file of ``path label`` lines, read with the
   model's own preprocessing by :class:`ImageFiles`.
 
@@ -88,13 +87,17 @@ def folder_samples(root: str | os.PathLike[str], class_names: Sequence[str]) -> 
     if not folders:
         raise DataError(f"expected class sub-folders in '{root}', got none")
     names = {n: i for i, n in enumerate(class_names)}
-    if all(f.name in names for f in folders):
+    named = [f for f in folders if f.name in names]
+    if len(named) == len(folders):
         index = {f: names[f.name] for f in folders}
-    elif len(folders) == len(class_names):
+    elif not named and len(folders) == len(class_names):  # e.g. ImageNet's WordNet ids, in class order
         index = {f: i for i, f in enumerate(folders)}
     else:
-        raise DataError(f"expected {len(class_names)} class sub-folders (or folders named like the "
-                        f"model's classes) in '{root}', got {len(folders)}")
+        stray = [f.name for f in folders if f.name not in names]
+        shown = ", ".join(repr(n) for n in stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+        raise DataError(f"expected class sub-folders in '{root}' named like the model's {len(class_names)} classes "
+                        f"({', '.join(repr(n) for n in list(class_names)[:3])}…) or exactly {len(class_names)} "
+                        f"folders in class order, got {len(folders)} folders, {len(stray)} not a class name: {shown}")
     samples = [(p, index[f]) for f in folders for p in _images_under(f)]
     if not samples:
         raise DataError(f"expected image files under '{root}', got none")
@@ -213,6 +216,14 @@ def resolve_data(data: Data, bundle) -> Dataset:
     if not spec.strip():
         raise DataError("expected 'mnist:<split>', an ImageFolder directory or a 'path label' file list, got ''")
     scheme, colon, split = spec.partition(":")
+    if colon and scheme == "cifar10":
+        from .cifar10 import cifar10_split
+
+        return cifar10_split(split, bundle.preprocess, bundle.class_names, bundle.name)
+    if colon and scheme == "foolbox":
+        from .samples import foolbox_samples
+
+        return foolbox_samples(split, bundle.class_names, bundle.preprocess, bundle.name)
     if colon and scheme == "mnist":
         from .mnist import MNIST_SPLITS, mnist_split
 
@@ -222,10 +233,6 @@ def resolve_data(data: Data, bundle) -> Dataset:
             raise DataError(f"expected a model taking MNIST digits (1×28×28, 10 classes) for '{spec}', got "
                             f"{bundle.name} with input {bundle.input_shape} and {bundle.num_classes} classes")
         return mnist_split(split)
-    if colon and scheme == "foolbox":
-        from .samples import foolbox_sample_files
-
-        return ImageFiles(foolbox_sample_files(split, bundle.num_classes), bundle.preprocess)
     path = Path(spec)
     if path_kind(path, DataError, "an ImageFolder directory or a file list", spec,
                  test=lambda p: p.is_dir() or p.is_file()):

@@ -36,8 +36,8 @@ PAPER_ALIASES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "
                  "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
 """Plain torchvision names accepted since the first version: the paper's ResNets and VGGs."""
 
-_FORMS = ("an embedded name (" + ", ".join(EMBEDDED_NAMES) + "), torchvision:NAME, timm:NAME, "
-          "robustbench:DATASET:THREAT:NAME or a model.toml spec file")
+_FORMS = ("a model name (" + ", ".join(EMBEDDED_NAMES) + ", resnet50, vgg19...) or reference (torchvision:NAME, "
+          "timm:NAME, robustbench:DATASET:THREAT:NAME, a model.toml spec file)")
 
 
 class RefKind(str, enum.Enum):
@@ -77,7 +77,7 @@ class ModelReference:
             return text
         raw = os.fspath(text).strip() if isinstance(text, (str, os.PathLike)) else None
         if not raw:
-            raise ModelError(f"expected a model: {_FORMS}, got {text!r}")
+            raise ModelError(f"expected {_FORMS}, got {text!r}")
         if raw in EMBEDDED_NAMES:
             return cls(RefKind.EMBEDDED, raw)
         if raw in PAPER_ALIASES:
@@ -93,7 +93,8 @@ class ModelReference:
             return cls(RefKind.SPEC, _spec_path(rest))
         if raw.endswith(".toml"):
             return cls(RefKind.SPEC, _spec_path(raw))
-        raise ModelError(f"expected a model: {_FORMS}, got '{raw[:200]}'")
+        hint = f" (did you mean torchvision:{raw}?)" if not colon and raw in torchvision_names() else ""
+        raise ModelError(f"expected {_FORMS}, got '{raw[:200]}'{hint}")
 
     def __str__(self) -> str:
         if self.kind is RefKind.EMBEDDED or self.alias:

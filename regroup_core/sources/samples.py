@@ -10,16 +10,24 @@ preprocessing, like any ImageFolder.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
 
-__all__ = ["FOOLBOX_SETS", "foolbox_sample_files"]
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+    from .data import ImageFiles
+
+__all__ = ["FOOLBOX_SETS", "foolbox_sample_files", "foolbox_samples"]
 
 FOOLBOX_SETS = {"imagenet": 1000, "cifar10": 10, "cifar100": 100, "mnist": 10, "fashionMNIST": 10}
 """foolbox's sample sets and their number of classes (the labels are the datasets' class indices)."""
 
-_NAME = re.compile(r"^(?P<set>[A-Za-z0-9]+)_(?P<index>\d+)_(?P<label>\d+)\.(png|jpg)$")
+_NAME = re.compile(r"^(?P<set>[A-Za-z0-9]+)_(?P<index>\d+)_(?P<label>\d+)\.(png|jpg)$")  # ImageNet's are .jpg
 
 
 def _folder() -> Path:
@@ -47,3 +55,15 @@ def foolbox_sample_files(name: str, num_classes: int) -> list[tuple[str, int]]:
     if not found:
         raise DataError(f"expected foolbox's sample images of '{name}' in the installed foolbox, got none")
     return [(path, label) for _, path, label in sorted(found)]
+
+
+def foolbox_samples(dataset: str, class_names: Sequence[str], preprocess: Callable[[Image.Image], torch.Tensor],
+                    name: str) -> ImageFiles:
+    """The samples of ``dataset`` as an :class:`~regroup_core.sources.data.ImageFiles` for model
+    ``name`` with ``class_names``, read with ``preprocess``."""
+    from .data import ImageFiles
+
+    try:
+        return ImageFiles(foolbox_sample_files(dataset, len(class_names)), preprocess)
+    except DataError as exc:
+        raise DataError(str(exc).replace("got one with", f"got {name} with")) from None

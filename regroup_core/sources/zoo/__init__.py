@@ -108,20 +108,27 @@ def _spec(ref: ModelReference, weights: str | None) -> ModelSpec:
     base = describe(spec.model, weights if weights is not None else (
         str(spec.weights) if spec.weights else None)) if spec.model else None
     shape = spec.input_size or (base.input_shape if base else None)
-    classes = spec.classes or (base.class_names if base else ())
-    normalised = spec.mean is not None
+    classes = tuple(spec.classes or (base.class_names if base else ()))
+    # a zoo architecture with its own classes and input keeps the zoo's data, samples and budgets
+    same = base is not None and classes == base.class_names and shape == base.input_shape
     cifar_like = shape is not None and shape[1:] == (32, 32)
+    normalised = spec.mean is not None
+    own_weights = ("spec",) if spec.weights else ()
     return ModelSpec(
         name=str(ref), kind=ModelKind.SPEC, input_shape=shape,  # type: ignore[arg-type] - checked by read_spec_file
-        fit_data=spec.fit_data, selection_data=spec.selection_data, test_data=spec.test_data,
-        sample_set=base.sample_set if base and tuple(classes) == base.class_names else None,
+        fit_data=spec.fit_data or (base.fit_data if same else None),  # type: ignore[union-attr]
+        selection_data=spec.selection_data or (base.selection_data if same else None),  # type: ignore[union-attr]
+        test_data=spec.test_data or (base.test_data if same else None),  # type: ignore[union-attr]
+        sample_set=base.sample_set if same else None,  # type: ignore[union-attr]
         demo_epsilon_255=spec.epsilon_255 or (base.demo_epsilon_255 if base else 8.0 if cifar_like else 4.0),
-        class_names=tuple(classes), mean=spec.mean if normalised else (base.mean if base else None),
+        epsilon_grid_255=base.epsilon_grid_255 if base else (1.0, 2.0, 4.0, 8.0, 16.0),
+        class_names=classes, mean=spec.mean if normalised else (base.mean if base else None),
         std=spec.std if normalised else (base.std if base else None),
         resize=spec.resize or (base.resize if base and shape == base.input_shape else None),
-        interpolation=base.interpolation if base else "bilinear", layers=spec.layers,
+        interpolation=base.interpolation if base else "bilinear", mnist_input=bool(same and base.mnist_input),  # type: ignore[union-attr]
+        layers=spec.layers,
         weights=weights or ("spec" if spec.weights else "random" if spec.factory else base.weights),  # type: ignore[union-attr]
-        weights_choices=("spec", "random") if spec.weights else ("random",))
+        weights_choices=own_weights + (base.weights_choices if base else ("random",)))
 
 
 _DESCRIBERS = {RefKind.TORCHVISION: _torchvision, RefKind.TIMM: _timm, RefKind.ROBUSTBENCH: _robustbench,

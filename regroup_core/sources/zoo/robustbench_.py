@@ -20,7 +20,7 @@ from torch import nn
 from ...errors import ModelError, one_line
 from ..weights import seeded_build, state_from_file
 
-__all__ = ["PRETRAINED", "build", "model_dicts", "weights_dir"]
+__all__ = ["PRETRAINED", "architecture", "build", "model_dicts", "weights_dir"]
 
 PRETRAINED = "pretrained"
 
@@ -41,9 +41,15 @@ def model_dicts() -> Any:  # noqa: ANN401 - {BenchmarkDataset: {ThreatModel: {na
 
 
 def _entry(dataset: str, threat: str, name: str) -> dict[str, Any]:
+    _import_zoo()
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
 
     return model_dicts()[BenchmarkDataset(dataset)][ThreatModel(threat)][name]
+
+
+def architecture(dataset: str, threat: str, name: str) -> nn.Module:
+    """The zoo entry's network with random initialisation (offline, nothing downloaded)."""
+    return _entry(dataset, threat, name)["model"]()
 
 
 def weights_dir() -> Path:

@@ -34,15 +34,25 @@ def describe_timm(name: str) -> dict[str, Any]:
     crop_pct = float(data.get("crop_pct") or 1.0)
     num_classes = int(cfg.get("num_classes") or 1000)
     subset = timm.data.infer_imagenet_subset(cfg) if cfg else None
-    if subset:
-        info = timm.data.ImageNetInfo(subset)
-        names = tuple(info.index_to_description(i) for i in range(info.num_classes()))
+    if subset == "imagenet-1k":  # the same names (and order) as torchvision's ImageNet models
+        import torchvision.models as tvm
+
+        names = tuple(tvm.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+    elif subset:
+        names = _distinct(timm.data.ImageNetInfo(subset))
     else:
         names = tuple(f"class {i}" for i in range(num_classes))
     return {"input_shape": (channels, height, width), "resize": int(math.floor(min(height, width) / crop_pct)),
             "interpolation": str(data.get("interpolation") or "bilinear"), "mean": tuple(data["mean"]),
             "std": tuple(data["std"]), "class_names": names, "has_pretrained": bool(cfg.get("hf_hub_id") or
                                                                                      cfg.get("url"))}
+
+
+def _distinct(info: Any) -> tuple[str, ...]:  # noqa: ANN401 - timm's ImageNetInfo
+    """Class descriptions, a repeated one ('crane': the bird and the machine) with its WordNet id."""
+    names = [info.index_to_description(i) for i in range(info.num_classes())]
+    repeated = {n for n in names if names.count(n) > 1}
+    return tuple(f"{n} ({info.index_to_label_name(i)})" if n in repeated else n for i, n in enumerate(names))
 
 
 def pretrained_cached(name: str) -> bool:
