@@ -1,8 +1,8 @@
 """Speed of the app's hot paths, through the calls the pages make (medians; not a test).
 
-    python benchmarks/bench_app.py [--repeats 10] [--json] [--skip-resnet]
+    python -m benchmarks.bench_app [--repeats 10] [--json] [--skip-resnet]
 
-Embedded model (mnist-vgg), the app's torch thread cap (:func:`app.cache.configure_threads`):
+Embedded model (mnist-vgg), the app's torch thread cap (:func:`regroup_app.services.threads.configure_threads`):
   * ``predict_all_ranks_s``  one image, every layer's ranks (Layer ranks, Attack lab)        goal ≤ 1 s
   * ``pgd_s``                PGD preset (40 steps, ε = 32/255) on one image (Attack lab)      goal ≤ 2 s
   * ``page_switch_s``        a page switch in a running app (AppTest), nothing refitted       goal ≤ 0.5 s
@@ -23,13 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 GOALS = {"predict_all_ranks_s": 1.0, "pgd_s": 2.0, "page_switch_s": 0.5, "tsne_add_class_s": 1.5,
          "resnet50_predict_s": 2.0, "resnet50_layer_ranks_all_classes_s": 5.0}
@@ -52,8 +49,8 @@ def _summary(times: list[float]) -> dict:
 
 def embedded(repeats: int) -> dict:
     import regroup_core
-    from app import attacking
-    from app.cache import shipped_classifier
+    from regroup_app.state import shipped_classifier
+    from regroup_core.attacks import run_attack
     from regroup_core.sources.mnist import mnist_split
 
     bundle = regroup_core.load_model("mnist-vgg")
@@ -62,7 +59,7 @@ def embedded(repeats: int) -> dict:
     x1, y1 = x[:1], y[:1]
     out = {"predict_all_ranks_s": _summary(_times(lambda: defended.predict(x1, k=defended.classifiers.k, scope="all"),
                                                   repeats)),
-           "pgd_s": _summary(_times(lambda: attacking.run(bundle, x1, y1, "pgd", epsilon_255=32.0),
+           "pgd_s": _summary(_times(lambda: run_attack(bundle, x1, y1, "pgd", epsilon_255=32.0),
                                     max(3, repeats // 2)))}
     return out
 
@@ -83,7 +80,7 @@ def app_paths(repeats: int) -> dict:
     regroup_core.fit = counting("fit", regroup_core.fit)
     regroup_core.load_model = counting("load_model", regroup_core.load_model)
     regroup_core.load_defended = counting("load_defended", regroup_core.load_defended)
-    at = AppTest.from_file(str(ROOT / "app" / "streamlit_app.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "regroup_app" / "streamlit_app.py"), default_timeout=300)
     at.run()
     pages = ["layer_ranks", "classroom", "attack_lab", "model", "layer_ranks", "classroom", "tour", "draw"]
     for page in pages:  # first visits compute (predictions, the tour's attacks)
@@ -117,8 +114,8 @@ def resnet50(repeats: int) -> dict:
     import plotly.io as pio
     import torch
 
-    from app import plots
-    from bench_inference import synthetic_classifiers
+    from regroup_app.ui import plots
+    from benchmarks.bench_inference import synthetic_classifiers
     from regroup_core import REGroup
     from regroup_core.analysis.ranks import borda_buildup, focus_classes, image_ranks
     from regroup_core.sources.models import load_model
@@ -159,7 +156,7 @@ def main() -> int:
 
     import torch
 
-    from app.cache import configure_threads
+    from regroup_app.services.threads import configure_threads
 
     configure_threads()  # what the app does at start
     details: dict = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "device": "cpu"}
