@@ -16,9 +16,12 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts regroup_app/ first on the 
 
 import streamlit as st
 
+from regroup_app.services.cache import defended_model
+from regroup_app.services.model_catalog import shown_reference
 from regroup_app.services.threads import configure_threads
 from regroup_app.state import state
 from regroup_app.ui import glossary, links
+from regroup_app.ui.exploring import exploring_banner, is_exploring
 from regroup_core.errors import RegroupError, one_line
 
 # An emoji favicon is drawn by the browser (an inline SVG): nothing is fetched, the app works offline.
@@ -48,13 +51,26 @@ notice = st.empty()  # the link's bad or unused settings, if any, above the page
 sidebar = st.sidebar.container()
 
 
+def _classifiers():
+    """The session's classifiers when they load (a page shows why they do not), else None."""
+    choice = state().model_choice
+    if not choice.classifier:
+        return None
+    try:
+        return defended_model(choice).classifiers
+    except Exception:  # noqa: BLE001 - the page itself reports it, once
+        return None
+
+
 def _sidebar() -> None:
     with sidebar:
         app = state()
         choice = app.model_choice
+        mode = " — *exploring, not the paper's rule*" if is_exploring(_classifiers()) else ""
         st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
-        st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {app.shown_name(choice.weights, 'default')}  \n"
-                    f"**Classifiers:** {app.shown_name(choice.classifier, 'none yet')}")
+        st.markdown(f"**Model:** `{shown_reference(choice.name)}`  \n"
+                    f"**Weights:** {app.shown_name(choice.weights, 'default')}  \n"
+                    f"**Classifiers:** {app.shown_name(choice.classifier, 'none yet')}{mode}")
         image = app.current_image
         if image is not None:
             st.image(image.pil(), caption=image.name, width=96)
@@ -65,6 +81,7 @@ def _sidebar() -> None:
         glossary.sidebar_glossary()
 
 
+exploring_banner(_classifiers())  # on every page while the session's classifiers are exploring ones
 try:
     page.run()
 finally:  # also after st.stop() / st.switch_page(): the sidebar always shows the current state

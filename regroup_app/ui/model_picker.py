@@ -8,16 +8,15 @@ nobody asked for.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from regroup_core.errors import ModelError, RegroupError, one_line
 from regroup_core.sources.metadata import ModelKind, ModelSpec
 from regroup_core.sources.zoo import weights_download
-from regroup_core.sources.zoo.download import Download, fetch, hub_file
+from regroup_core.sources.zoo.download import Download, fetch
 
 from ..services import model_catalog as catalog
+from ..services.weight_files import is_hub_file, offline_message
 from ..state import state
 
 __all__ = ["RANDOM", "SERVER", "UPLOAD", "download_ready", "is_file_weights", "pick_reference", "weights_options"]
@@ -64,17 +63,17 @@ def weights_options(spec: ModelSpec) -> dict[str, str | None]:
     """Radio label → weights value for a network: its named weights first (None = its default),
     then a file on the server, an upload, random."""
     named: dict[str, str | None] = {}
-    for choice in spec.weights_choices:
-        if choice == "random":
-            continue
-        if spec.kind is ModelKind.TORCHVISION:
-            named[f"Pretrained {choice} (torchvision; downloaded once)"] = choice
-        elif choice == "embedded":
-            named["Embedded (shipped, offline)"] = None
-        elif choice == "spec":
-            named["The spec file's weights"] = None
-        else:
-            named[f"Pretrained ({spec.kind.value}; downloaded once)"] = None
+    if spec.kind is ModelKind.TORCHVISION:  # its default set first (the paper's V1 for a bare paper name)
+        named[f"Pretrained {spec.weights} (torchvision; downloaded once)"] = None
+        for choice in spec.weights_choices:
+            if choice not in ("DEFAULT", "random", spec.weights):
+                named[f"Pretrained {choice} (torchvision; downloaded once)"] = choice
+    elif spec.kind is ModelKind.EMBEDDED:
+        named["Embedded (shipped, offline)"] = None
+    elif "spec" in spec.weights_choices:
+        named["The spec file's weights"] = None
+    elif "pretrained" in spec.weights_choices:
+        named[f"Pretrained ({spec.kind.value}; downloaded once)"] = None
     return {**named, SERVER: SERVER, UPLOAD: UPLOAD, RANDOM: "random"}
 
 
@@ -111,7 +110,7 @@ def download_ready(reference: str, weights: str | None) -> bool:
             "downloaded once and kept for every later session.", icon=":material/cloud_download:")
     if not st.button(f"Download the weights ({size})", type="primary", key=f"download-{reference}-{weights}"):
         return False
-    if hub_file(download.url).suffix not in (".pth", ".pt", ".safetensors"):
+    if not is_hub_file(download):
         return True  # timm / RobustBench download inside their packages: the page loads, a failure says what to do
     return _fetch(download)
 
@@ -132,20 +131,3 @@ def _fetch(download: Download) -> bool:
         return False
     box.success(f"Downloaded {download.what} ({download.size_text}).", icon=":material/check:")
     return True
-
-
-def offline_message(download: Download, exc: BaseException) -> str:
-    """The one message of a failed download: what failed and what to do, in the app's words."""
-    damaged = "damaged download" in str(exc)
-    what = "arrived damaged" if damaged else "could not be downloaded (this machine seems to be offline)"
-    target = hub_file(download.url)
-    return (f"{download.what} ({download.size_text}) {what}. To continue: copy `{target.name}` from "
-            f"{download.url} into torch's hub folder `{_home(target.parent)}` on the server and press Download "
-            "again; or choose **A weights file on the server**, **Upload a weights file** or **Random** under "
-            "Weights.")
-
-
-def _home(path: Path) -> str:
-    home = Path.home()
-    return f"~/{path.relative_to(home)}" if home in path.parents else str(path)
-

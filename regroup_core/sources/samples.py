@@ -10,19 +10,11 @@ preprocessing, like any ImageFolder.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import DataError
 
-if TYPE_CHECKING:
-    import torch
-    from PIL import Image
-
-    from .data import ImageFiles
-
-__all__ = ["FOOLBOX_SETS", "foolbox_sample_files", "foolbox_samples"]
+__all__ = ["FOOLBOX_SETS", "foolbox_sample_files"]
 
 FOOLBOX_SETS = {"imagenet": 1000, "cifar10": 10, "cifar100": 100, "mnist": 10, "fashionMNIST": 10}
 """foolbox's sample sets and their number of classes (the labels are the datasets' class indices)."""
@@ -46,7 +38,7 @@ def foolbox_sample_files(name: str, num_classes: int) -> list[tuple[str, int]]:
         raise DataError(f"expected one of {[f'foolbox:{s}' for s in FOOLBOX_SETS]}, got 'foolbox:{name}'")
     if FOOLBOX_SETS[name] != num_classes:
         raise DataError(f"expected a model with {FOOLBOX_SETS[name]} classes for 'foolbox:{name}', got one with "
-                        f"{num_classes}")
+                        f"{num_classes} classes")
     found = []
     for path in sorted(_folder().iterdir()):
         match = _NAME.match(path.name)
@@ -56,14 +48,3 @@ def foolbox_sample_files(name: str, num_classes: int) -> list[tuple[str, int]]:
         raise DataError(f"expected foolbox's sample images of '{name}' in the installed foolbox, got none")
     return [(path, label) for _, path, label in sorted(found)]
 
-
-def foolbox_samples(dataset: str, class_names: Sequence[str], preprocess: Callable[[Image.Image], torch.Tensor],
-                    name: str) -> ImageFiles:
-    """The samples of ``dataset`` as an :class:`~regroup_core.sources.data.ImageFiles` for model
-    ``name`` with ``class_names``, read with ``preprocess``."""
-    from .data import ImageFiles
-
-    try:
-        return ImageFiles(foolbox_sample_files(dataset, len(class_names)), preprocess)
-    except DataError as exc:
-        raise DataError(str(exc).replace("got one with", f"got {name} with")) from None

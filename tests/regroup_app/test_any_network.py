@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from regroup_app.ui.model_picker import RANDOM
-from tests.regroup_app.apptest_helpers import assert_clean, charts, start
-from tests.regroup_app.spec_model import CLASSES, write_folder, write_spec_model
+from apptest_helpers import assert_clean, charts, start
+from spec_model import CLASSES, write_folder, write_spec_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit notes from timm's import
 
@@ -54,17 +54,23 @@ def _text(at) -> str:
                     for e in at.get(kind))
 
 
+def _charts_text(at) -> str:
+    return " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+
+
 def _exploring_marked(at) -> bool:
     return any("not the paper's rule" in w.value for w in at.warning)
 
 
-def _attack_and_ranks(at) -> None:
-    """The Attack lab runs its default attack on the default gallery image; Layer ranks draws."""
+def _attack_and_ranks(at, shape: tuple[int, int, int]) -> None:
+    """The Attack lab runs its default attack (PGD, transfer) on the current image; Layer ranks draws."""
     at.switch_page("app_pages/attack_lab.py").run()
     assert_clean(at)
     at.button(key="attack-run").click().run()
     assert_clean(at)
-    assert any("adversarial" in str(getattr(i, "caption", "")) for i in at.get("imgs")) or "adversarial" in _text(at)
+    assert at.session_state["last_attack"].adversarial.shape == shape
+    assert charts(at) == 4  # softmax/REGroup top-5, clean and adversarial
+    assert any(m.value.startswith("**pgd** (transfer") for m in at.markdown)
     at.switch_page("app_pages/layer_ranks.py").run()
     assert_clean(at)
     assert charts(at) >= 2  # the rank heat map and the Borda build-up
@@ -83,12 +89,13 @@ def test_cifar10_resnet18_with_its_real_weights_end_to_end(private):
     _fit(at, k=3, exclude=True)  # the 20 samples hold 8 of the 10 classes
     assert_clean(at)
     assert "classifiers-" in at.session_state["model_choice"].classifier and not _exploring_marked(at)
+    assert any(c.value.startswith("2 of 10 classes had no fitting image (bird, deer)") for c in at.caption)
     at.switch_page("app_pages/attack_lab.py").run()
     assert_clean(at)
     eps = [s for s in at.slider if s.key.startswith("eps-")]
     assert eps and eps[0].value == 8.0  # the model's own budget (8/255 for CIFAR-10), not MNIST's 32
-    assert "cat" in _text(at) or any("cat" in str(s.options) for s in at.selectbox)
-    _attack_and_ranks(at)
+    assert "3: cat" in _charts_text(at)  # foolbox's first CIFAR-10 sample, named by the model's classes
+    _attack_and_ranks(at, (3, 32, 32))
 
 
 def test_mobilenet_with_random_weights_in_exploring_mode_end_to_end(private):
@@ -96,18 +103,20 @@ def test_mobilenet_with_random_weights_in_exploring_mode_end_to_end(private):
     _choose(at, "torchvision", MOBILENET)
     assert_clean(at)
     assert at.session_state["model_choice"].name == "mnist-vgg"  # nothing loaded until the weights are here
-    assert "MB" in " ".join(i.value for i in at.info)  # the download's size, before anything is fetched
+    assert "10 MB" in " ".join(i.value for i in at.info)  # the download's size (torchvision's metadata), not fetched
     at.radio(key=f"weights-{MOBILENET}").set_value(RANDOM).run()
     assert_clean(at)
     assert at.session_state["model_choice"].name == MOBILENET and at.session_state["model_choice"].weights == "random"
     at.radio(key="classifier-source").set_value("Fit now").run()
     assert at.text_input(key="fit-data").value == "foolbox:imagenet"
-    assert at.radio(key="fit-rule").value.startswith("Exploring")  # random weights: the rule that works
+    assert at.radio(key="fit-rule-random").value.startswith("Exploring")  # random weights: the rule that works
     _fit(at, k=3)
     assert_clean(at)
     assert _exploring_marked(at)
-    _attack_and_ranks(at)
-    assert _exploring_marked(at)  # on every page, not only where it was chosen
+    _attack_and_ranks(at, (3, 224, 224))
+    for page in ("tour", "attack_lab", "draw", "layer_ranks", "ablations", "tsne", "classroom", "benchmark"):
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception and _exploring_marked(at), page  # on every page, not only where it was chosen
 
 
 def test_random_weights_with_the_papers_rule_is_one_clear_message(private):
@@ -115,7 +124,7 @@ def test_random_weights_with_the_papers_rule_is_one_clear_message(private):
     _choose(at, "torchvision", MOBILENET)
     at.radio(key=f"weights-{MOBILENET}").set_value(RANDOM).run()
     at.radio(key="classifier-source").set_value("Fit now").run()
-    at.radio(key="fit-rule").set_value(at.radio(key="fit-rule").options[0]).run()
+    at.radio(key="fit-rule-random").set_value(at.radio(key="fit-rule-random").options[0]).run()
     _fit(at, k=3, exclude=True)
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "classifies none of the fitting images correctly" in errors[0]
@@ -141,7 +150,7 @@ def test_own_architecture_from_the_operators_spec_folder_end_to_end(private, mon
     at.switch_page("app_pages/attack_lab.py").run()
     at.radio(key="image-from").set_value("Upload").run()
     png = io.BytesIO()
-    from tests.regroup_app.spec_model import colour_images
+    from spec_model import colour_images
 
     from PIL import Image
 
@@ -149,8 +158,8 @@ def test_own_architecture_from_the_operators_spec_folder_end_to_end(private, mon
     at.file_uploader(key="image-upload").set_value(("red.png", png.getvalue(), "image/png")).run()
     at.selectbox(key="upload-label").set_value(0).run()
     assert_clean(at)
-    assert CLASSES[0] in _text(at) or any(CLASSES[0] in str(s.options) for s in at.selectbox)
-    _attack_and_ranks(at)
+    assert f"0: {CLASSES[0]}" in _charts_text(at)
+    _attack_and_ranks(at, (3, 16, 16))
 
 
 def _evil_spec(folder: Path) -> Path:
@@ -166,7 +175,7 @@ def _evil_spec(folder: Path) -> Path:
 def test_a_spec_path_typed_or_linked_is_refused_unless_in_the_operator_folder(private, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from tests.regroup_app.apptest_helpers import ENTRY
+    from apptest_helpers import ENTRY
 
     marker = _evil_spec(private / "elsewhere")
     (private / "specs").mkdir()
@@ -240,3 +249,18 @@ def test_a_pretrained_download_shows_its_size_and_progress_and_offline_says_what
     assert seen and seen[-1] == (len(data), len(data)) and len(seen) == -(-len(data) // (1 << 20))
     assert at.session_state["model_choice"].name == MOBILENET
     assert (private / "torch" / "hub" / "checkpoints").is_dir()
+
+
+def test_a_typed_timm_convnext_with_random_weights_reaches_layer_ranks(private):
+    at = start("model")
+    at.text_input(key="model-typed").set_value("timm:convnext_atto").run()
+    at.radio(key="weights-timm:convnext_atto").set_value(RANDOM).run()
+    assert_clean(at)
+    assert at.session_state["model_choice"].name == "timm:convnext_atto"
+    at.radio(key="classifier-source").set_value("Fit now").run()
+    _fit(at, k=3)  # exploring on foolbox:imagenet, the defaults for random weights
+    assert_clean(at)
+    assert _exploring_marked(at)
+    at.switch_page("app_pages/layer_ranks.py").run()
+    assert_clean(at)
+    assert charts(at) >= 2 and _exploring_marked(at)
