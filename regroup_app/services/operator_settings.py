@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from regroup_core.errors import ModelError
-from regroup_core.sources.specfile import MODEL_SPECS_ENV
+from regroup_core.sources.specfile import MODEL_SPECS_ENV, spec_files_in
 
 __all__ = ["CONFIG_ENV", "DATA_ROOTS_ENV", "SPEC_DIR_ENV", "config_path", "data_roots", "spec_files",
            "spec_folder", "check_spec_file"]
@@ -72,8 +72,6 @@ def spec_files() -> list[Path]:
     """The spec files offered in the app: ``*.toml`` directly in the spec folder and
     ``*/model.toml`` one level down (:func:`~regroup_core.sources.specfile.spec_files_in`), without
     those that are links to files outside the folder."""
-    from regroup_core.sources.specfile import spec_files_in
-
     folder = spec_folder()
     return [] if folder is None else [p for p in spec_files_in(folder) if _inside(p, folder)]
 

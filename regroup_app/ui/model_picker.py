@@ -38,7 +38,7 @@ def pick_reference(current: str) -> str | None:
                           help="Embedded networks work offline; torchvision, timm and RobustBench networks need "
                                "their pretrained weights (downloaded once) or run with random weights.")
     options = catalog.choices(family)
-    typed = st.text_input("…or type a model reference", key=state().keep("model-typed"),
+    typed = st.text_input("…or type a model reference (used instead of the list)", key=state().keep("model-typed"),
                           placeholder="timm:convnext_atto · torchvision:regnet_y_400mf · "
                                       "robustbench:cifar10:Linf:Standard",
                           help="The same text as the command line's --model. Model spec files load only from "
