@@ -232,7 +232,8 @@ def _accuracy_ui(bundle: ModelBundle, defended: REGroup) -> None:
                                intervals=None if bounds is None else
                                {"layer's own Borda vote": ([100 * lo for lo, _ in bounds], [100 * hi for _, hi in bounds])},
                                title=f"Per-layer accuracy on {sel.get('data', 'held-out data')} "
-                                     f"({sel.get('samples', '?')} correctly classified samples; 95 % intervals)",
+                                     f"({sel.get('samples', '?')} {'' if is_exploring(cls) else 'correctly classified '}"
+                                     "samples; 95 % intervals)",
                                x_title="layer (input → output)", y_title="accuracy (%)")
         fig.add_hline(y=100 * float(sel.get("threshold", 0.75)), line_dash="dot",
                       annotation_text=f"threshold {100 * float(sel.get('threshold', 0.75)):.0f} %")
