@@ -29,7 +29,7 @@ from .engine import DEFAULT_THRESHOLD, Variant, layers_from_names
 from .errors import ArgumentError, ClassifierFileError, EmptyClassError, LayerError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.precision import Precision
-from .sources import ModelBundle, ModelReference, load_model, model_names
+from .sources import ModelBundle, ModelReference, describe, load_model, model_names
 
 __all__ = ["main"]
 
@@ -437,7 +437,8 @@ def _estimate(args: argparse.Namespace) -> int:
     from .run.estimate import format_report, measure, project
 
     bundle = load_model(args.model, args.weights, device=args.device, layers=args.layers)
-    accuracy = args.accuracy if args.accuracy is not None else (bundle.spec.top1 or 1.0)
+    # the top-1 of the model's pretrained weights (timing is measured with --weights, random by default)
+    accuracy = args.accuracy if args.accuracy is not None else (describe(args.model).top1 or 1.0)
     m = measure(bundle, batch_size=args.batch_size, batches=args.batches, amp=args.amp)
     projection = project(m, num_classes=bundle.num_classes, per_class=args.per_class, accuracy=accuracy,
                          workers=args.workers, processes=args.processes)

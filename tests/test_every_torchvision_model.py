@@ -1,5 +1,6 @@
 """``python -m regroup_core layers --model torchvision:NAME --weights random --json`` completes for
-every torchvision classification model: one process, looping over the models through main()."""
+every torchvision classification model: one process, looping over the models through main()
+(about 12 minutes on 2 busy CPU cores; the largest, ViT-H/14 and RegNetY-128GF, dominate)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_layers_for_every_torchvision_classification_model(capsys):
             continue
         rows = json.loads(out)
         counts[name] = len(rows)
-        if not rows or rows[-1]["kind"] != "fc" or rows[-1]["dim"] != 1000:
+        if not rows or rows[-1]["dim"] != 1000:  # a Linear, or SqueezeNet's final 1000-channel conv
             failures[name] = f"last voter {rows[-1] if rows else None}, expected the 1000-way classifier"
         gc.collect()
     assert not failures, failures

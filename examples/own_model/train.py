@@ -9,7 +9,6 @@ ImageFolder tree) and the trained weights (a safetensors state dict). CPU, a few
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +54,21 @@ def load_folder(root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(xs).permute(0, 3, 1, 2).contiguous(), torch.tensor(ys)
 
 
+def _factory():  # noqa: ANN202
+    """``tiny_cnn.build`` from the file next to this script (as model.toml's factory is found)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tiny_cnn", HERE / "tiny_cnn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build
+
+
 def train(train_dir: Path, out: Path, epochs: int = 15, seed: int = 0) -> float:
     """Train on ``train_dir``, save to ``out``; returns the training accuracy."""
-    sys.path.insert(0, str(HERE))
-    from tiny_cnn import build  # noqa: PLC0415 - the example's own module, next to this script
-
     from safetensors.torch import save_file
+
+    build = _factory()
 
     torch.manual_seed(seed)
     x, y = load_folder(train_dir)

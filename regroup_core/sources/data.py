@@ -221,9 +221,9 @@ def resolve_data(data: Data, bundle) -> Dataset:
 
         return cifar10_split(split, bundle.preprocess, bundle.class_names, bundle.name)
     if colon and scheme == "foolbox":
-        from .samples import foolbox_sample_files
+        from .samples import foolbox_samples
 
-        return ImageFiles(foolbox_sample_files(split, bundle.num_classes), bundle.preprocess)
+        return ImageFiles(foolbox_samples(split, bundle.class_names, bundle.name), bundle.preprocess)
     if colon and scheme == "mnist":
         from .mnist import MNIST_SPLITS, mnist_split
 

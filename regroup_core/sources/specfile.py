@@ -18,6 +18,8 @@ paths are relative to the spec file. The full format is in docs/model-spec.md.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import math
 import os
 import sys
@@ -30,7 +32,7 @@ from torch import nn
 
 from ..checks import path_kind
 from ..errors import ModelError, one_line
-from .weights import seeded_build, state_from_file
+from .statedict import seeded_build, state_from_file
 
 __all__ = ["MODEL_SPECS_ENV", "SPEC_KEYS", "ModelFile", "build_from_spec", "read_spec_file", "spec_files_in"]
 
@@ -195,21 +197,31 @@ def read_spec_file(path: str | os.PathLike[str]) -> ModelFile:
                      epsilon_255=float(eps) if eps is not None else None)
 
 
+def _import_from(folder: Path, module_name: str) -> Any:  # noqa: ANN401 - a module
+    """``module_name`` with its top package found in ``folder`` first, then on the Python path
+    (without editing ``sys.path``: the spec's folder is searched for that one name only)."""
+    top = module_name.split(".")[0]
+    found = importlib.machinery.PathFinder.find_spec(top, [str(folder)])
+    loaded = sys.modules.get(top)
+    if found is not None and (loaded is None or getattr(loaded, "__file__", None) != found.origin):
+        module = importlib.util.module_from_spec(found)
+        sys.modules[top] = module
+        try:
+            found.loader.exec_module(module)  # type: ignore[union-attr]
+        except BaseException:
+            sys.modules.pop(top, None)
+            raise
+    return importlib.import_module(module_name)
+
+
 def _import_factory(spec: ModelFile) -> Any:  # noqa: ANN401 - the user's callable
     module_name, _, function = spec.factory.partition(":")  # type: ignore[union-attr]
-    folder = str(spec.path.parent)
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)  # the spec's own folder first, then the Python path
     try:
-        module = importlib.import_module(module_name)
+        module = _import_from(spec.path.parent, module_name)
     except Exception as exc:  # noqa: BLE001 - the user's module failed to import
         raise ModelError(f"{spec.path.name}: key 'factory': expected an importable module '{module_name}' (in "
                          f"{spec.path.parent.name}/ or on the Python path), got {type(exc).__name__}: "
                          f"{one_line(exc, 160)}") from None
-    finally:
-        if added:
-            sys.path.remove(folder)
     target = getattr(module, function, None)
     if not callable(target):
         raise ModelError(f"{spec.path.name}: key 'factory': expected a function '{function}' in module "

@@ -23,7 +23,7 @@ def test_foolbox_samples_are_labelled_images_in_the_models_own_input_space():
 
 def test_foolbox_sets_of_another_class_count_or_unknown_names_are_clear_errors():
     bundle = load_model("mnist-vgg")
-    with pytest.raises(DataError, match="1000 classes for 'foolbox:imagenet', got one with 10 classes"):
+    with pytest.raises(DataError, match="1000 classes for 'foolbox:imagenet', got mnist-vgg with 10 classes"):
         resolve_data("foolbox:imagenet", bundle)
     with pytest.raises(DataError, match=r"expected one of \['foolbox:imagenet'"):
         resolve_data("foolbox:svhn", bundle)

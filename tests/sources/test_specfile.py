@@ -141,3 +141,9 @@ def test_the_shipped_example_reads():
     info = read_spec_file(EXAMPLE / "model.toml")
     assert info.factory == "tiny_cnn:build" and info.classes == ("circle", "square", "triangle")
     assert info.weights == (EXAMPLE / "tiny_cnn.safetensors").resolve()
+
+
+def test_the_shipped_example_loads_with_its_checkpoint():
+    bundle = load_model(EXAMPLE / "model.toml")
+    assert [t.name for t in bundle.layers] == ["net.features.1", "net.features.4", "net.features.6", "net.head"]
+    assert bundle.weights == "spec" and bundle.spec.demo_epsilon_255 == 8.0

@@ -174,3 +174,13 @@ def test_cifar10_reads_torchvision_files(tmp_path, monkeypatch):
     x, y = data[1]
     assert len(data) == 4 and x.shape == (3, 32, 32) and y == 1 and list(data.labels) == [0, 1, 2, 3]
     assert len(resolve_data("cifar10:train", bundle)) == 20
+
+
+def test_cifar_sized_pictures_are_read_pixel_for_pixel():
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    x = load_model("cifar10-resnet18").preprocess(Image.fromarray(pixels))
+    assert torch.equal((x * 255).round().to(torch.uint8), torch.from_numpy(pixels).permute(2, 0, 1))  # no resampling
+    assert load_model("cifar10-resnet18").preprocess(Image.fromarray(pixels).resize((64, 48))).shape == (3, 32, 32)

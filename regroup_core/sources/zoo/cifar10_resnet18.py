@@ -11,7 +11,7 @@ from pathlib import Path
 from torch import nn
 
 from ...errors import ModelError
-from ..weights import apply_state, read_state_dict, seeded_build, state_from_file
+from ..statedict import apply_state, read_state_dict, seeded_build, state_from_file
 
 __all__ = ["CIFAR10_CLASSES", "NAME", "build", "weights_file"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..weights import seeded_build, state_from_file
+from ..statedict import seeded_build, state_from_file
 
 __all__ = ["build"]
 

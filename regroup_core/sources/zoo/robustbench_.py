@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from ...errors import ModelError, one_line
-from ..weights import seeded_build, state_from_file
+from ..statedict import seeded_build, state_from_file
 
 __all__ = ["PRETRAINED", "architecture", "build", "model_dicts", "weights_dir"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from ...errors import ModelError, one_line
-from ..weights import seeded_build, state_from_file
+from ..statedict import seeded_build, state_from_file
 
 __all__ = ["PRETRAINED", "build", "describe_timm", "pretrained_cached"]
 

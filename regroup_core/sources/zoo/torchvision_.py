@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from ...errors import ModelError
-from ..weights import check_finite, read_state_dict, seeded_build, state_from_file
+from ..statedict import check_finite, read_state_dict, seeded_build, state_from_file
 from .download import Download, DownloadProgress, fetch, hub_file
 
 __all__ = ["TorchvisionWeights", "build", "choose", "download_for", "weight_names"]
@@ -100,7 +100,12 @@ def _pretrained(name: str, choice: TorchvisionWeights, progress: DownloadProgres
     state = read_state_dict(path)
     with _LOCK:
         saved = api.WeightsEnum.get_state_dict
-        api.WeightsEnum.get_state_dict = lambda self, *args, **kwargs: state  # type: ignore[method-assign]
+        member = choice.member
+
+        def ours(self: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - another caller's enum: theirs
+            return state if self is member else saved(self, *args, **kwargs)
+
+        api.WeightsEnum.get_state_dict = ours  # type: ignore[method-assign]
         try:
             net = tvm.get_model_builder(name)(weights=choice.member)
         finally:
