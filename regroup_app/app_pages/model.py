@@ -3,6 +3,7 @@ layers, their own accuracy and the chosen k."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +28,7 @@ from regroup_app.ui.model_picker import (
     weights_options,
 )
 from regroup_core import ModelBundle, REGroup
+from regroup_core.api import FitOptions
 from regroup_core.errors import EmptyClassError, ModelError, RegroupError, one_line
 from regroup_core.experiments import wilson_interval
 from regroup_core.sources.models import model_spec
@@ -172,16 +174,15 @@ def _fit_form(bundle: ModelBundle, choice: ModelChoice) -> str | None:
     if not data.strip():
         st.error("Give the fitting data: built-in data such as `foolbox:imagenet` or an ImageFolder directory.")
         return None
-    return _fit(bundle, choice, {
-        "data": data.strip(), "selection": selection.strip() or None, "per_class": int(per_class),
-        "k": int(fixed_k) or None, "threshold": float(threshold), "on_empty": "exclude" if exclude else "error",
-        "rule": "exploring" if rule == EXPLORING_RULE else "paper"})
+    return _fit(bundle, choice, data.strip(), FitOptions(
+        per_class=int(per_class), selection=selection.strip() or None, threshold=float(threshold),
+        k=int(fixed_k) or None, on_empty="exclude" if exclude else "error",
+        rule="exploring" if rule == EXPLORING_RULE else "paper"))
 
 
-def _fit(bundle: ModelBundle, choice: ModelChoice, form: dict) -> str | None:
-    """Fit with the form's settings (:func:`fit_to_file`'s keywords), with progress, and load the
-    result; on failure the progress box goes away and one line says what to do ("Fitted." is only
-    ever shown for a classifier that loads)."""
+def _fit(bundle: ModelBundle, choice: ModelChoice, data: str, options: FitOptions) -> str | None:
+    """Fit with progress and load the result; on failure the progress box goes away and one line
+    says what to do ("Fitted." is only ever shown for a classifier that loads)."""
     box = st.empty()
     failure: BaseException | None = None
     with box.container():
@@ -192,7 +193,7 @@ def _fit(bundle: ModelBundle, choice: ModelChoice, form: dict) -> str | None:
 
         try:
             with st.status("Fitting the layer-wise generative classifiers…", expanded=True) as status:
-                path = fit_to_file(bundle, cache_dir=cache.app_dir(), callback=report, **form)
+                path = fit_to_file(bundle, data, replace(options, callback=report), cache.app_dir())
                 cache.defended_model(ModelChoice(choice.name, choice.weights, str(path)))  # it loads: then "Fitted."
                 status.update(label="Fitted.", state="complete")
         except Exception as exc:  # noqa: BLE001 - shown below, after the progress box is gone
@@ -230,10 +231,11 @@ def _accuracy_ui(bundle: ModelBundle, defended: REGroup) -> None:
         bounds = [wilson_interval(int(round(a * samples / 100)), samples) for a in acc] if samples else None
         fig = plots.line_chart(names, {"layer's own Borda vote": acc},
                                intervals=None if bounds is None else
-                               {"layer's own Borda vote": ([100 * lo for lo, _ in bounds], [100 * hi for _, hi in bounds])},
+                               {"layer's own Borda vote": ([100 * lo for lo, _ in bounds],
+                                                           [100 * hi for _, hi in bounds])},
                                title=f"Per-layer accuracy on {sel.get('data', 'held-out data')} "
-                                     f"({sel.get('samples', '?')} {'' if is_exploring(cls) else 'correctly classified '}"
-                                     "samples; 95 % intervals)",
+                                     f"({sel.get('samples', '?')} "
+                                     f"{'' if is_exploring(cls) else 'correctly classified '}samples; 95 % intervals)",
                                x_title="layer (input → output)", y_title="accuracy (%)")
         fig.add_hline(y=100 * float(sel.get("threshold", 0.75)), line_dash="dot",
                       annotation_text=f"threshold {100 * float(sel.get('threshold', 0.75)):.0f} %")

@@ -4,9 +4,10 @@ their originals; clicking or box-selecting points shows their images."""
 
 from __future__ import annotations
 
-import streamlit as st
-
 from typing import Any
+
+import numpy as np
+import streamlit as st
 
 from regroup_app.services.gallery import sample_set
 from regroup_app.services.tsne_map import tsne_points
@@ -14,6 +15,7 @@ from regroup_app.state import state
 from regroup_app.ui import glossary, links, plots, verdicts, widgets
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
+from regroup_core import ModelBundle
 
 VIEWS = {"pos+neg": ("pos+neg",), "pos": ("pos",), "neg": ("neg",),
          "all three side by side (the paper's Fig. 5)": ("pos", "neg", "pos+neg")}
@@ -41,6 +43,20 @@ def _selected(event: Any) -> list[int]:
         if cd is not None:
             out.append(int(cd))
     return out
+
+
+def _show_selected(bundle: ModelBundle, data: dict[str, np.ndarray], chosen: list[int]) -> None:
+    """The images of the selected points (the first SHOW_AT_MOST), with their classes."""
+    st.subheader(f"Selected: {len(chosen)} image{'s' if len(chosen) != 1 else ''}")
+    if len(chosen) > SHOW_AT_MOST:
+        st.caption(f"Showing the first {SHOW_AT_MOST} of {len(chosen)}; select fewer to see the others.")
+    cols = st.columns(8)
+    for j, idx in enumerate(chosen[:SHOW_AT_MOST]):
+        kind = "adversarial" if data["adversarial"][idx] else "clean"
+        cols[j % len(cols)].image(
+            widgets.to_pil(data["images"][idx], size=96),
+            caption=f"#{idx} {kind}: true {bundle.class_names[int(data['labels'][idx])]}, "
+                    f"REGroup {bundle.class_names[int(data['regroup'][idx])]}")
 
 
 def body() -> None:
@@ -97,18 +113,7 @@ def body() -> None:
                "image (shift-click adds more), or pick Box or Lasso select in the chart's toolbar and drag; "
                "double-click the chart to clear.")
     if chosen:
-        chosen = list(dict.fromkeys(chosen))
-        st.subheader(f"Selected: {len(chosen)} image{'s' if len(chosen) != 1 else ''}")
-        if len(chosen) > SHOW_AT_MOST:
-            st.caption(f"Showing the first {SHOW_AT_MOST} of {len(chosen)}; select fewer to see the others.")
-        shown_idx = chosen[:SHOW_AT_MOST]
-        cols = st.columns(8)
-        for j, idx in enumerate(shown_idx):
-            kind = "adversarial" if data["adversarial"][idx] else "clean"
-            cols[j % len(cols)].image(
-                widgets.to_pil(data["images"][idx], size=96),
-                caption=f"#{idx} {kind}: true {bundle.class_names[int(data['labels'][idx])]}, "
-                        f"REGroup {bundle.class_names[int(data['regroup'][idx])]}")
+        _show_selected(bundle, data, list(dict.fromkeys(chosen)))
 
 
 run_page(body)

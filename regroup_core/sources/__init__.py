@@ -21,6 +21,7 @@ from .models import (
 )
 
 __all__ = ["ASSETS_DIR", "MODEL_SPECS", "MODEL_SPECS_ENV", "Data", "Download", "ModelReference", "RefKind",
-           "describe", "read_spec_file", "spec_files_in", "weights_download", "ImageFiles", "ModelBundle", "ModelKind", "ModelSpec",
+           "describe", "read_spec_file", "spec_files_in", "weights_download", "ImageFiles", "ModelBundle", "ModelKind",
+           "ModelSpec",
            "bundle_from_module", "interleaved_order", "known_labels", "load_model", "make_loader", "model_names",
            "model_spec", "open_image", "resolve_data", "resolve_device", "weights_fingerprint"]

@@ -44,6 +44,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from ..checks import path_kind
 from ..errors import DataError, ImageError
 from .images import open_image
+from .mnist import MNIST_SPLITS, mnist_split
+from .models import ModelBundle
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -207,7 +209,7 @@ def known_labels(dataset: Dataset) -> np.ndarray | None:
     return None
 
 
-def resolve_data(data: Data, bundle) -> Dataset:
+def resolve_data(data: Data, bundle: ModelBundle) -> Dataset:
     """The dataset of ``(image tensor, label)`` that ``data`` names for ``bundle`` (a
     :class:`~regroup_core.sources.models.ModelBundle`: its classes and preprocessing)."""
     if isinstance(data, Dataset):
@@ -225,8 +227,6 @@ def resolve_data(data: Data, bundle) -> Dataset:
 
         return ImageFiles(foolbox_samples(split, bundle.class_names, bundle.name), bundle.preprocess)
     if colon and scheme == "mnist":
-        from .mnist import MNIST_SPLITS, mnist_split
-
         if split not in MNIST_SPLITS:
             raise DataError(f"expected one of {[f'mnist:{s}' for s in MNIST_SPLITS]}, got '{spec}'")
         if bundle.input_shape != (1, 28, 28) or bundle.num_classes != 10:

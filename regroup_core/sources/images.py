@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..checks import path_kind
+from ..checks import integer, path_kind
 from ..errors import ImageError
 
 __all__ = ["MAX_BYTES", "MAX_PIXELS", "max_pixels", "open_image"]
@@ -35,8 +35,6 @@ def max_pixels() -> int:
     raw = os.environ.get("REGROUP_MAX_IMAGE_PIXELS")
     if raw is None:
         return MAX_PIXELS
-    from ..checks import integer
-
     return integer(raw, "REGROUP_MAX_IMAGE_PIXELS", lo=1)
 
 

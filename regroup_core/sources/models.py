@@ -78,8 +78,6 @@ def model_spec(name: str | ModelReference, weights: str | None = None) -> ModelS
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` → CUDA when present, else CPU; ``cuda``/``cuda:N`` without such a GPU and any
     other string are clear errors (:func:`regroup_core.checks.device`)."""
-    from ..checks import device as parse_device
-
     return parse_device(device)
 
 

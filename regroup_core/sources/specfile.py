@@ -191,7 +191,8 @@ def read_spec_file(path: str | os.PathLike[str]) -> ModelFile:
         raise keys.fail("epsilon_255", "a number in (0, 255]", eps)
     return ModelFile(path=path, name=keys.text("name") or path.parent.name, description=keys.text("description") or "",
                      factory=factory, model=model, arguments=dict(arguments), weights=keys.path_value("weights"),
-                     classes=classes, input_size=input_size, mean=mean, std=std, resize=resize,  # type: ignore[arg-type]
+                     classes=classes, input_size=input_size,  # type: ignore[arg-type]
+                     mean=mean, std=std, resize=resize,
                      layers=tuple(layers) if layers else None, fit_data=keys.data("fit_data"),
                      selection_data=keys.data("selection_data"), test_data=keys.data("test_data"),
                      epsilon_255=float(eps) if eps is not None else None)

@@ -102,7 +102,8 @@ def test_timm_pretrained_goes_through_timm_and_offline_is_clear(monkeypatch):
         load_model("timm:convnext_atto")
     assert calls == [True]
     spec = describe("timm:convnext_atto")
-    assert spec.interpolation == "bicubic" and spec.resize == 256 and spec.class_names[0] == "tench" and len(set(spec.class_names)) == 1000
+    assert spec.interpolation == "bicubic" and spec.resize == 256 and spec.class_names[0] == "tench"
+    assert len(set(spec.class_names)) == 1000
     assert weights_download("timm:convnext_atto").size_bytes is None
 
 
@@ -132,7 +133,8 @@ def test_cifar10_offline_says_where_to_put_the_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cifar10, "fetch_archive", offline)
     bundle = load_model("cifar10-resnet18")
-    with pytest.raises(DataError, match=r"expected CIFAR-10 in '.*c10' .*170 MB.*REGROUP_CIFAR10=FOLDER.*--data") as info:
+    expected = r"expected CIFAR-10 in '.*c10' .*170 MB.*REGROUP_CIFAR10=FOLDER.*--data"
+    with pytest.raises(DataError, match=expected) as info:
         resolve_data("cifar10:test", bundle)
     assert "\n" not in str(info.value)
     with pytest.raises(DataError, match="expected a model with CIFAR-10's 10 classes"):

@@ -125,9 +125,11 @@ def _spec(ref: ModelReference, weights: str | None) -> ModelSpec:
         class_names=classes, mean=spec.mean if normalised else (base.mean if base else None),
         std=spec.std if normalised else (base.std if base else None),
         resize=spec.resize or (base.resize if base and shape == base.input_shape else None),
-        interpolation=base.interpolation if base else "bilinear", mnist_input=bool(same and base.mnist_input),  # type: ignore[union-attr]
+        interpolation=base.interpolation if base else "bilinear",
+        mnist_input=bool(same and base.mnist_input),  # type: ignore[union-attr]
         layers=spec.layers,
-        weights=weights or ("spec" if spec.weights else "random" if spec.factory else base.weights),  # type: ignore[union-attr]
+        weights=weights or ("spec" if spec.weights else
+                            "random" if spec.factory else base.weights),  # type: ignore[union-attr]
         weights_choices=own_weights + (base.weights_choices if base else ("random",)))
 
 

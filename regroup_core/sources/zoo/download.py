@@ -59,7 +59,8 @@ def open_url(url: str):  # noqa: ANN201 - a file-like HTTP response
     """The network boundary (tests monkeypatch this)."""
     from urllib.request import Request, urlopen
 
-    return urlopen(Request(url, headers={"User-Agent": "regroup-explorer"}), timeout=30)  # noqa: S310 - https URLs from torchvision's metadata
+    # https URLs from torchvision's metadata
+    return urlopen(Request(url, headers={"User-Agent": "regroup-explorer"}), timeout=30)  # noqa: S310
 
 
 def fetch(download: Download, progress: DownloadProgress | None = None) -> Path:
