@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..checks import device as parse_device
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
 from ..errors import DataError, ModelError
 from .metadata import ModelKind, ModelSpec
