@@ -52,7 +52,6 @@ from ..engine import (
     REGroup,
     accept_mask,
     capture,
-    check_rule,
     select_k,
     true_class_weights,
 )
