@@ -1,4 +1,4 @@
-"""Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate} ...``.
+"""Command line: ``regroup {layers,fit,predict,evaluate,estimate} ...`` (or ``python -m regroup_core ...``).
 
 Every command lives here; every option is converted and range-checked once, by the parser,
 with the validators of :mod:`regroup_core.checks` that the app uses too. Under
@@ -25,7 +25,7 @@ import torch
 
 from . import checks
 from .api import FitOptions, defend, fit_result
-from .engine import DEFAULT_THRESHOLD, Variant, layers_from_names
+from .engine import DEFAULT_THRESHOLD, REGroup, Variant, layers_from_names
 from .errors import ArgumentError, ClassifierFileError, EmptyClassError, LayerError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.estimate import format_report, measure, project
@@ -39,7 +39,7 @@ from .experiments import (
     run_suite,
     select_correct,
 )
-from .sources import ModelBundle, ModelReference, describe, load_model, model_names, open_image
+from .sources import ModelBundle, ModelReference, describe, load_model, model_names, open_image, shipped_classifier
 from .store import AdversarialCache, atomic_write, load_classifiers, save_classifiers
 
 __all__ = ["main"]
@@ -87,6 +87,16 @@ def _path_text(text: str) -> Path:
 
 
 _PATH = _typed(_path_text)
+_SEED = _int(0, 2**63 - 1)
+_DEVICE = _typed(lambda t: checks.device(t, "value"))
+
+
+_MODEL_HELP = (f"a model reference: {', '.join(model_names())}, torchvision:NAME (any torchvision classification "
+               "model), timm:NAME, robustbench:DATASET:THREAT:NAME, or a model spec file (model.toml; its format is "
+               "in the project's docs/model-spec.md)")
+_FILE_LAYERS_HELP = "comma-separated module names to tap (default: the classifier file's layers)"
+_WEIGHTS_HELP = ("'random', a named weights set (torchvision: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2...; timm and "
+                 "RobustBench: pretrained) or a .safetensors/.pth state dict (default: the model's own)")
 
 
 def _typed_model(text: str) -> ModelReference:
@@ -95,16 +105,6 @@ def _typed_model(text: str) -> ModelReference:
         return ModelReference.parse(text)
     except RegroupError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-_SEED = _int(0, 2**63 - 1)
-_DEVICE = _typed(lambda t: checks.device(t, "value"))
-
-
-_MODEL_HELP = (f"a model reference: {', '.join(model_names())}, torchvision:NAME (any torchvision classification "
-               "model), timm:NAME, robustbench:DATASET:THREAT:NAME, or a model spec file (model.toml, "
-               "docs/model-spec.md)")
-_FILE_LAYERS_HELP = "comma-separated module names to tap (default: the classifier file's layers)"
-_WEIGHTS_HELP = ("'random', a named weights set (torchvision: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2...; timm and "
-                 "RobustBench: pretrained) or a .safetensors/.pth state dict (default: the model's own)")
 
 
 def _layer_names(text: str) -> tuple[str, ...]:
@@ -123,8 +123,13 @@ def _add_model_args(p: argparse.ArgumentParser, layers_help: str = "comma-separa
                    help="auto (CUDA when present), cpu, cuda or cuda:N")
 
 
+def _prog() -> str:
+    """How the user called us, for ``--help`` and error lines: the installed ``regroup`` or the module."""
+    return "regroup" if os.path.basename(sys.argv[0]) == "regroup" else "python -m regroup_core"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m regroup_core", description=__doc__.splitlines()[0])
+    parser = _Parser(prog=_prog(), description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("layers", help="list the tapped layers of a model")
@@ -171,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
     _add_model_args(p, _FILE_LAYERS_HELP)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--k", type=_int(1), default=None, help="highest layers that vote (default: the file's)")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
@@ -179,7 +185,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="attack test images and compare softmax with REGroup")
     _add_model_args(p, _FILE_LAYERS_HELP)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
                    help="threat model (attacks that do not fit it are skipped and listed)")
@@ -243,20 +250,32 @@ def _data_option(value: str | None, option: str) -> str | None:
     return value
 
 
-def _load_model_in_order(args: argparse.Namespace, ctx: DistContext, layers: Sequence[str] | None = None
-                         ) -> ModelBundle:
+def _classifier_option(args: argparse.Namespace) -> Path:
+    """``--classifier``, or the file shipped for the model when its own weights are used (``regroup predict
+    --model mnist-vgg digit.png``); a classifier fitted on other weights would not match them."""
+    if args.classifier is not None:
+        return args.classifier
+    shipped = shipped_classifier(str(args.model)) if args.weights is None else None
+    if shipped is None:
+        reason = "with --weights" if args.weights is not None else f"none ships for model '{args.model}'"
+        raise ArgumentError(f"--classifier: expected a fitted classifier file ({reason}), got none")
+    return shipped
+
+
+def _load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
     """``load_model`` on this rank's device; rank 0 first, so that it alone downloads weights."""
     if not ctx.is_main:
         barrier()
-    bundle = load_model(args.model, args.weights, device=ctx.device, layers=layers or args.layers)
+    bundle = load_model(args.model, args.weights, device=ctx.device, layers=args.layers)
     if ctx.is_main:
         barrier()
     return bundle
 
 
-def _defended(args: argparse.Namespace, ctx: DistContext | None = None) -> tuple[ModelBundle, Any]:
+def _defended(args: argparse.Namespace, ctx: DistContext | None = None) -> tuple[ModelBundle, REGroup]:
     """The model with the classifier file's own layers (unless --layers says otherwise) and REGroup over it."""
-    classifiers = load_classifiers(args.classifier)  # its errors name the file already
+    path = _classifier_option(args)
+    classifiers = load_classifiers(path)  # its errors name the file already
     if ctx is not None:
         bundle = _load_model_in_order(args, ctx)
     else:
@@ -267,9 +286,9 @@ def _defended(args: argparse.Namespace, ctx: DistContext | None = None) -> tuple
             bundle = dataclasses.replace(bundle, layers=layers_from_names(bundle.model, names))  # fitted with --layers
         return bundle, defend(bundle, classifiers)
     except LayerError as exc:
-        raise ClassifierFileError(f"'{args.classifier}': expected layers of '{bundle.name}', got {exc}") from None
+        raise ClassifierFileError(f"'{path}': expected layers of '{bundle.name}', got {exc}") from None
     except ClassifierFileError as exc:
-        raise ClassifierFileError(f"'{args.classifier}': {exc}") from None
+        raise ClassifierFileError(f"'{path}': {exc}") from None
 
 
 def _layers(args: argparse.Namespace) -> int:
@@ -415,6 +434,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.cache is None:
         _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
     _data_option(args.data, "--data")
+    classifier = _classifier_option(args)
     ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
     bundle, defended = _defended(args, ctx)
     data = args.data if args.data is not None else bundle.spec.test_data
@@ -429,7 +449,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
         return 0
     table, clean = attack_table(suite), clean_summary(suite)
-    settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
+    settings = {**suite.settings, "classifier": str(classifier), "cache": str(cache.root),
                 "cache_hits": cache.hits, "cache_misses": cache.misses}
     rows = json.loads(table.to_json(orient="records"))
     for row in rows:

@@ -120,7 +120,7 @@ def _slug(model: str) -> str:
 
 def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
     bundle = load_model(model, args.weights, device="cpu")
-    defended = load_defended(bundle, args.classifier or f"assets/classifiers/{model}.safetensors")
+    defended = load_defended(bundle, args.classifier or f"regroup_core/assets/classifiers/{model}.safetensors")
     model = bundle.name  # the canonical reference
     out = args.out / _slug(model)
     out.mkdir(parents=True, exist_ok=True)
@@ -228,7 +228,7 @@ def main() -> int:
     ap.add_argument("--models", default="mnist-vgg,mnist-resnet", help="model references, comma-separated")
     ap.add_argument("--weights", default=None, help="weights of the model (default: its own)")
     ap.add_argument("--classifier", type=Path, default=None,
-                    help="fitted classifier file (default: assets/classifiers/<model>.safetensors)")
+                    help="fitted classifier file (default: regroup_core/assets/classifiers/<model>.safetensors)")
     ap.add_argument("--data", default=None, help="test data (default: the model's own test split)")
     ap.add_argument("--n", type=int, default=100, help="test digits of the attack suite")
     ap.add_argument("--headline-n", type=int, default=200, help="test digits of the headline")

@@ -23,9 +23,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..checks import device as parse_device
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
 from ..errors import DataError, ModelError
+from .assets import ASSETS_DIR
 from .metadata import ModelKind, ModelSpec
 from .preprocess import ImagenetPreprocess, imagenet_preprocess, mnist_preprocess, preprocess_for
 from .references import EMBEDDED_NAMES, PAPER_ALIASES, ModelReference, RefKind
@@ -35,8 +35,6 @@ __all__ = ["ASSETS_DIR", "MODEL_SPECS", "ImagenetPreprocess", "ModelBundle", "Mo
            "bundle_from_module", "imagenet_preprocess", "load_model", "mnist_preprocess", "model_names",
            "model_spec", "resolve_device", "weights_fingerprint"]
 
-ASSETS_DIR = Path(os.environ.get("REGROUP_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
-"""Shipped weights, classifier files and results (``REGROUP_ASSETS`` overrides)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,6 +77,8 @@ def model_spec(name: str | ModelReference, weights: str | None = None) -> ModelS
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` → CUDA when present, else CPU; ``cuda``/``cuda:N`` without such a GPU and any
     other string are clear errors (:func:`regroup_core.checks.device`)."""
+    from ..checks import device as parse_device
+
     return parse_device(device)
 
 

@@ -75,7 +75,7 @@ def test_discovered_layers_take_the_norm_after_a_conv(tmp_path):
 @pytest.mark.parametrize("body, message", [
     ("", "exactly one of 'factory'"),
     ('factory = "mynet:build"\nmodel = "torchvision:resnet18"\n', "got both"),
-    ('factory = "mynet"\n' + 'classes = "classes.txt"\ninput_size = [3, 8, 8]\n',
+    ('factory = "mynet"\nclasses = "classes.txt"\ninput_size = [3, 8, 8]\n',
      "key 'factory': expected 'package.module:function'"),
     ('factory = "mynet:build"\ninput_size = [3, 8, 8]\n', "expected 'input_size' and 'classes' with a 'factory'"),
     (BASE + "colour = 1\n", "unknown key 'colour'"),

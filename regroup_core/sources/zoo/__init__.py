@@ -14,6 +14,7 @@ import os
 from torch import nn
 
 from ...errors import ModelError
+from ..assets import asset_path
 from ..metadata import ModelKind, ModelSpec
 from ..references import ModelReference, RefKind
 from ..specfile import build_from_spec, read_spec_file
@@ -46,9 +47,7 @@ def _weights_text(weights: str | os.PathLike[str] | None) -> str | None:
 
 def _mnist(ref: ModelReference, weights: str | None) -> ModelSpec:
     from ..mnist import MNIST_CLASS_NAMES
-    from ..models import ASSETS_DIR
-
-    record = ASSETS_DIR / "models" / f"{ref.name}.json"
+    record = asset_path("models", f"{ref.name}.json")
     top1 = float(json.loads(record.read_text())["test_top1"]) if weights is None and record.is_file() else None
     return ModelSpec(name=str(ref), kind=ModelKind.EMBEDDED, input_shape=(1, 28, 28), fit_data="mnist:train",
                      selection_data="mnist:selection", test_data="mnist:test", sample_set="mnist",

@@ -59,7 +59,7 @@ def open_url(url: str):  # noqa: ANN201 - a file-like HTTP response
     """The network boundary (tests monkeypatch this)."""
     from urllib.request import Request, urlopen
 
-    # https URLs from torchvision's metadata
+    # https URLs from torchvision's metadata only
     return urlopen(Request(url, headers={"User-Agent": "regroup-explorer"}), timeout=30)  # noqa: S310
 
 
