@@ -41,7 +41,8 @@ def _format(value: object) -> str:
 
 
 APP_SECTION = "regroup"
-"""The config file's own section (not Streamlit's): ``data_roots`` → ``REGROUP_DATA_ROOTS``."""
+"""The config file's own section (not Streamlit's): ``data_roots``, ``model_specs``; the app reads
+it at every use (:mod:`regroup_app.services.operator_settings`), so edits need no restart."""
 
 
 def _read(config: Path) -> dict[str, object]:
@@ -59,16 +60,11 @@ def config_flags(config: Path = CONFIG) -> dict[str, str]:
 
 
 def app_environment(config: Path = CONFIG, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment variables the ``[regroup]`` section sets (an existing variable wins)."""
+    """``REGROUP_APP_CONFIG``: the config file the app reads its ``[regroup]`` section from, at
+    every use (an existing variable wins). Its values are not copied into variables here: a
+    variable would freeze them until the next restart."""
     environ = os.environ if environ is None else environ
-    section = _read(config).get(APP_SECTION, {})
-    roots = section.get("data_roots", []) if isinstance(section, Mapping) else []
-    if isinstance(roots, str):
-        roots = [roots]
-    out = {}
-    if roots and "REGROUP_DATA_ROOTS" not in environ:
-        out["REGROUP_DATA_ROOTS"] = os.pathsep.join(str(Path(str(r)).expanduser()) for r in roots)
-    return out
+    return {} if "REGROUP_APP_CONFIG" in environ else {"REGROUP_APP_CONFIG": str(Path(config).resolve())}
 
 
 def _user_keys(argv: Sequence[str]) -> set[str]:

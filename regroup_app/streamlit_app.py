@@ -35,9 +35,12 @@ if _COLD:
     # for long stretches, during which the messages would wait.
     time.sleep(0.1)
 
-from regroup_app.services.threads import configure_threads  # noqa: E402 - after the first paint, see above
+from regroup_app.services.cache import defended_model  # noqa: E402 - after the first paint, see above
+from regroup_app.services.model_catalog import shown_reference  # noqa: E402
+from regroup_app.services.threads import configure_threads  # noqa: E402
 from regroup_app.state import state  # noqa: E402
 from regroup_app.ui import glossary, links  # noqa: E402
+from regroup_app.ui.exploring import exploring_banner, is_exploring  # noqa: E402
 from regroup_core.errors import RegroupError, one_line  # noqa: E402
 
 _loading.empty()
@@ -66,13 +69,26 @@ notice = st.empty()  # the link's bad or unused settings, if any, above the page
 sidebar = st.sidebar.container()
 
 
+def _classifiers():
+    """The session's classifiers when they load (a page shows why they do not), else None."""
+    choice = state().model_choice
+    if not choice.classifier:
+        return None
+    try:
+        return defended_model(choice).classifiers
+    except Exception:  # noqa: BLE001 - the page itself reports it, once
+        return None
+
+
 def _sidebar() -> None:
     with sidebar:
         app = state()
         choice = app.model_choice
+        mode = " — *exploring, not the paper's rule*" if is_exploring(_classifiers()) else ""
         st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
-        st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {app.shown_name(choice.weights, 'default')}  \n"
-                    f"**Classifiers:** {app.shown_name(choice.classifier, 'none yet')}")
+        st.markdown(f"**Model:** `{shown_reference(choice.name)}`  \n"
+                    f"**Weights:** {app.shown_name(choice.weights, 'default')}  \n"
+                    f"**Classifiers:** {app.shown_name(choice.classifier, 'none yet')}{mode}")
         image = app.current_image
         if image is not None:
             st.image(image.pil(), caption=image.name, width=96)
@@ -83,6 +99,7 @@ def _sidebar() -> None:
         glossary.sidebar_glossary()
 
 
+exploring_banner(_classifiers())  # on every page while the session's classifiers are exploring ones
 try:
     page.run()
 finally:  # also after st.stop() / st.switch_page(): the sidebar always shows the current state

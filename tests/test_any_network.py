@@ -168,3 +168,13 @@ def test_cifar10_default_data_offline_is_one_line(capsys, tmp_path, monkeypatch)
     code, _, err = cli(capsys, "fit", "--model", "cifar10-resnet18", "--out", tmp_path / "x.safetensors")
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert code == 2 and len(lines) == 1 and "REGROUP_CIFAR10=FOLDER" in lines[0] and "170 MB" in err
+
+
+def test_apgd_t_on_fewer_than_four_classes_is_one_clear_error(own_model, capsys, tmp_path):
+    spec, data = own_model
+    out_file = tmp_path / "own.safetensors"
+    assert cli(capsys, "fit", "--model", spec, "--data", data / "train", "--per-class", 3, "--k", 2,
+               "--out", out_file)[0] == 0
+    code, _, err = cli(capsys, "evaluate", "--model", spec, "--classifier", out_file, "--data", data / "test",
+                       "--n", 2, "--steps", 2, "--attacks", "apgd-t", "--out", tmp_path / "e")
+    assert code == 2 and "apgd-t: expected a model with at least 4 classes" in err and "Traceback" not in err

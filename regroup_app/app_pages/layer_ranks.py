@@ -11,6 +11,7 @@ import torch
 from regroup_app.services.cache import predict_ranks
 from regroup_app.state import state
 from regroup_app.ui import glossary, links, plots, reproduce, widgets
+from regroup_app.ui.exploring import excluded_note
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
 from regroup_core import ModelBundle, Prediction, REGroup
@@ -108,7 +109,8 @@ def body() -> None:
                                              "(neg) accumulator PMFs."))
     c2.caption("Rank 1 = the layer's favourite class (dark). The highest "
                f"k = {defended.classifiers.k} layers vote (dashed band); outlined columns are the true, softmax "
-               "and REGroup classes." + (" Colours are on a log scale so ranks 1–10 stay apart." if many else ""))
+               "and REGroup classes." + (" Colours are on a log scale so ranks 1–10 stay apart." if many else "")
+               + excluded_note(bundle, defended.classifiers))
     links.publish(**reproduce.attack_params())
     if run is None:
         st.info("Run an attack in the Attack lab to compare clean and adversarial ranks side by side.")

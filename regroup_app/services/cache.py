@@ -23,10 +23,10 @@ from regroup_core.errors import ModelError
 from regroup_core.store import AdversarialCache, ResultStore, atomic_write, default_cache_dir
 
 from ..state import ModelChoice
-from .weights import pretrained_help
+from .model_catalog import app_reference
+from .weight_files import pretrained_help
 
 __all__ = [
-    "APP_MODELS",
     "adversarial_cache",
     "app_dir",
     "current_model",
@@ -36,10 +36,6 @@ __all__ = [
     "results",
     "stash_upload",
 ]
-
-APP_MODELS = ("mnist-vgg", "mnist-resnet", "resnet50", "vgg19")
-"""The models offered in the app (the library supports more ResNets/VGGs)."""
-
 
 def app_dir() -> Path:
     """Uploads and fitted classifier files (content-addressed), shared by sessions."""
@@ -56,8 +52,15 @@ def results() -> ResultStore:
     return ResultStore(default_cache_dir() / "results")
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def model_bundle(name: str, weights: str | None) -> ModelBundle:
+    """The network a reference names, loaded once for every session. Every load in the app passes
+    here, so the reference check runs first, whatever asked (a page, a link, a stale session): a
+    spec file loads only from the operator's folder (:func:`~.model_catalog.app_reference`)."""
+    return _model_bundle(app_reference(name), weights)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _model_bundle(name: str, weights: str | None) -> ModelBundle:
     return regroup_core.load_model(name, weights=weights)
 
 
@@ -74,9 +77,9 @@ def current_model(choice: ModelChoice) -> tuple[ModelBundle, REGroup | None]:
     try:
         bundle = model_bundle(choice.name, choice.weights)
     except ModelError as exc:
-        if choice.weights is not None:
+        if choice.weights == "random" or (choice.weights or "").endswith((".pth", ".pt", ".safetensors")):
             raise
-        raise ModelError(pretrained_help(choice.name, exc)) from None
+        raise ModelError(pretrained_help(choice.name, choice.weights, exc)) from None
     return bundle, defended_model(choice) if choice.classifier else None
 
 

@@ -3,32 +3,41 @@ under configured data roots (weights and classifiers also from the shipped asset
 
 A browser user types a folder or file list on the Model page; without this check they could
 point the server at any directory (``/``). Roots come from ``REGROUP_DATA_ROOTS`` (paths
-separated by ``os.pathsep``) or, through the launcher, from ``data_roots`` in the ``[regroup]``
-section of ``streamlit_config.toml``. The embedded splits (``mnist:train``...) need no root.
+separated by ``os.pathsep``) or ``data_roots`` in the ``[regroup]`` section of the app's config
+file, read at every use (:mod:`~regroup_app.services.operator_settings`): a root added while the
+app runs counts at once. Built-in data (``mnist:train``, ``foolbox:imagenet``, ``cifar10:test``…)
+needs no root: the browser names no path.
 Paths are resolved (``..`` and symlinks followed) before the check, and so is every file of a
 folder that is a symlink and every entry of a file list.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from regroup_core.errors import DataError, one_line
 from regroup_core.sources import ASSETS_DIR, ImageFiles
 from regroup_core.store import default_cache_dir
 
-__all__ = ["ENV", "check_data_spec", "check_files", "check_server_file", "configured_roots"]
+from .operator_settings import data_roots
+
+__all__ = ["BUILTIN_SCHEMES", "ENV", "check_data_spec", "check_files", "check_server_file", "configured_roots",
+           "is_builtin"]
 
 ENV = "REGROUP_DATA_ROOTS"
 
-_BUILTIN_SCHEMES = ("mnist",)
+BUILTIN_SCHEMES = ("mnist", "foolbox", "cifar10")
+"""Data specs the library resolves without a path from the browser."""
 
 
 def configured_roots() -> list[Path]:
-    """The data roots in force (resolved), possibly none."""
-    raw = os.environ.get(ENV, "")
-    return [Path(part).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip()]
+    """The data roots in force (resolved), possibly none: read now, not at import."""
+    return data_roots()
+
+
+def is_builtin(spec: str) -> bool:
+    scheme, colon, _ = spec.strip().partition(":")
+    return bool(colon) and scheme in BUILTIN_SCHEMES
 
 
 def _resolved(text: str, what: str) -> Path:
@@ -47,8 +56,9 @@ def _inside(path: Path, roots: list[Path]) -> bool:
 def _refusal(what: str, shown: str, roots: list[Path]) -> DataError:
     if not roots:
         return DataError(f"{what}: the app reads folders and file lists only under configured data roots, and "
-                         f"none is configured; got '{shown}'. Set {ENV}=/path/to/data (or data_roots in the "
-                         "[regroup] section of streamlit_config.toml) and restart the app, or use mnist:train")
+                         f"none is configured; got '{shown}'. Set {ENV}=/path/to/data or data_roots in the "
+                         "[regroup] section of the app's config file (read at once, no restart needed), or use "
+                         "built-in data such as mnist:train or foolbox:imagenet")
     listed = ", ".join(f"'{r}'" for r in roots)
     return DataError(f"{what}: expected a folder or file list under the data roots ({listed}), got '{shown}'")
 
@@ -58,9 +68,9 @@ def check_data_spec(text: str, what: str = "fit data") -> str:
     :class:`DataError` that says which roots are allowed and how to configure them."""
     spec = text.strip()
     if not spec:
-        raise DataError(f"{what}: expected 'mnist:train' or a folder / file list, got nothing")
-    scheme, colon, _ = spec.partition(":")
-    if colon and scheme in _BUILTIN_SCHEMES:
+        raise DataError(f"{what}: expected built-in data (mnist:train, foolbox:imagenet…) or a folder / file list, "
+                        "got nothing")
+    if is_builtin(spec):
         return spec
     roots = configured_roots()
     if not roots or not _inside(_resolved(spec, what), roots):

@@ -6,6 +6,7 @@ switch) reuses it."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from regroup_core.api import FitOptions, fit
 from regroup_core.sources import ImageFiles, resolve_data
 from regroup_core.store import cache_key
 
-from .data_roots import check_data_spec, check_files
+from .data_roots import check_data_spec, check_files, is_builtin
 from .threads import all_cores
 
 __all__ = ["classifier_path", "default_workers", "fit_to_file"]
@@ -28,14 +29,18 @@ def default_workers(data: str) -> int:
 def classifier_path(cache_dir: Path, bundle: ModelBundle, settings: dict) -> Path:
     """Where the classifiers of ``bundle`` fitted with ``settings`` are (or will be) stored."""
     key = cache_key({"model": bundle.name, "fingerprint": bundle.fingerprint, **settings})
-    return cache_dir / f"classifiers-{bundle.name}-{key[:16]}.safetensors"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", bundle.name.removeprefix("spec:")).strip("-.")[-60:]
+    return cache_dir / f"classifiers-{slug}-{key[:16]}.safetensors"  # a reference may hold ':' and '/'
+
 
 
 def fit_to_file(bundle: ModelBundle, data: str, options: FitOptions, cache_dir: Path) -> Path:
     """Fit (unless an identical fit is cached) and return the classifier file's path.
 
-    ``data`` and ``options.selection`` are read only from built-in splits or under the configured
-    data roots (:mod:`~regroup_app.services.data_roots`), every listed file included. Runs at the
+    ``options.rule``: ``paper`` (correctly classified samples only) or ``exploring`` (every
+    labelled sample; not the paper's rule, recorded in the file). ``data`` and ``options.selection``
+    are read only from built-in data or under the configured data roots
+    (:mod:`~regroup_app.services.data_roots`), every listed file included. Runs at the
     engine's throughput: its batch size, every core (:func:`~regroup_app.services.threads.all_cores`)
     and DataLoader workers for files on disk (:func:`default_workers`).
     """
@@ -46,12 +51,12 @@ def fit_to_file(bundle: ModelBundle, data: str, options: FitOptions, cache_dir: 
     raw = options.selection
     selection = check_data_spec(raw, "held-out data") if isinstance(raw, str) and raw.strip() else None
     for spec, what in ((data, "fitting data"), (selection, "held-out data")):
-        if spec is not None:
+        if spec is not None and not is_builtin(spec):
             dataset = resolve_data(spec, bundle)
             if isinstance(dataset, ImageFiles):
                 check_files(dataset, what)
     settings = {"data": data, "selection": selection, "per_class": per_class, "k": k, "threshold": threshold,
-                "on_empty": options.on_empty}
+                "on_empty": options.on_empty, **({"rule": options.rule} if options.rule != "paper" else {})}
     path = classifier_path(cache_dir, bundle, settings)
     if path.is_file():
         if options.callback is not None:

@@ -14,14 +14,22 @@ from PIL import Image
 
 from regroup_core.errors import DataError
 from regroup_core.sources.data import known_labels, resolve_data
-from regroup_core.sources.models import imagenet_preprocess, model_spec
+from regroup_core.sources.metadata import ModelKind, ModelSpec
+from regroup_core.sources.models import model_spec
+from regroup_core.sources.preprocess import preprocess_for
 
 from .cache import model_bundle
 
-__all__ = ["SOURCES", "GalleryItem", "gallery", "item_by_id", "sample_set", "test_set_size"]
+__all__ = ["SOURCES", "GalleryItem", "gallery", "item_by_id", "sample_set", "sources_for", "test_set_size"]
 
 SOURCES = ("Model's test set", "foolbox samples", "scikit-image photos")
 SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera", "cat")
+
+
+def sources_for(spec: ModelSpec) -> tuple[str, ...]:
+    """The gallery sources that suit a model, best first: its own test split where one ships,
+    foolbox's samples of its dataset (labelled), scikit-image's photos (unlabelled) always."""
+    return tuple(source for source, ok in zip(SOURCES, (spec.ships_data, spec.sample_set is not None, True)) if ok)
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,9 @@ def _test_split(model_name: str, per_class: int) -> list[GalleryItem]:
     """The first ``per_class`` images of every class of the model's own test split, named
     ``<data spec>:<index>`` (e.g. ``mnist:test:201``)."""
     spec = model_spec(model_name).test_data
-    if spec is None:
+    if spec is None or not model_spec(model_name).ships_data:
         raise DataError(f"expected a model with a bundled test set, got '{model_name}' "
-                        "(ImageNet is not shipped): use the foolbox samples or upload an image")
+                        "(its data is not shipped): use the foolbox samples or upload an image")
     bundle = model_bundle(model_name, None)
     data = resolve_data(spec, bundle)
     labels = known_labels(data)
@@ -138,20 +146,34 @@ def item_by_id(model_name: str, image_id: str) -> GalleryItem:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def test_set_size(model_name: str) -> int:
     """Number of images in the model's own test split (0 when none ships)."""
-    spec = model_spec(model_name).test_data
-    return 0 if spec is None else len(resolve_data(spec, model_bundle(model_name, None)))
+    spec = model_spec(model_name)
+    if spec.test_data is None or not spec.ships_data:
+        return 0
+    return len(resolve_data(spec.test_data, model_bundle(model_name, None)))
 
 
 def sample_set(model_name: str, classes: tuple[int, ...], per_class: int) -> tuple[np.ndarray, np.ndarray]:
     """Real images of ``classes``: the model's own test split where one ships, else foolbox's
-    sample set for it. Returns (N, C, H, W) float32 and (N,) int64."""
+    sample set for it, in the model's own preprocessing. Returns (N, C, H, W) float32 and (N,) int64."""
     spec = model_spec(model_name)
-    if spec.test_data is not None:
+    if spec.test_data is not None and (spec.ships_data or spec.kind is ModelKind.SPEC):  # a spec's: the operator's
+        bundle = model_bundle(model_name, None)
+        data = resolve_data(spec.test_data, bundle)
+        if not hasattr(data, "tensors"):
+            labels = known_labels(data)
+            idx = [j for c in classes or range(bundle.num_classes)
+                   for j in (labels == c).nonzero()[0][:per_class].tolist()]
+            return (np.stack([data[j][0].numpy() for j in idx]).astype(np.float32),
+                    labels[idx].astype(np.int64))
+    if spec.sample_set is None and not spec.ships_data:
+        raise DataError("expected labelled images of the model's classes, got none: it has no bundled test split "
+                        "and no foolbox sample set (a model.toml can name a test_data folder)")
+    if spec.ships_data and spec.test_data is not None:
         bundle = model_bundle(model_name, None)
         x, y = resolve_data(spec.test_data, bundle).tensors
         idx = [j for c in classes for j in (y == c).nonzero().flatten()[:per_class].tolist()]
         return x[idx].numpy(), y[idx].numpy()
-    preprocess = imagenet_preprocess()  # the torchvision models' own preprocessing, no model needed
+    preprocess = preprocess_for(spec.input_shape, spec.resize, spec.interpolation, spec.mnist_input)  # no model
     items = [it for it in gallery(SOURCES[1], model_name) if it.label in classes or not classes]
     return (np.stack([preprocess(it.image).numpy() for it in items]),
             np.array([it.label for it in items], dtype=np.int64))

@@ -9,6 +9,7 @@ message in a collapsed expander (the full traceback goes to the server log only)
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 import streamlit as st
@@ -16,25 +17,36 @@ from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlExcepti
 
 from regroup_core import ModelBundle, REGroup
 from regroup_core.errors import RegroupError, one_line
+from regroup_core.store import default_cache_dir
 
 from ..services.cache import current_model
 from ..state import state
 
-__all__ = ["require_defended", "run_page", "show_error"]
+__all__ = ["require_defended", "run_page", "show_error", "without_cache_paths"]
 
 log = logging.getLogger("regroup_app")
+
+
+def without_cache_paths(text: str) -> str:
+    """``text`` with every path inside the app's cache folder cut to its file name: a message names
+    the file (``classifiers-….safetensors``), never where the server keeps it."""
+    root = str(default_cache_dir().expanduser())
+    variants = {root, str(default_cache_dir().expanduser().resolve())}
+    for prefix in sorted(variants, key=len, reverse=True):
+        text = re.sub(re.escape(prefix) + r"/(?:[^\s'\"/]+/)*([^\s'\"/]*)", r"\1", text)
+    return text
 
 
 def show_error(exc: BaseException) -> None:
     """Show ``exc`` the friendly way (see module doc)."""
     if isinstance(exc, RegroupError):
-        st.error(one_line(exc), icon=":material/warning:")
+        st.error(without_cache_paths(one_line(exc)), icon=":material/warning:")
         return
     log.exception("unexpected error in a page", exc_info=exc)
     st.error("Something unexpected went wrong on this page. Try other settings or reload the page; "
              "if it keeps happening, report the details below.", icon=":material/error:")
     with st.expander("Details"):
-        st.code(f"{type(exc).__name__}: {one_line(exc)}", language=None)
+        st.code(f"{type(exc).__name__}: {without_cache_paths(one_line(exc))}", language=None)
 
 
 def run_page(body: Callable[[], None]) -> None:

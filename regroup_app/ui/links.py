@@ -34,10 +34,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from regroup_core.errors import RegroupError
+from regroup_core.errors import RegroupError, one_line
+from regroup_core.sources.models import model_spec as describe
 
-from ..services import cache
 from ..services.gallery import item_by_id
+from ..services.model_catalog import app_reference
 from ..state import CurrentImage, ModelChoice, image_from_pil, shipped_classifier, state
 
 __all__ = [
@@ -180,15 +181,22 @@ def start() -> None:
 
 
 def _apply_model(name: str | None, weights: str | None) -> None:
+    """A link's ``model`` (any reference the app may load: a spec file only from the operator's
+    folder, checked before it is read) and ``weights`` (a named set or random, never a file)."""
     current = state().model_choice
-    if name is not None and name not in cache.APP_MODELS:
-        _bad("model", name, f"expected one of {', '.join(cache.APP_MODELS)}")
-        return
+    if name is not None:
+        try:
+            name = app_reference(name)
+        except RegroupError as exc:
+            _bad("model", name, one_line(exc).rstrip("."))
+            return
     name = name or current.name
-    if weights not in (None, "random", "imagenet"):
-        _bad("weights", weights, "expected random or imagenet; weights files are not shared by links")
+    named = ("random", "imagenet", *describe(name).weights_choices)
+    if weights is not None and weights not in named:
+        _bad("weights", weights, f"expected one of {', '.join(dict.fromkeys(named))}; weights files are not "
+                                 "shared by links")
         weights = None
-    weights = None if weights == "imagenet" else weights
+    weights = None if weights in ("embedded", "spec") else weights
     classifier = shipped_classifier(name) if weights is None else None
     state().model_choice = ModelChoice(name, weights, classifier)
 
@@ -256,8 +264,8 @@ def publish(*, with_model: bool = True, with_image: bool = True, **values: Any) 
     if with_model:
         choice = app.model_choice
         params["model"] = choice.name
-        if choice.weights == "random":
-            params["weights"] = choice.weights
+        if choice.weights is not None and not choice.weights.endswith((".pth", ".pt", ".safetensors")):
+            params["weights"] = choice.weights  # random or a named set; files are not shared by links
     image = app.current_image
     if with_image and image is not None and image.id:
         params["image"] = image.id

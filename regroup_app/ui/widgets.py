@@ -120,8 +120,10 @@ def _from_test_set(bundle: ModelBundle) -> CurrentImage:
 
 
 def _from_gallery(bundle: ModelBundle) -> CurrentImage:
-    source = st.selectbox("Gallery", gallery.SOURCES, key=state().keep("gallery-source"),
-                          index=0 if bundle.spec.ships_data else 1)
+    sources = gallery.sources_for(bundle.spec)
+    if state().widget("gallery-source") not in sources:
+        state().drop_widget("gallery-source")
+    source = st.selectbox("Gallery", sources, key=state().keep("gallery-source"), index=0)
     items = gallery.gallery(source, bundle.name)
     idx = st.select_slider("Sample", options=list(range(len(items))), key=state().keep(f"gallery-idx-{source}"),
                            format_func=lambda i: str(i + 1))
@@ -142,7 +144,7 @@ def image_picker(bundle: ModelBundle) -> CurrentImage | None:
     the session's current image."""
     restore_image_source(bundle)
     app = state()
-    options = [s for s in IMAGE_SOURCES if s != "Test set" or bundle.spec.test_data is not None]
+    options = [s for s in IMAGE_SOURCES if s != "Test set" or bundle.spec.ships_data]
     if app.widget("image-from") not in options:
         app.drop_widget("image-from")
     current = app.current_image
@@ -169,7 +171,7 @@ def ensure_image(bundle: ModelBundle) -> CurrentImage:
     app = state()
     image = app.current_image
     if image is None:
-        source = gallery.SOURCES[0] if bundle.spec.ships_data else gallery.SOURCES[1]
+        source = gallery.sources_for(bundle.spec)[0]
         item = gallery.gallery(source, bundle.name)[0]
         label = item.label if item.label is not None and item.label < bundle.num_classes else None
         image = image_from_pil(item.image, name=item.name, label=label, source=source, image_id=item.id)

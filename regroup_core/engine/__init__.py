@@ -9,7 +9,7 @@ predictor (:mod:`.predictor`).
 from .classifier import DELTA, GenerativeClassifiers, to_pmf
 from .layers import LayerInfo, LayerKind, discover_layers, layers_from_names, preset_layers
 from .predictor import DEFAULT_K, DEFAULT_THRESHOLD, LayerScope, Prediction, REGroup, select_k
-from .stats import EmptyClassPolicy, FitStatistics, accept_mask, true_class_weights
+from .stats import FIT_RULES, EmptyClassPolicy, FitRule, FitStatistics, accept_mask, check_rule, true_class_weights
 from .taps import Accumulators, capture, reduce_accumulators
 from .voting import (
     Variant,
@@ -23,7 +23,8 @@ from .voting import (
 )
 
 __all__ = [
-    "DEFAULT_K", "DEFAULT_THRESHOLD", "DELTA", "Accumulators", "EmptyClassPolicy", "FitStatistics",
+    "DEFAULT_K", "DEFAULT_THRESHOLD", "DELTA", "FIT_RULES", "Accumulators", "EmptyClassPolicy", "FitRule",
+    "FitStatistics", "check_rule",
     "GenerativeClassifiers", "LayerInfo", "LayerKind", "LayerScope", "Prediction", "REGroup", "Variant",
     "accept_mask", "aggregate_borda", "borda_points", "capture", "copeland_scores", "discover_layers",
     "kl_divergences", "layers_from_names", "plurality_counts", "preset_layers", "reduce_accumulators", "select_k",

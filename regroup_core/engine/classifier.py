@@ -95,6 +95,13 @@ class GenerativeClassifiers:
         return len(self.class_names)
 
     @property
+    def rule(self) -> str:
+        """The fit rule that built these classifiers: ``paper`` (correctly classified samples only)
+        or ``exploring`` (every labelled sample); files written before the rule was recorded are
+        ``paper``."""
+        return str(self.info.get("rule", "paper")) if isinstance(self.info, dict) else "paper"
+
+    @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.layers)
 

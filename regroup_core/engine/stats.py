@@ -22,9 +22,25 @@ from ..errors import DataError, EmptyClassError
 from .classifier import DELTA, GenerativeClassifiers, to_pmf
 from .layers import LayerInfo
 
-__all__ = ["EmptyClassPolicy", "FitStatistics", "accept_mask", "true_class_weights"]
+__all__ = ["FIT_RULES", "EmptyClassPolicy", "FitRule", "FitStatistics", "accept_mask", "check_rule",
+           "true_class_weights"]
 
 EmptyClassPolicy = Literal["error", "exclude"]
+
+FitRule = Literal["paper", "exploring"]
+"""Which fitting samples a class's mixture takes: ``paper`` — only correctly classified ones
+(Eq. 1, the paper's rule); ``exploring`` — every labelled sample, whatever the network predicts.
+Exploring is *not* the paper's rule: it exists so that a network that classifies nothing correctly
+(random weights, offline) still gets classifiers whose layer ranks can be looked at."""
+
+FIT_RULES: tuple[str, ...] = ("paper", "exploring")
+
+
+def check_rule(rule: object) -> FitRule:
+    """``rule`` when it is one of :data:`FIT_RULES`, else a :class:`DataError`."""
+    if rule not in FIT_RULES:
+        raise DataError(f"expected a fit rule in {list(FIT_RULES)}, got {rule!r}")
+    return rule  # type: ignore[return-value]
 
 
 @dataclass
@@ -81,21 +97,27 @@ class FitStatistics:
 
     def to_classifiers(self, *, class_names: Sequence[str], model_id: str, fingerprint: str,
                        per_class: int | None, k: int, on_empty: EmptyClassPolicy = "error",
-                       info: dict[str, object] | None = None) -> GenerativeClassifiers:
+                       info: dict[str, object] | None = None, rule: FitRule = "paper") -> GenerativeClassifiers:
         """The mixtures of Eq. 1 (sum / weight total).
 
         A class without any accepted sample is an :class:`EmptyClassError` naming it, or with
         ``on_empty="exclude"`` it is excluded from every vote (always ranked last) and listed
-        in the result's ``excluded``.
+        in the result's ``excluded``. No accepted sample at all is always an error (an empty
+        vote would predict class 0 for everything); it says what to do. ``rule`` (the rule the
+        samples were accepted by) is recorded in ``info["rule"]``.
         """
+        check_rule(rule)
         if len(class_names) != self.num_classes:
             raise DataError(f"expected {self.num_classes} class names, got {len(class_names)}")
         empty = [y for y in range(self.num_classes) if self.count[y] == 0 or self.weight[y] <= 0]
+        if len(empty) == self.num_classes:
+            raise EmptyClassError(_nothing_accepted(rule))
         if empty and on_empty == "error":
             shown = ", ".join(f"{y} ({class_names[y]!r})" for y in empty[:10])
             more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+            sample = "correctly classified fitting sample" if rule == "paper" else "fitting sample"
             raise EmptyClassError(
-                f"expected at least one correctly classified fitting sample per class, got none for "
+                f"expected at least one {sample} per class, got none for "
                 f"class {shown}{more}; give more data, or exclude classes without samples")
         denominator = self.weight.clone()
         denominator[empty] = 1.0
@@ -112,7 +134,15 @@ class FitStatistics:
             layers=self.layers, class_names=tuple(class_names), pos=mixtures(self.pos_sum),
             neg=mixtures(self.neg_sum), class_count=self.count.clone(), class_weight=self.weight.clone(),
             delta=self.delta, model_id=model_id, fingerprint=fingerprint, per_class=per_class, k=k,
-            excluded=tuple(empty), info=dict(info or {}))
+            excluded=tuple(empty), info={**(info or {}), "rule": rule})
+
+
+def _nothing_accepted(rule: FitRule) -> str:
+    if rule == "exploring":
+        return "expected at least one labelled fitting sample, got none: give a folder with images"
+    return ("expected at least one correctly classified fitting sample, got none: the network classifies none of "
+            "the fitting images correctly (random weights never do). Use pretrained weights, or fit in exploring "
+            "mode (every labelled image, not the paper's rule) to look at the layers")
 
 
 def true_class_weights(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,9 +154,12 @@ def true_class_weights(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torc
 
 
 def accept_mask(correct: torch.Tensor, labels: torch.Tensor, count: torch.Tensor,
-                per_class: int | None) -> torch.Tensor:
-    """The fit's acceptance rule: the correct samples still under the per-class cap, taken in
-    batch order given the per-class ``count`` accepted so far."""
+                per_class: int | None, rule: FitRule = "paper") -> torch.Tensor:
+    """The fit's acceptance rule: the correct samples (every sample with ``rule="exploring"``)
+    still under the per-class cap, taken in batch order given the per-class ``count`` accepted
+    so far."""
+    if rule == "exploring":
+        correct = torch.ones_like(correct)
     if per_class is None:
         return correct
     onehot = torch.nn.functional.one_hot(labels, count.numel()) * correct.unsqueeze(1)

@@ -36,14 +36,16 @@ _NAME = re.compile(r"fit-rank(\d+)-of-(\d+)-step(\d+)\.safetensors$")
 
 
 def run_key(*, fingerprint: str, layers: Sequence[LayerInfo], order: np.ndarray, labels: np.ndarray | None,
-            num_candidates: int, per_class: int | None, batch_size: int, world_size: int, delta: float) -> str:
-    """A digest of everything the fit's schedule and result depend on."""
+            num_candidates: int, per_class: int | None, batch_size: int, world_size: int, delta: float,
+            rule: str = "paper") -> str:
+    """A digest of everything the fit's schedule and result depend on (the paper's rule adds
+    nothing, so checkpoints written before the exploring rule existed still resume)."""
     arrays = hashlib.sha256(np.ascontiguousarray(order, dtype=np.int64).tobytes())
     if labels is not None:
         arrays.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
     return cache_key({"fingerprint": fingerprint, "layers": [layer.name for layer in layers], "n": num_candidates,
                       "per_class": per_class, "batch_size": batch_size, "world_size": world_size, "delta": delta,
-                      "order_and_labels": arrays.hexdigest()})
+                      "order_and_labels": arrays.hexdigest(), **({"rule": rule} if rule != "paper" else {})})
 
 
 def _path(directory: Path, rank: int, world: int, step: int) -> Path:

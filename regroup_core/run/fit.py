@@ -236,7 +236,8 @@ class _FitLoop:
         self.global_count = self.stats.count.clone()
         self.key = run_key(fingerprint=bundle.fingerprint, layers=bundle.layers, order=candidates.order,
                            labels=labels, num_candidates=len(candidates.order), per_class=options.per_class,
-                           batch_size=options.batch_size, world_size=self.world, delta=options.delta)
+                           batch_size=options.batch_size, world_size=self.world, delta=options.delta,
+                           rule=options.rule)
         self.start_step, start_cursor = 0, 0
         if options.checkpoint is not None:
             self.start_step = common_step(options.checkpoint, rank=self.rank, world_size=self.world, key=self.key)
@@ -285,7 +286,8 @@ class _FitLoop:
             table[slots, 2] = batch_labels
             self.read += len(slots)
         table = all_reduce_sum(table)
-        keep = accept_mask(table[:, 1].bool(), table[:, 2], self.global_count, self.options.per_class)
+        keep = accept_mask(table[:, 1].bool(), table[:, 2], self.global_count, self.options.per_class,
+                           self.options.rule)
         if batch.images is not None:
             mine = keep[slots]
             if mine.any():
@@ -356,6 +358,9 @@ def fit(bundle: ModelBundle, data: Data, options: FitOptions | None = None, **ch
     correctly classified samples, :func:`~regroup_core.engine.predictor.select_k`); else
     :data:`~regroup_core.engine.predictor.DEFAULT_K` (capped at the number of layers).
     Collective under torchrun (every rank calls it and gets the same classifiers).
+    ``rule="exploring"`` fits on every labelled sample, not only the correctly classified ones
+    (not the paper's rule; the classifier file records it), and k is then chosen on every
+    held-out sample too.
     """
     options = FitOptions.of(options, **changes)
     k, selection = options.k, options.selection
@@ -372,7 +377,7 @@ def fit(bundle: ModelBundle, data: Data, options: FitOptions | None = None, **ch
         classifiers = run.stats.to_classifiers(class_names=bundle.class_names, model_id=bundle.name,
                                                fingerprint=bundle.fingerprint, per_class=options.per_class,
                                                k=k or min(DEFAULT_K, len(bundle.layers)), on_empty=options.on_empty,
-                                               info=info)
+                                               info=info, rule=options.rule)
     except EmptyClassError as exc:
         raise EmptyClassError(f"fit data '{candidates.description}': {exc}") from None
     if held_out is not None:
@@ -382,10 +387,11 @@ def fit(bundle: ModelBundle, data: Data, options: FitOptions | None = None, **ch
 
 def _choose_k(bundle: ModelBundle, classifiers: GenerativeClassifiers, held_out: Dataset,
               options: FitOptions) -> GenerativeClassifiers:
-    """The paper's rule: k from each layer's own accuracy on the held-out data."""
+    """The paper's rule: k from each layer's own accuracy on the held-out data (on every held-out
+    sample for exploring classifiers, on the correctly classified ones otherwise)."""
     accuracy, n = layer_accuracy(REGroup(bundle.model, classifiers), held_out, bundle, batch_size=options.batch_size,
                                  workers=options.workers, amp=options.amp, progress=options.progress,
-                                 callback=options.callback)
+                                 callback=options.callback, only_correct=options.rule == "paper")
     selection = options.selection
     description = selection if isinstance(selection, str) else type(selection).__name__
     return classifiers.with_k(select_k(accuracy, options.threshold), k_selection={

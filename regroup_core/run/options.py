@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine import DEFAULT_THRESHOLD, DELTA, EmptyClassPolicy
+from ..engine import DEFAULT_THRESHOLD, DELTA, EmptyClassPolicy, FitRule, check_rule
 from ..errors import DataError
 from ..sources import Data
 from .precision import Precision
@@ -34,6 +34,8 @@ class FitOptions:
         seed: the class-interleaved draw of image folders and file lists.
         delta: the PMFs' δ.
         progress: a terminal progress bar; ``callback(done, total, message)`` after every step.
+        rule: which samples a class's mixture takes: ``paper`` (correctly classified only, Eq. 1)
+            or ``exploring`` (every labelled sample — not the paper's rule; recorded in the file).
     """
 
     per_class: int | None = 50
@@ -50,8 +52,10 @@ class FitOptions:
     delta: float = DELTA
     progress: bool = False
     callback: Progress | None = None
+    rule: FitRule = "paper"
 
     def __post_init__(self) -> None:
+        check_rule(self.rule)
         if self.per_class is not None and self.per_class < 1:
             raise DataError(f"expected per_class >= 1 or None, got {self.per_class}")
         if self.batch_size < 1:

@@ -34,7 +34,7 @@ def foolbox_samples(dataset: str, class_names: Sequence[str], name: str) -> list
     if len(class_names) != FOOLBOX_SETS[dataset]:
         raise DataError(f"expected a model with {FOOLBOX_SETS[dataset]} classes for 'foolbox:{dataset}', got "
                         f"{name} with {len(class_names)} classes")
-    pattern = re.compile(rf"^{re.escape(dataset)}_(\d\d)_(\d+)\.png$")
+    pattern = re.compile(rf"^{re.escape(dataset)}_(\d\d)_(\d+)\.(?:png|jpg)$")  # ImageNet's samples are .jpg
     found = sorted((int(m.group(1)), int(m.group(2)), entry) for entry in os.listdir(_folder())
                    if (m := pattern.match(entry)))
     if not found:

@@ -99,3 +99,40 @@ def test_empty_class_is_named_or_excluded():
     assert not any(torch.isnan(t).any() for t in fitted.pos.values())
     with pytest.raises(DataError, match="4 class names"):
         stats.to_classifiers(class_names=NAMES[:3], model_id="small", fingerprint="f", per_class=None, k=2)
+
+
+def test_exploring_rule_accepts_wrongly_classified_samples_and_paper_rule_does_not():
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    correct = torch.tensor([True, False, False, True, False])
+    count = torch.zeros(2, dtype=torch.int64)
+    assert accept_mask(correct, labels, count, None).tolist() == [True, False, False, True, False]
+    assert accept_mask(correct, labels, count, None, "exploring").tolist() == [True] * 5
+    assert accept_mask(correct, labels, count, 2, "exploring").tolist() == [True, True, True, True, False]
+
+
+def test_no_accepted_sample_at_all_says_what_to_do_instead_of_a_field_dump():
+    net = make_small()
+    stats = FitStatistics.empty(discover_layers(net), 4)
+    for on_empty in ("error", "exclude"):  # excluding every class would predict class 0 for everything
+        with pytest.raises(EmptyClassError, match="random weights never do.*exploring mode") as info:
+            stats.to_classifiers(class_names=NAMES, model_id="small", fingerprint="f", per_class=None, k=2,
+                                 on_empty=on_empty)
+        assert "excluded" not in str(info.value) and "[0, 1" not in str(info.value)
+    with pytest.raises(EmptyClassError, match="labelled fitting sample"):
+        stats.to_classifiers(class_names=NAMES, model_id="small", fingerprint="f", per_class=None, k=2,
+                             rule="exploring")
+    with pytest.raises(DataError, match="fit rule"):
+        stats.to_classifiers(class_names=NAMES, model_id="small", fingerprint="f", per_class=None, k=2,
+                             rule="all")
+
+
+def test_classifiers_record_the_rule_that_built_them():
+    net = make_small()
+    layers = discover_layers(net)
+    x, y = self_labelled(net, 40)
+    stats = FitStatistics.empty(layers, 4)
+    _observe(stats, net, x, y)
+    for rule in ("paper", "exploring"):
+        fitted = stats.to_classifiers(class_names=NAMES, model_id="small", fingerprint="f", per_class=None, k=2,
+                                      rule=rule)
+        assert fitted.info["rule"] == rule and fitted.rule == rule

@@ -65,19 +65,26 @@ def test_model_page_refuses_a_folder_outside_the_roots(tmp_path, monkeypatch):
     assert any("under the data roots" in e.value for e in at.error), [e.value for e in at.error]
 
 
-def test_launcher_exports_the_config_roots_unless_the_environment_sets_them(tmp_path):
+def test_launcher_points_the_app_at_its_config_which_is_read_at_use(tmp_path, monkeypatch):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[server]\nport = 8501\n[regroup]\ndata_roots = ["/data/a", "~/b"]\n')
     assert config_flags(cfg) == {"server.port": "8501"}  # not passed to Streamlit
     env = app_environment(cfg, environ={})
-    assert env["REGROUP_DATA_ROOTS"].split(os.pathsep) == ["/data/a", str(Path("~/b").expanduser())]
-    assert app_environment(cfg, environ={"REGROUP_DATA_ROOTS": "/x"}) == {}
+    assert env == {"REGROUP_APP_CONFIG": str(cfg.resolve())}  # read at use: edits count without a restart
+    assert app_environment(cfg, environ={"REGROUP_APP_CONFIG": "/x"}) == {}
+    from regroup_app.services.operator_settings import data_roots
+
+    monkeypatch.delenv("REGROUP_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("REGROUP_APP_CONFIG", env["REGROUP_APP_CONFIG"])
+    assert data_roots() == [Path("/data/a"), Path("~/b").expanduser().resolve()]
+    cfg.write_text('[regroup]\ndata_roots = ["/data/c"]\n')  # edited while the app runs
+    assert data_roots() == [Path("/data/c")]
 
 
 @pytest.mark.parametrize("text", ["x\x00y.pth", "~no-such-user-here/x.pth", "a" * 5000 + ".pth",
                                   "a/" * 3000 + "x.pth"])
 def test_paths_the_os_cannot_take_are_one_line_errors(tmp_path, monkeypatch, text):
-    from regroup_app.services.weights import check_server_path
+    from regroup_app.services.weight_files import check_server_path
     from regroup_core.errors import RegroupError
 
     monkeypatch.setenv("REGROUP_DATA_ROOTS", str(tmp_path))

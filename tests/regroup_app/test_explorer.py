@@ -148,7 +148,7 @@ def test_layer_ranks_link_reproduces_the_attack():
     ({"epsilon": "abc", "attack": "pgd"}, ["epsilon=abc", "expected a number"]),
     ({"image": "mnist:test:99999"}, ["image=mnist:test:99999", "index from 0 to 999"]),
     ({"image": "/etc/passwd:1"}, ["image=/etc/passwd:1", "expected mnist:"]),
-    ({"model": "gpt-5"}, ["model=gpt-5", "expected one of"]),
+    ({"model": "gpt-5"}, ["model=gpt-5", "expected a model"]),
     ({"attack": "nope", "colour": "blue"}, ["attack=nope", "`colour`"]),
     ({"image": "drawing:!!!"}, ["image=drawing:!!!", "drawing"]),
 ])

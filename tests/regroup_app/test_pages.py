@@ -64,10 +64,10 @@ def test_model_page_rejects_a_mismatched_classifier_file():
     at.file_uploader(key="classifier-file-mnist-vgg").set_value(upload).run()
     _friendly(at, "expected")
     assert at.session_state["model_choice"].classifier == shipped_classifier("mnist-vgg")  # unchanged
-    at.selectbox(key="model-name").set_value("mnist-resnet").run()  # the file was for mnist-resnet after all
+    at.selectbox(key="model-name-Embedded").set_value("mnist-resnet").run()  # the file was for mnist-resnet after all
     assert_clean(at)  # the upload made for mnist-vgg is not re-checked against mnist-resnet
     assert at.session_state["model_choice"] == ModelChoice("mnist-resnet", None, shipped_classifier("mnist-resnet"))
-    at.selectbox(key="model-name").set_value("mnist-vgg").run()
+    at.selectbox(key="model-name-Embedded").set_value("mnist-vgg").run()
     assert not at.error or all("fitted on" not in e.value for e in at.error)
 
 
@@ -84,7 +84,7 @@ def test_sidebar_names_an_uploaded_classifier_as_uploaded():
 
 def test_model_page_switches_to_mnist_resnet():
     at = start("model")
-    at.selectbox(key="model-name").set_value("mnist-resnet").run()
+    at.selectbox(key="model-name-Embedded").set_value("mnist-resnet").run()
     assert_clean(at)
     assert at.session_state["model_choice"] == ModelChoice("mnist-resnet", None, shipped_classifier("mnist-resnet"))
 
@@ -281,19 +281,23 @@ def test_weights_and_classifier_paths_on_the_server(tmp_path, monkeypatch):
     assert any(m.label.startswith("k") and m.value == "3" for m in at.metric)
 
 
-def test_offline_pretrained_weights_say_what_to_do(monkeypatch):
+def test_offline_pretrained_weights_say_what_to_do(monkeypatch, tmp_path):
     import urllib.error
 
-    import torch
+    from regroup_core.sources.zoo import download
 
-    def offline(*args, **kwargs):
+    def offline(url):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(download, "open_url", offline)
     at = start("model")
-    at.selectbox(key="model-name").set_value("resnet50").run()
+    at.text_input(key="model-typed").set_value("resnet50").run()  # the paper's name, typed as on the command line
+    assert any("103 MB" in i.value for i in at.info)  # the size, before anything is fetched
+    next(b for b in at.button if b.key.startswith("download-")).click().run()
     assert not at.exception
     text = " ".join(e.value for e in at.error)
     assert "could not be downloaded" in text and "A weights file on the server" in text and "Random" in text
+    assert "resnet50-0676ba61.pth" in text and "hub folder" in text
     assert "--weights" not in text and "URLError" not in text
     assert at.session_state["model_choice"].name == "mnist-vgg"  # nothing switched

@@ -37,7 +37,7 @@ def test_two_sessions_keep_their_own_image_and_model():
     b.select_slider(key="gallery-idx-Model's test set").set_value(5).run()
     assert a.session_state["current_image"] != b.session_state["current_image"]
     b.switch_page("app_pages/model.py").run()
-    b.selectbox(key="model-name").set_value("mnist-resnet").run()
+    b.selectbox(key="model-name-Embedded").set_value("mnist-resnet").run()
     a.switch_page("app_pages/layer_ranks.py").run()
     assert a.session_state["model_choice"].name == "mnist-vgg"
     assert b.session_state["model_choice"].name == "mnist-resnet"

@@ -12,7 +12,7 @@ from torch.utils.data import TensorDataset
 from regroup_core.engine.classifier import to_pmf
 from regroup_core.engine.stats import FitStatistics, accept_mask, true_class_weights
 from regroup_core.engine.taps import capture, reduce_accumulators
-from regroup_core.errors import DataError
+from regroup_core.errors import DataError, EmptyClassError
 from regroup_core.run import fit as run_fit
 from regroup_core.run.checkpoint import common_step
 from regroup_core.run.fit import Candidates, fit_candidates, fit_statistics
@@ -208,3 +208,22 @@ def test_bad_labels_and_options_are_clear_errors():
         fit_stats(bundle, x, torch.tensor([0, 1, 2, 3]), batch_size=0)
     with pytest.raises(DataError, match=r"1 <= k <= 5"):
         run_fit.fit(bundle, TensorDataset(x, torch.tensor([0, 1, 2, 3])), k=6)
+
+
+def test_exploring_fit_takes_every_labelled_sample_and_records_its_rule(tmp_path):
+    from regroup_core.store import load_classifiers, save_classifiers
+
+    bundle = small_bundle()
+    x, y = self_labelled(bundle.model, 40)
+    wrong = (y + 1) % 4  # every label wrong: the paper's rule accepts nothing
+    data = TensorDataset(x, wrong)
+    with pytest.raises(EmptyClassError, match="classifies none of the fitting images correctly"):
+        run_fit.fit(bundle, data, k=2)
+    result = run_fit.fit(bundle, data, k=2, per_class=None, rule="exploring")
+    assert torch.equal(result.classifiers.class_count, torch.bincount(wrong, minlength=4))
+    save_classifiers(result.classifiers, tmp_path / "c.safetensors")
+    assert load_classifiers(tmp_path / "c.safetensors").info["rule"] == "exploring"
+    chosen = run_fit.fit(bundle, data, per_class=None, rule="exploring", selection=data)  # k on every sample
+    assert chosen.classifiers.info["k_selection"]["samples"] == 40
+    with pytest.raises(DataError, match="fit rule"):
+        run_fit.fit(bundle, data, rule="everything")

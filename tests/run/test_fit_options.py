@@ -21,7 +21,7 @@ def _noop(done: int, total: int, message: str) -> None:
 
 NOT_DEFAULT = {"per_class": 3, "selection": "sel", "threshold": 0.5, "k": 2, "on_empty": "exclude",
                "batch_size": 7, "workers": 1, "amp": "off", "checkpoint": "ckpt", "checkpoint_every": 9,
-               "seed": 4, "delta": 1e-6, "progress": True, "callback": _noop}
+               "seed": 4, "delta": 1e-6, "progress": True, "callback": _noop, "rule": "exploring"}
 
 
 def test_the_example_sets_every_field_off_its_default():

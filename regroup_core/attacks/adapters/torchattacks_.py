@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ...errors import ArgumentError
 from ...rng import global_rng
 from ..specs import Method
 from .base import Adapter, AttackJob, Extras, register
@@ -22,6 +23,9 @@ def _attack(job: AttackJob, seed31: int) -> Any:
         return torchattacks.APGD(model, norm="Linf", eps=eps, steps=p["steps"], n_restarts=p["restarts"],
                                  seed=seed31, loss="ce", rho=p["rho"])
     if job.preset.method is Method.APGD_T:
+        if m < 4:  # the DLR-T loss divides by the gap between the highest and the 3rd/4th logits
+            raise ArgumentError(f"apgd-t: expected a model with at least 4 classes (its DLR loss reads the 4 "
+                                f"highest logits), got {m}; use apgd-ce or pgd")
         attack = torchattacks.APGDT(model, norm="Linf", eps=eps, steps=p["steps"], n_restarts=p["restarts"],
                                     seed=seed31, rho=p["rho"], n_classes=m)
         attack.n_target_classes = max(1, min(int(p["target_classes"]), m - 2))  # DLR-T needs 3 other classes
