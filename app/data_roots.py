@@ -27,7 +27,7 @@ _BUILTIN_SCHEMES = ("mnist",)
 def configured_roots() -> list[Path]:
     """The data roots in force (resolved), possibly none."""
     raw = os.environ.get(ENV, "")
-    return [Path(part).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip()]
+    return [_resolved(part, ENV) for part in raw.split(os.pathsep) if part.strip()]
 
 
 def _resolved(text: str, what: str) -> Path:

@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from .checks import path_kind
 from .engine import GenerativeClassifiers, LayerInfo, LayerKind
-from .errors import ClassifierFileError
+from .errors import ClassifierFileError, ConfigError, one_line
 
 __all__ = [
     "CLASSIFIER_FORMAT",
@@ -45,6 +45,7 @@ __all__ = [
     "check_compatible",
     "classifier_digest",
     "default_cache_dir",
+    "usable_folder",
     "load_classifiers",
     "save_classifiers",
     "tensor_digest",
@@ -155,12 +156,41 @@ def classifier_digest(classifiers: GenerativeClassifiers) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+_PSEUDO_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
 def default_cache_dir() -> Path:
-    """``$REGROUP_CACHE``, else ``$XDG_CACHE_HOME/regroup-explorer``, else ``~/.cache/regroup-explorer``."""
+    """``$REGROUP_CACHE``, else ``$XDG_CACHE_HOME/regroup-explorer``, else ``~/.cache/regroup-explorer``.
+
+    Raises:
+        ConfigError: one line naming the setting, when it points under a regular file, into /proc,
+            /sys or /dev, or at an unknown ``~user``.
+    """
     if os.environ.get("REGROUP_CACHE"):
-        return Path(os.environ["REGROUP_CACHE"])
+        return usable_folder(os.environ["REGROUP_CACHE"], "REGROUP_CACHE")
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "regroup-explorer"
+
+
+def usable_folder(text: str, setting: str) -> Path:
+    """``text`` as a folder path the project may create and write (it need not exist yet)."""
+    shown = text[:200]
+    try:
+        path = Path(text).expanduser().absolute()
+        for parent in (path, *path.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(f"{setting}: expected a folder, got '{shown}' under the file '{parent}'")
+                break
+        resolved = path.resolve()
+    except ConfigError:
+        raise
+    except (OSError, RuntimeError, ValueError) as exc:  # an unknown ~user, a NUL byte, a name too long
+        raise ConfigError(f"{setting}: expected a usable folder path, got '{shown}' ({one_line(exc, 120)})") from None
+    if any(resolved == p or p in resolved.parents for p in _PSEUDO_FILE_SYSTEMS):
+        raise ConfigError(f"{setting}: expected a folder on a real file system, got '{shown}' (under /proc, /sys "
+                          "or /dev)")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from ..attacks.threats import ThreatModel
 from ..engine import Prediction, REGroup, Variant, copeland_scores, plurality_counts, top_classes
 from ..run.evaluate import predict_all
 from ..sources import ModelBundle
+from ..sources.budgets import beyond_budget, budget_note, largest_budget_255
+from ..sources.models import MODEL_SPECS, ModelSpec
 from ..store import AdversarialCache
 from .intervals import wilson_interval
 from .suite import Suite, SuiteRun, TestImages, cached_attack
@@ -328,11 +330,15 @@ def k_ablation(suite: Suite) -> pd.DataFrame:
 
 
 def layer_accuracy(suite: Suite) -> pd.DataFrame:
-    """Figs. 4/6 'Per_Layer': accuracy of each layer's own vote argmax_y B^{ℓy} on #S."""
+    """Figs. 4/6 'Per_Layer': accuracy of each layer's own vote argmax_y B^{ℓy} on #S.
+
+    A tie between classes at the top of a layer's count is an error, as in :func:`k_ablation`, so the
+    highest layer alone and REGroup at k = 1 (the same two voters) give the same number."""
     y = suite.test.labels
     rows = []
     for attack, threat, p, s in _runs_and_clean(suite):
-        hits = p.layer_labels() == y.unsqueeze(1)
+        layer_borda = p.layer_borda()
+        hits = torch.stack([_correct(layer_borda[:, j], y) for j in range(len(p.layers))], dim=1)
         for j, layer in enumerate(p.layers):
             rows.append({"attack": attack, "threat": threat, "layer": layer.name, "depth": j + 1,
                          "n": int(s.sum()), "accuracy": _pct(hits[s, j]), "accuracy_ci": _ci(hits[s, j])})
@@ -441,12 +447,33 @@ def _present(row: pd.Series, key: str) -> Any:
     return None if value is None or (isinstance(value, float) and value != value) else value
 
 
-def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
+def _budget_cells(row: pd.Series, spec: ModelSpec | None, bounded: bool) -> tuple[str, str]:
+    """(the note next to REGroup's robust accuracy, the median distance) said against the model's budgets."""
+    eps = _present(row, "epsilon_255")
+    note = ""
+    if spec is not None and bounded and eps is not None and row.get("norm") == Norm.LINF.value:
+        soft = _present(row, "softmax_success")
+        note = budget_note(spec, float(eps), softmax_fooled=None if soft is None else soft / 100.0,
+                           attack=str(row["attack"]))
+    linf, l2 = _present(row, "linf_255_median"), _present(row, "l2_median")
+    if linf is None and l2 is None:
+        return note, "–"
+    median = f"{linf or float('inf'):.1f}"
+    if spec is not None and not bounded and linf is not None and beyond_budget(spec, float(linf)):
+        median += f" (beyond any budget: > {largest_budget_255(spec):g})"
+    return note, f"{median} / {l2 or float('inf'):.2f}"
+
+
+def format_attack_table(table: pd.DataFrame, spec: ModelSpec | None = None) -> pd.DataFrame:
     """:func:`attack_table` for people: accuracies with their Wilson 95 % intervals, on-#S
     accuracies as counts ``k/#S`` when fewer than :data:`FEW` images were fooled, minimisation
-    attacks pointing to their ``robust_at`` curve instead of an unbounded accuracy."""
+    attacks pointing to their ``robust_at`` curve instead of an unbounded accuracy. With the model's
+    ``spec`` (default: the known model named in the rows), every L∞ budget is said against the
+    model's softmax budget right next to REGroup's accuracy, and a minimisation attack's median
+    distance beyond every budget is labelled so."""
     out = []
     for _, row in table.iterrows():
+        row_spec = spec if spec is not None else MODEL_SPECS.get(str(row.get("model")))
         n_s = _present(row, "n_success")
         if n_s is None:
             on_s = "–"
@@ -460,6 +487,7 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
                   else f"{eps:g}/255 {row.get('norm') or ''}".strip() if bounded and eps is not None
                   else "none (spatial grid)" if bounded else f"minimal ({row.get('norm')})")
         zero = _present(row, "zero_gradient_share")
+        note, median = _budget_cells(row, row_spec, bounded)
         out.append({
             "attack": row["attack"], "threat": row["threat"], "budget": budget,
             "softmax fooled % (undefended, same attack)": "–" if _present(row, "softmax_success") is None
@@ -470,9 +498,9 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
             if bounded else "–",
             "REGroup robust %": _fmt_pct(_present(row, "regroup_robust"), _present(row, "regroup_robust_ci"))
             if bounded else "curve below",
+            "ε against this model's softmax budget": note,
             "ties": "–" if _present(row, "regroup_ties") is None else str(int(row["regroup_ties"])),
-            "median L∞·255 / L2": "–" if _present(row, "linf_255_median") is None and _present(row, "l2_median") is None
-            else f"{_present(row, 'linf_255_median') or float('inf'):.1f} / {_present(row, 'l2_median') or float('inf'):.2f}",
+            "median L∞·255 / L2": median,
             "zero-grad %": "–" if zero is None else f"{zero:.0f}",
             "sanity": row.get("sanity") if isinstance(row.get("sanity"), str) else "",
         })

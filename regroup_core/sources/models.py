@@ -62,6 +62,14 @@ class ModelSpec:
             succeeds on most images: the paper's 4/255 for ImageNet photos, 32/255 for MNIST
             digits (4/255 fools 1 MNIST digit in 100).
         epsilon_grid_255: the L∞ budgets of default ε sweeps.
+        budgets_255: L∞ budgets (0–255 scale) that make the undefended softmax fall: the smallest
+            ε at which the project's PGD preset fools at least ``budget_shares`` of it (measured by
+            ``scripts/measure_budgets.py``, recorded in ``docs/results/budgets.json``); () when
+            unknown (a user's model). The last one is the default ε of the app and the CLI.
+        budget_shares: the share of the softmax each budget fools (0.5 and 0.9).
+        softmax_fool_curve: (ε, share of the softmax PGD fools) pairs the budgets were found on,
+            so a page can say how weak a smaller ε is for this model.
+        budget_source: where the budgets come from, in words.
     """
 
     name: str
@@ -74,6 +82,16 @@ class ModelSpec:
     sample_set: str | None = None
     demo_epsilon_255: float = 4.0
     epsilon_grid_255: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+    budgets_255: tuple[float, ...] = ()
+    budget_shares: tuple[float, ...] = ()
+    softmax_fool_curve: tuple[tuple[float, float], ...] = ()
+    budget_source: str = ""
+
+    @property
+    def default_epsilon_255(self) -> float:
+        """The ε (0–255) a page or command uses when the user gives none: the model's largest
+        softmax budget when known, else :attr:`demo_epsilon_255`."""
+        return float(self.budgets_255[-1]) if self.budgets_255 else float(self.demo_epsilon_255)
 
     @property
     def ships_data(self) -> bool:
@@ -97,15 +115,32 @@ class ModelSpec:
         return None
 
 
+# Measured by ``OMP_NUM_THREADS=1 python scripts/measure_budgets.py`` (docs/results/budgets.json; a test
+# checks these agree): the smallest whole ε at which PGD fools ≥ 50 % / ≥ 90 % of the softmax on the
+# correctly classified digits among the first 100 test digits, and the (ε, share fooled) points tried.
+_MEASURED_BUDGETS: dict[str, tuple[tuple[float, ...], tuple[tuple[float, float], ...]]] = {
+    "mnist-vgg": ((), ()),
+    "mnist-resnet": ((), ()),
+}
+_MEASURED = "measured: PGD on the first 100 test digits (scripts/measure_budgets.py)"
+
+
 def _embedded_spec(name: str) -> ModelSpec:
+    budgets, curve = _MEASURED_BUDGETS[name]
     return ModelSpec(name=name, kind=ModelKind.EMBEDDED, input_shape=(1, 28, 28), fit_data="mnist:train",
                      selection_data="mnist:selection", test_data="mnist:test", sample_set="mnist",
-                     demo_epsilon_255=32.0, epsilon_grid_255=(2.0, 4.0, 8.0, 16.0, 32.0, 64.0))
+                     demo_epsilon_255=32.0, epsilon_grid_255=(2.0, 4.0, 8.0, 16.0, 32.0, 64.0),
+                     budgets_255=budgets, budget_shares=(0.5, 0.9) if budgets else (), softmax_fool_curve=curve,
+                     budget_source=_MEASURED if budgets else "")
 
 
 def _torchvision_spec(name: str) -> ModelSpec:
+    # not measured here (no ImageNet images offline): the paper's Table 2, where PGD at 4/255 fooled the
+    # softmax on 9 997 of 10 000 ImageNet images (ResNet-50; VGG-19 9 887)
     return ModelSpec(name=name, kind=ModelKind.TORCHVISION, input_shape=(3, 224, 224), sample_set="imagenet",
-                     demo_epsilon_255=4.0)
+                     demo_epsilon_255=4.0, budgets_255=(4.0,), budget_shares=(0.9,),
+                     softmax_fool_curve=((4.0, 0.99),),
+                     budget_source="the paper's Table 2 (PGD at 4/255 fooled 99 % of ImageNet images; not measured here)")
 
 
 MODEL_SPECS = MappingProxyType({
