@@ -34,6 +34,7 @@ from PIL import Image
 
 from app import cache, session
 from regroup_core.errors import RegroupError
+from regroup_core.sources.images import open_image
 
 __all__ = [
     "Parse",
@@ -135,10 +136,11 @@ def decode_drawing(text: str) -> Image.Image:
         raise ValueError("expected a drawing of at most 8000 characters")
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except (binascii.Error, ValueError, OSError):
+    except (binascii.Error, ValueError):
         raise ValueError("expected a drawing encoded by the app") from None
+    # the same header check as every image (the pixel limit before decoding: a PNG declaring
+    # 30 000 × 30 000 costs nothing), then the drawing's own size
+    img = open_image(data, name="the link's drawing")
     if img.size != (28, 28):
         raise ValueError("expected a 28 × 28 drawing")
     return img.convert("L")

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..checks import not_a_file, path_kind
 from ..errors import ImageError
 
-__all__ = ["MAX_BYTES", "MAX_PIXELS", "max_pixels", "open_image", "rgba_from_data_url"]
+__all__ = ["MAX_BYTES", "MAX_PIXELS", "max_pixels", "open_image", "rgba_from_bytes", "rgba_from_data_url"]
 
 MAX_PIXELS = 30_000_000
 """Default largest accepted image, in pixels (a 30-megapixel camera photo passes; ImageNet's
@@ -137,6 +137,14 @@ def rgba_from_data_url(text: object, name: str = "the canvas") -> np.ndarray:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise ImageError(f"{name}: expected base64 image data, got other characters") from None
+    return rgba_from_bytes(data, name)
+
+
+def rgba_from_bytes(data: object, name: str = "the canvas") -> np.ndarray:
+    """(H, W, 4) uint8 pixels of encoded image bytes, through the same size and pixel limits as any
+    file, transparency kept (:func:`rgba_from_data_url` without the URL)."""
+    if not isinstance(data, bytes):
+        raise ImageError(f"{name}: expected image bytes, got {type(data).__name__}")
     img = _decode(_read_bytes(data, name), name, max_pixels())
     try:
         return np.asarray(img.convert("RGBA"))
