@@ -150,3 +150,18 @@ def test_tsne_side_by_side_shares_one_legend_and_keeps_clean_points_solid():
     clean = [t for t in one.data if t.legendgroup == "clean"]
     adv = [t for t in one.data if t.legendgroup == "adv"]
     assert all(t.marker.opacity == 1.0 for t in clean) and all(t.marker.opacity < 0.7 for t in adv)
+
+
+def test_reports_carry_no_absolute_server_paths():
+    import pandas as pd
+
+    from app.report import Section, csv_bytes, html_report, without_paths
+
+    settings = {"classifier": "/srv/regroup/assets/classifiers/mnist-vgg.safetensors",
+                "rows": [{"cache": "/home/me/.cache/regroup-explorer/adversarial"}], "link": "http://localhost:8501/a/b"}
+    page = html_report("t", [Section("s", tables=[pd.DataFrame({"settings": ['{"root": "/tmp/x/adv"}']})])],
+                       settings=settings)
+    assert "/srv/" not in page and "/home/me" not in page and "/tmp/x" not in page
+    assert "mnist-vgg.safetensors" in page and "http://localhost:8501/a/b" in page
+    assert b"/tmp/x" not in csv_bytes(pd.DataFrame({"s": [{"root": "/tmp/x/adv"}]}))
+    assert without_paths("ε = 32/255, 1/7 fooled") == "ε = 32/255, 1/7 fooled"
