@@ -2,7 +2,7 @@
 which the project's PGD preset, aimed at the undefended softmax, fools ≥ 50 % and ≥ 90 % of the
 first ``--n`` test digits that the softmax classifies correctly.
 
-    OMP_NUM_THREADS=1 python scripts/measure_budgets.py --out docs/results/budgets.json
+    OMP_NUM_THREADS=1 python -m scripts.measure_budgets --out docs/results/budgets.json
 
 PGD = the ``pgd`` preset (40 steps of 0.01, random start, one restart on the digits not yet fooled)
 with ``--steps`` steps (default 100: more than the preset's 40, so the budget is not an artefact of
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 THRESHOLDS = (0.5, 0.9)
 
@@ -31,7 +30,7 @@ def _fool_rate(bundle, x, y, eps: float, steps: int, seed: int) -> float:
     from regroup_core.attacks import run_attack
 
     result = run_attack(bundle, x, y, "pgd", threat="transfer", epsilon_255=eps, steps=steps, seed=seed)
-    return float(result.success.float().mean())
+    return int(result.success.sum()) / len(y)  # exact: a float32 mean makes 90/100 come out below 0.9
 
 
 def _smallest(rate, lo: int, hi: int, threshold: float) -> int:
@@ -94,8 +93,13 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    rows = [measure(m, args.n, args.steps, args.seed) for m in args.models.split(",")]
-    out = {"made_by": "python scripts/measure_budgets.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    command = "python -m scripts.measure_budgets " + " ".join(sys.argv[1:] if argv is None else argv)
+    rows = [{**measure(m, args.n, args.steps, args.seed), "made_by": command} for m in args.models.split(",")]
+    out_path = Path(args.out)
+    if out_path.is_file():  # measuring one model keeps the others' rows
+        measured = {r["model"] for r in rows}
+        rows = [r for r in json.loads(out_path.read_text())["models"] if r["model"] not in measured] + rows
+    out = {"made_by": "each row's made_by (one command can measure every model)",
            "attack": "pgd preset (transfer: aimed at the undefended softmax), L∞",
            "seconds": round(time.perf_counter() - t0, 1), "models": rows}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

@@ -115,12 +115,14 @@ class ModelSpec:
         return None
 
 
-# Measured by ``OMP_NUM_THREADS=1 python scripts/measure_budgets.py`` (docs/results/budgets.json; a test
+# Measured by ``OMP_NUM_THREADS=1 python -m scripts.measure_budgets`` (docs/results/budgets.json; a test
 # checks these agree): the smallest whole ε at which PGD fools ≥ 50 % / ≥ 90 % of the softmax on the
 # correctly classified digits among the first 100 test digits, and the (ε, share fooled) points tried.
 _MEASURED_BUDGETS: dict[str, tuple[tuple[float, ...], tuple[tuple[float, float], ...]]] = {
-    "mnist-vgg": ((), ()),
-    "mnist-resnet": ((), ()),
+    "mnist-vgg": ((37.0, 45.0),
+                   ((8.0, 0.019999999552965164), (16.0, 0.029999999329447746), (24.0, 0.10999999940395355), (32.0, 0.2800000011920929), (36.0, 0.41999998688697815), (37.0, 0.5), (38.0, 0.5600000023841858), (40.0, 0.6899999976158142), (44.0, 0.8999999761581421), (45.0, 0.9399999976158142), (46.0, 0.949999988079071), (48.0, 0.9800000190734863), (52.0, 1.0))),
+    "mnist-resnet": ((18.0, 21.0),
+                   ((8.0, 0.0), (16.0, 0.19191919267177582), (17.0, 0.31313130259513855), (18.0, 0.5454545617103577), (19.0, 0.7676767706871033), (20.0, 0.8484848737716675), (21.0, 0.9090909361839294), (24.0, 1.0), (25.0, 1.0))),
 }
 _MEASURED = "measured: PGD on the first 100 test digits (scripts/measure_budgets.py)"
 
