@@ -23,7 +23,7 @@ from ..attacks.threats import ThreatModel
 from ..engine import Prediction, REGroup, Variant, copeland_scores, plurality_counts, top_classes
 from ..run.evaluate import predict_all
 from ..sources import ModelBundle
-from ..sources.budgets import beyond_budget, budget_note, largest_budget_255
+from ..sources.budgets import beyond_budget, largest_budget_255, short_budget_note
 from ..sources.models import MODEL_SPECS, ModelSpec
 from ..store import AdversarialCache
 from .intervals import wilson_interval
@@ -453,8 +453,7 @@ def _budget_cells(row: pd.Series, spec: ModelSpec | None, bounded: bool) -> tupl
     note = ""
     if spec is not None and bounded and eps is not None and row.get("norm") == Norm.LINF.value:
         soft = _present(row, "softmax_success")
-        note = budget_note(spec, float(eps), softmax_fooled=None if soft is None else soft / 100.0,
-                           attack=str(row["attack"]))
+        note = short_budget_note(spec, float(eps), softmax_fooled=None if soft is None else soft / 100.0)
     linf, l2 = _present(row, "linf_255_median"), _present(row, "l2_median")
     if linf is None and l2 is None:
         return note, "–"
@@ -498,7 +497,7 @@ def format_attack_table(table: pd.DataFrame, spec: ModelSpec | None = None) -> p
             if bounded else "–",
             "REGroup robust %": _fmt_pct(_present(row, "regroup_robust"), _present(row, "regroup_robust_ci"))
             if bounded else "curve below",
-            "ε against this model's softmax budget": note,
+            "ε vs softmax budget": note,
             "ties": "–" if _present(row, "regroup_ties") is None else str(int(row["regroup_ties"])),
             "median L∞·255 / L2": median,
             "zero-grad %": "–" if zero is None else f"{zero:.0f}",

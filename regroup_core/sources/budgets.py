@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .models import ModelSpec
 
-__all__ = ["beyond_budget", "budget_note", "delta_note", "largest_budget_255", "softmax_fool_share"]
+__all__ = ["beyond_budget", "budget_note", "delta_note", "largest_budget_255", "short_budget_note", "softmax_fool_share"]
 
 TOLERANCE_255 = 0.05
 """float32 rounding of a perturbation that sits on the budget (0–255 scale)."""
@@ -59,6 +59,19 @@ def budget_note(spec: ModelSpec, epsilon_255: float, *, softmax_fooled: float | 
         share = ("too weak to make the undefended softmax fall" if est is None
                  else f"PGD fools about {_pct(est)} of the undefended softmax here (measured)")
     return f"{head} — below this model's softmax budget {top:g}/255: {share}"
+
+
+def short_budget_note(spec: ModelSpec, epsilon_255: float, *, softmax_fooled: float | None = None) -> str:
+    """:func:`budget_note` for a table cell next to the number it qualifies: 'weak: ε 16 < budget 45,
+    softmax fooled 3 %', 'ε ≥ budget 45', or '' when the budget is unknown."""
+    top = largest_budget_255(spec)
+    if top is None:
+        return ""
+    if epsilon_255 >= top - TOLERANCE_255:
+        return f"ε ≥ budget {top:g}"
+    share = softmax_fooled if softmax_fooled is not None else softmax_fool_share(spec, epsilon_255)
+    fooled = "" if share is None else f", softmax fooled {'only ' if softmax_fooled is not None else '~'}{_pct(share)}"
+    return f"weak: ε {epsilon_255:g} < budget {top:g}{fooled}"
 
 
 def beyond_budget(spec: ModelSpec, linf_255: float) -> bool:

@@ -14,6 +14,7 @@ from regroup_core.sources.budgets import (
     budget_note,
     delta_note,
     largest_budget_255,
+    short_budget_note,
     softmax_fool_share,
 )
 from regroup_core.sources.models import MODEL_SPECS, ModelKind, ModelSpec, model_spec
@@ -31,6 +32,12 @@ def test_note_stands_next_to_a_weak_number():
     assert budget_note(SPEC, 80.0).startswith("ε = 80/255 — at or above this model's softmax budget 80/255")
     assert "unknown" in budget_note(UNKNOWN, 8.0)
     assert "too weak" in budget_note(SPEC, 4.0)  # below the measured curve: no invented number
+
+
+def test_short_note_for_a_table_cell():
+    assert short_budget_note(SPEC, 16.0, softmax_fooled=0.03) == "weak: ε 16 < budget 80, softmax fooled only 3 %"
+    assert short_budget_note(SPEC, 24.0) == "weak: ε 24 < budget 80, softmax fooled ~21 %"
+    assert short_budget_note(SPEC, 80.0) == "ε ≥ budget 80" and short_budget_note(UNKNOWN, 8.0) == ""
 
 
 def test_interpolation_and_largest_budget():
