@@ -1,6 +1,6 @@
 """Fit throughput vs plain inference throughput (images/s), ResNet-50 with random weights.
 
-    python benchmarks/bench_fit_throughput.py --batch-size 16 --batches 3 --json
+    python -m benchmarks.bench_fit_throughput --batch-size 16 --batches 3 --json
 
 Times, on random 224×224 images, the plain forward pass (inference mode), the fit's path
 (taps on all 54 layers → PMFs → float64 per-class sums; every image accepted, the worst case)
@@ -17,12 +17,9 @@ import argparse
 import json
 import os
 import platform
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 from regroup_core.run.estimate import measure
 from regroup_core.run.fit import Candidates, fit_statistics
 from regroup_core.sources.models import load_model

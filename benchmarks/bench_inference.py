@@ -12,7 +12,7 @@ drifts of the machine hit all of them alike. The classifiers are synthetic (rand
 the right shapes: ImageNet's M = 1000): speed does not depend on their values.
 Fit memory: resident set size after fitting n and 3n images (statistics are fixed-size sums).
 
-Usage: python benchmarks/bench_inference.py [--rounds 5] [--batch 16] [--device cpu] --json
+Usage: python -m benchmarks.bench_inference [--rounds 5] [--batch 16] [--device cpu] --json
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, no install
 
 from torch.utils.data import TensorDataset
 

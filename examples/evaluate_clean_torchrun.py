@@ -1,10 +1,10 @@
 """Clean softmax/REGroup evaluation sharded over torchrun processes (an API example).
 
-    torchrun --standalone --nproc_per_node 8 examples/evaluate_clean_torchrun.py \
+    torchrun --standalone --nproc_per_node 8 -m examples.evaluate_clean_torchrun \
         --model resnet50 --classifier resnet50.safetensors --data /data/imagenet/val \
         --batch-size 128 --workers 8 --checkpoint runs/eval-ckpt --csv val-clean.csv
 
-Also runs as a single process (``python examples/evaluate_clean_torchrun.py ...``) with the
+Also runs as a single process (``python -m examples.evaluate_clean_torchrun ...``) with the
 same table. The ``evaluate`` CLI subcommand calls the same function.
 """
 
@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-from regroup_core import load_defended, load_model  # noqa: E402
-from regroup_core.run.dist import init_from_env, is_main_process, shutdown  # noqa: E402
-from regroup_core.run.evaluate import evaluate_clean  # noqa: E402
+from regroup_core import load_defended, load_model
+from regroup_core.run.dist import init_from_env, is_main_process, shutdown
+from regroup_core.run.evaluate import evaluate_clean
 
 
 def main() -> int:

@@ -10,7 +10,7 @@ The package reads one way:
 * :mod:`.store` — everything written to disk (classifier files, caches), no pickle;
 * :mod:`.run` — the data loops (fit, evaluation) for one process or many;
 * :mod:`.attacks`, :mod:`.experiments`, :mod:`.analysis` — attacks, the paper's tables, views;
-* :mod:`.api` and :mod:`.cli` — the front ends' entry points (the app is ``app/``).
+* :mod:`.api` and :mod:`.cli` — the front ends' entry points (the app is ``regroup_app/``).
 """
 
 from .api import defend, fit, load_defended

@@ -2,7 +2,7 @@
 REGroup holds (outright, not a tie), and the same attack aimed at REGroup (adaptive) makes it fall
 (REGroup no longer names the true class: wrong, or a tie — the project counts a tie as an error).
 
-    python scripts/find_tour_case.py --model mnist-vgg --attack pgd --epsilon 32 --out assets/tour/mnist-vgg.json
+    python -m scripts.find_tour_case --model mnist-vgg --attack pgd --epsilon 32 --out assets/tour/mnist-vgg.json
 
 How it searches (every number is recorded in the output file):
 
@@ -36,8 +36,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def _margin(borda, label: int) -> int:
@@ -129,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "model": args.model, "classifier": classifier.name, "classifier_hash": classifier_digest(defended.classifiers),
         "attack": args.attack, "epsilon_255": args.epsilon, "steps": None, "seed": args.seed,
-        "found_by": "python scripts/find_tour_case.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "found_by": "python -m scripts.find_tour_case " + " ".join(argv if argv is not None else sys.argv[1:]),
         "criteria": {"clean": "softmax right and REGroup right outright (no tie)",
                      "transfer": f"fools softmax; REGroup right outright by >= {args.min_margin} Borda points",
                      "adaptive": "the same preset, budget and seed aimed at REGroup (adaptive) makes REGroup stop "

@@ -1,7 +1,7 @@
 """Run the paper's experiments and the robustness evaluation on the embedded models; write docs/results/.
 
-    OMP_NUM_THREADS=1 python scripts/paper_suite.py            # both embedded models (the documented command)
-    OMP_NUM_THREADS=1 python scripts/paper_suite.py --models mnist-vgg --n 50 --profile cpu-small
+    OMP_NUM_THREADS=1 python -m scripts.paper_suite            # both embedded models (the documented command)
+    OMP_NUM_THREADS=1 python -m scripts.paper_suite --models mnist-vgg --n 50 --profile cpu-small
 
 For each model: every attack × threat model on ``--n`` test digits at the model's demo budget
 (ε = 32/255 for the fixed-budget L∞ attacks on MNIST), with the softmax sanity figure, Wilson
@@ -29,11 +29,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from regroup_core import load_defended, load_model  # noqa: E402
-from regroup_core.attacks import get_preset  # noqa: E402
-from regroup_core.experiments import (  # noqa: E402
+from regroup_core import load_defended, load_model
+from regroup_core.attacks import get_preset
+from regroup_core.experiments import (
     attack_table,
     clean_summary,
     epsilon_sweep,
@@ -48,8 +47,8 @@ from regroup_core.experiments import (  # noqa: E402
     variant_ablation,
     voting_rules,
 )
-from regroup_core.experiments.tables import headline_verdict, with_interval  # noqa: E402
-from regroup_core.store import AdversarialCache  # noqa: E402
+from regroup_core.experiments.tables import headline_verdict, with_interval
+from regroup_core.store import AdversarialCache
 
 ATTACKS = ["pgd", "apgd-ce", "apgd-t", "deepfool", "cw", "ead", "trust-region", "fmn", "fmn-l2", "pgd-targeted",
            "pgd-hc", "boundary", "hopskipjump", "spatial", "spsa", "square"]
@@ -155,7 +154,7 @@ def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
     plan = next((json.loads(r)["adaptive"]["runs"] for r, t, a in zip(table.settings, table.threat, table.attack)
                  if t == "adaptive" and a == "pgd" and isinstance(r, str)), [])
     md = [f"# REGroup on {model}: attacks, robustness and ablations\n",
-          f"Command: `OMP_NUM_THREADS=1 python scripts/paper_suite.py {' '.join(sys.argv[1:])}` (profile "
+          f"Command: `OMP_NUM_THREADS=1 python -m scripts.paper_suite {' '.join(sys.argv[1:])}` (profile "
           f"`{args.profile}`, seed {args.seed}, CPU, {torch.get_num_threads()} thread(s); this model {seconds} s "
           f"including cache hits). Every accuracy is a percentage with its Wilson 95 % interval in brackets; "
           "a Borda tie (the top count shared by two classes, broken by class index) counts as a REGroup error.\n",

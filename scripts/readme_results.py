@@ -1,6 +1,6 @@
 """Regenerate the README's "Attack results" section: the honest headline on both embedded models.
 
-    OMP_NUM_THREADS=1 python scripts/readme_results.py
+    OMP_NUM_THREADS=1 python -m scripts.readme_results
 
 For each embedded model and ε ∈ {8, 16, 32, 76.5}/255 on the same n = 200 test digits: the
 strongest attack on the undefended softmax (per-image worst case over PGD with a restart,
@@ -18,20 +18,18 @@ import argparse
 import contextlib
 import io
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from regroup_core import load_defended, load_model  # noqa: E402
-from regroup_core.cli import main as cli_main  # noqa: E402
-from regroup_core.experiments import headline, select_correct  # noqa: E402
-from regroup_core.experiments.tables import headline_verdict  # noqa: E402
-from regroup_core.store import AdversarialCache  # noqa: E402
+from regroup_core import load_defended, load_model
+from regroup_core.cli import main as cli_main
+from regroup_core.experiments import headline, select_correct
+from regroup_core.experiments.tables import headline_verdict
+from regroup_core.store import AdversarialCache
 
 MODELS = ("mnist-vgg", "mnist-resnet")
 BEGIN, END = "<!-- attack-results:begin -->", "<!-- attack-results:end -->"
@@ -87,8 +85,8 @@ def main() -> int:
              "Every number in this section comes from",
              "",
              "```bash",
-             "OMP_NUM_THREADS=1 python scripts/readme_results.py      # this section (headline, both models)",
-             "OMP_NUM_THREADS=1 python scripts/paper_suite.py         # docs/results/ (every attack, table, ablation)",
+             "OMP_NUM_THREADS=1 python -m scripts.readme_results      # this section (headline, both models)",
+             "OMP_NUM_THREADS=1 python -m scripts.paper_suite         # docs/results/ (every attack, table, ablation)",
              "```",
              "",
              f"(this run: {time.time() - t0:.0f} s on 2 CPU cores; {cache.hits} of {cache.hits + cache.misses} attack "

@@ -1,6 +1,6 @@
 """An independent adaptive L∞ PGD on REGroup, to check the library's adaptive attack against.
 
-    OMP_NUM_THREADS=1 python scripts/reference_adaptive_pgd.py --epsilon 32 --n 100
+    OMP_NUM_THREADS=1 python -m scripts.reference_adaptive_pgd --epsilon 32 --n 100
 
 Written apart from ``regroup_core.attacks`` on purpose: it shares only the engine (taps, fitted
 classifiers, the exact ``REGroup.predict``) and the image selection with the library. Its choices
@@ -28,12 +28,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from regroup_core import load_defended, load_model  # noqa: E402
-from regroup_core.engine import capture, to_pmf  # noqa: E402
-from regroup_core.experiments import select_correct  # noqa: E402
-from regroup_core.experiments.intervals import wilson_interval  # noqa: E402
+from regroup_core import load_defended, load_model
+from regroup_core.engine import capture, to_pmf
+from regroup_core.experiments import select_correct
+from regroup_core.experiments.intervals import wilson_interval
 
 
 def divergences(defended, x: torch.Tensor) -> torch.Tensor:
@@ -100,7 +99,7 @@ def main() -> int:
     args = ap.parse_args()
     eps = args.epsilon / 255.0
     lines = ["# Independent reference: adaptive L∞ PGD on REGroup", "",
-             f"Command: `OMP_NUM_THREADS=1 python scripts/reference_adaptive_pgd.py {' '.join(sys.argv[1:])}` "
+             f"Command: `OMP_NUM_THREADS=1 python -m scripts.reference_adaptive_pgd {' '.join(sys.argv[1:])}` "
              "(see the script's docstring for how it differs from the library's attack).", "",
              "| model | ε (0–255) | n | REGroup robust % [Wilson 95 %] | fooled by (first success) | seconds |",
              "|---|---|---|---|---|---|"]

@@ -1,10 +1,10 @@
 """Compute the results the app ships (``assets/app-results/<model>.json``): the Ablations tabs and
 the Benchmark table at the pages' default settings, so a first visit shows real numbers offline.
 
-    python scripts/ship_app_results.py --model mnist-vgg
+    python -m scripts.ship_app_results --model mnist-vgg
 
 Each entry is keyed by the experiment, its settings, the weights fingerprint and the classifier's
-digest (``app.shipped.entry_key``), so the pages show it only for that model and classifier file.
+digest (``regroup_app.services.shipped.entry_key``), so the pages show it only for that model and classifier file.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,25 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import regroup_core
-    from app import experiments
-    from app.shipped import entry_key, shipped_dir
+    from regroup_app.services import suites
+    from regroup_app.services.shipped import entry_key, shipped_dir
     from regroup_core.sources.models import ASSETS_DIR
 
     bundle = regroup_core.load_model(args.model)
     classifier = ASSETS_DIR / "classifiers" / f"{args.model}.safetensors"
     defended = regroup_core.load_defended(bundle, classifier)
-    eps = float(bundle.spec.demo_epsilon_255)
+    eps = float(bundle.spec.default_epsilon_255)  # the pages' default ε: the model's softmax budget
     base = {"n": args.n, "eps": eps}
     epsilons = sorted({float(e) for e in bundle.spec.epsilon_grid_255} | {eps})
     jobs = [
         ("variants", {**base, "attacks": ["pgd"]},
-         lambda: experiments.variant_table(bundle, defended, attacks=["pgd"], n=args.n, epsilon_255=eps)),
+         lambda: suites.variant_table(bundle, defended, attacks=["pgd"], n=args.n, epsilon_255=eps)),
         ("k-ablation", {**base, "attack": "pgd"},
-         lambda: experiments.k_ablation(bundle, defended, attack="pgd", n=args.n, epsilon_255=eps)),
+         lambda: suites.k_ablation(bundle, defended, attack="pgd", n=args.n, epsilon_255=eps)),
         ("eps-sweep", {**base, "epsilons": epsilons},
-         lambda: experiments.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=args.n)),
+         lambda: suites.epsilon_sweep(bundle, defended, epsilons_255=epsilons, n=args.n)),
         ("table", {"attacks": ["pgd", "deepfool"], "threats": ["transfer"], **base},
-         lambda: experiments.attack_table(bundle, defended, attacks=["pgd", "deepfool"], threats=["transfer"],
+         lambda: suites.attack_table(bundle, defended, attacks=["pgd", "deepfool"], threats=["transfer"],
                                           n=args.n, epsilon_255=eps)),
     ]
     entries = []
@@ -57,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     out = shipped_dir() / f"{args.model}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": args.model, "classifier": classifier.name,
-                               "made_by": "python scripts/ship_app_results.py " + " ".join(sys.argv[1:]),
+                               "made_by": "python -m scripts.ship_app_results " + " ".join(sys.argv[1:]),
                                "entries": entries}, indent=1, default=str) + "\n")
     print(f"wrote {out}")
     return 0

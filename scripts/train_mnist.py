@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train the embedded MNIST default models and write them to ``assets/models``.
 
-    python scripts/train_mnist.py [--model mnist-vgg|mnist-resnet|all] [--epochs N]
+    python -m scripts.train_mnist [--model mnist-vgg|mnist-resnet|all] [--epochs N]
                                   [--seed S] [--out assets/models]
 
 Writes ``<out>/<model>.safetensors`` (state_dict, no pickle) and ``<out>/<model>.json``
@@ -19,11 +19,10 @@ import sys
 from pathlib import Path
 
 # Allow running from a checkout without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from regroup_core.sources.mnist import MNIST_MODELS  # noqa: E402
-from regroup_core.store import atomic_write  # noqa: E402
-from scripts.mnist_training import save_state_dict_atomic, train_mnist_model  # noqa: E402
+from regroup_core.sources.mnist import MNIST_MODELS
+from regroup_core.store import atomic_write
+from scripts.mnist_training import save_state_dict_atomic, train_mnist_model
 
 
 def _write_json_atomic(obj: dict, path: Path) -> None:

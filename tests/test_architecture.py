@@ -1,6 +1,8 @@
 """The package's architecture, checked: imports flow one way (engine ← sources/store ← run ←
-attacks/experiments ← api/cli ← app), no private names cross modules, model facts come from
-model metadata, and the install declares what requirements.txt pins."""
+attacks/experiments ← api/cli ← the app, and inside the app state ← services ← ui ← pages), no
+cycles, no private names cross modules, no same-name module pairs, no ``sys.path`` edits outside the
+app's entry points, model facts come from model metadata, and the install declares what
+requirements.txt pins."""
 
 from __future__ import annotations
 
@@ -13,6 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "regroup_core"
+APP = ROOT / "regroup_app"
+SHIM = ROOT / "app"  # `python -m app` from a checkout: only starts regroup_app.launch
+
+# The app's rooms, top to bottom: a room may import the rooms below it (and itself), never above.
+APP_ROOMS = ("app_pages", "ui", "services", "state")
+APP_TOP = {"streamlit_app": {"ui", "services", "state"}, "launch": set(), "__main__": {"launch"}}
+ENTRY_POINTS = {APP / "streamlit_app.py", SHIM / "__main__.py"}  # the only files that may edit sys.path
 
 # What each part of the package may import (besides itself, errors and checks).
 ALLOWED = {
@@ -29,9 +38,9 @@ ALLOWED = {
 BASE = {"errors", "checks", "rng"}
 
 
-def _modules() -> dict[str, Path]:
+def _modules(package: Path = PACKAGE) -> dict[str, Path]:
     out = {}
-    for path in PACKAGE.rglob("*.py"):
+    for path in package.rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         out[name] = path
@@ -78,12 +87,107 @@ def test_imports_flow_one_way(name):
         assert target in ALLOWED[own], f"{name} imports {module}: {own} may import only {sorted(ALLOWED[own])}"
         assert module.split(".")[0] != "app"
     source = path.read_text()
-    assert "import streamlit" not in source and "from app" not in source, f"{name} reaches into the app"
+    assert "import streamlit" not in source and not re.search(r"from (regroup_)?app\b|import (regroup_)?app\b",
+                                                                 source), f"{name} reaches into the app"
+
+
+def _room(module: str) -> str | None:
+    """``regroup_app.ui.widgets`` → ``ui``; ``regroup_app.launch`` → ``launch``; None outside the app."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "regroup_app" and len(parts) > 1 else None
+
+
+def _app_modules() -> dict[str, Path]:
+    return _modules(APP)
+
+
+@pytest.mark.parametrize("name", sorted(_app_modules()))
+def test_app_imports_flow_down_through_its_rooms(name):
+    path = _app_modules()[name]
+    own = _room(name)
+    if own is None:  # the package's own __init__
+        return
+    allowed = set(APP_ROOMS[APP_ROOMS.index(own):]) if own in APP_ROOMS else APP_TOP[own]
+    for module, _ in _imports(name, path):
+        target = _room(module)
+        assert not module.startswith("app.") and module != "app", f"{name} imports the checkout shim {module}"
+        if target is None or target == own:
+            continue
+        assert target in allowed, f"{name} imports {module}: {own} may import only {sorted(allowed - {own})}"
+    if own in ("state", "services"):
+        assert "regroup_app.ui" not in path.read_text(), f"{name} reaches up into the UI"
+
+
+def test_the_checkout_shim_only_starts_the_app():
+    for path in SHIM.rglob("*.py"):
+        for module, names in _imports(path.stem, path):
+            assert (module, names) == ("regroup_app.launch", ["main"]), f"{path.relative_to(ROOT)} imports {module}"
+    assert sorted(p.name for p in SHIM.iterdir() if p.suffix == ".py") == ["__init__.py", "__main__.py"]
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module → the package modules it imports (anywhere in it), for both packages."""
+    modules = {**_modules(), **_app_modules()}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges = set()
+        for module, names in _imports(name, path):
+            candidates = [f"{module}.{n}" for n in names] + [module]
+            for c in candidates:
+                while c and c not in modules:
+                    c = c.rpartition(".")[0]
+                if c and c != name and not name.startswith(c + "."):  # a package's own __init__ is not a cycle
+                    edges.add(c)
+        graph[name] = edges
+    return graph
+
+
+def test_no_import_cycles():
+    graph, state, cycles = _graph(), {}, []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    packages = {n for n, p in {**_modules(), **_app_modules()}.items() if p.name == "__init__.py"}
+    real = [c for c in cycles if not set(c) & packages]  # re-exports through a package __init__ are not cycles
+    assert not real, real
+
+
+def test_no_same_name_modules_across_the_app_and_the_library():
+    """A helper never shares its name with a page or a library module (app/tour.py beside
+    app_pages/tour.py, app/experiments.py beside regroup_core/experiments/ were confusing)."""
+    library = {p.stem for p in PACKAGE.rglob("*.py")} | {p.name for p in PACKAGE.rglob("*") if p.is_dir()}
+    pages = {p.stem for p in (APP / "app_pages").glob("*.py")}
+    helpers = [p for p in APP.rglob("*.py") if p.parent.name != "app_pages" and p.stem not in ("__init__", "__main__")]
+    clashes = [f"{p.relative_to(ROOT)}" for p in helpers if p.stem in library | pages]
+    assert not clashes, clashes
+
+
+def test_no_sys_path_edits_outside_the_entry_points():
+    """pytest has pythonpath = ["."]; scripts and benchmarks run as modules from the checkout
+    (``python -m benchmarks.bench_inference``). Only the app's entry script may fix the path
+    (``streamlit run`` puts regroup_app/ first, not the checkout)."""
+    offenders = []
+    for folder in ("regroup_core", "regroup_app", "app", "scripts", "benchmarks", "examples", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path not in ENTRY_POINTS and re.search(r"sys\.path\.(insert|append)|sys\.path\s*\+?=",
+                                                      path.read_text()):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, offenders
 
 
 def test_no_private_names_cross_modules():
     crossing = []
-    for root in (PACKAGE, ROOT / "app"):
+    for root in (PACKAGE, APP, SHIM):
         for path in root.rglob("*.py"):
             for module, names in _imports(path.stem, path):
                 crossing += [f"{path.relative_to(ROOT)}: {module}.{n}" for n in names
@@ -95,7 +199,7 @@ def test_model_facts_come_from_model_metadata():
     """No guessing a model's data, samples or budgets from its name outside its metadata."""
     offenders = []
     pattern = re.compile(r"""startswith\(\s*["']mnist""")
-    for root in (PACKAGE, ROOT / "app", ROOT / "scripts", ROOT / "benchmarks"):
+    for root in (PACKAGE, APP, ROOT / "scripts", ROOT / "benchmarks"):
         for path in root.rglob("*.py"):
             if path == PACKAGE / "sources" / "models.py":
                 continue

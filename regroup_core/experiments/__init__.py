@@ -7,7 +7,8 @@
 """
 
 from .intervals import wilson_interval
-from .suite import Suite, SuiteRun, TestImages, attack_run_key, cached_attack, run_suite, select_correct
+from ..attacks.cached import attack_run_key, cached_attack  # kept here for existing callers
+from .suite import Suite, SuiteRun, TestImages, run_suite, select_correct
 from .tables import (
                      HEADLINE_EPSILONS_255,
                      L2_GRID,

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ..attacks.cached import cached_attack
 from ..attacks.specs import AttackFamily, Budget, Norm, get_preset
 from ..attacks.threats import ThreatModel
 from ..engine import Prediction, REGroup, Variant, copeland_scores, plurality_counts, top_classes
@@ -27,7 +28,7 @@ from ..sources.budgets import beyond_budget, largest_budget_255, short_budget_no
 from ..sources.models import MODEL_SPECS, ModelSpec
 from ..store import AdversarialCache
 from .intervals import wilson_interval
-from .suite import Suite, SuiteRun, TestImages, cached_attack
+from .suite import Suite, SuiteRun, TestImages
 
 __all__ = ["FEW", "L2_GRID", "LINF_GRID_255", "attack_table", "budget_grid", "clean_summary", "distances",
            "format_attack_table", "format_robust_curves", "headline", "headline_verdict", "with_interval", "HEADLINE_EPSILONS_255", "is_bounded",

@@ -7,7 +7,7 @@ import pytest
 
 from regroup_core.analysis.tsne import embed, layer_pmfs
 from regroup_core.errors import DataError
-from tests.conftest import assert_pmfs_close, sample_inputs
+from conftest import assert_pmfs_close, sample_inputs
 
 
 def test_layer_pmfs_variants_are_pmfs(small_net, small_layers):

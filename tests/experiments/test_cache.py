@@ -11,7 +11,7 @@ from tiny_defended import tiny, tiny_batch
 
 from regroup_core.attacks import random_targets
 from regroup_core.experiments import cached_attack
-from regroup_core.experiments import suite as suite_module
+from regroup_core.attacks import cached as cached_module
 from regroup_core.store import AdversarialCache, tensor_digest
 
 
@@ -74,7 +74,7 @@ def test_rows_of_a_run_are_found_by_other_chunkings_and_single_images(tmp_path, 
     def never(*args, **kwargs):
         raise AssertionError("recomputed an image the cache holds")
 
-    monkeypatch.setattr(suite_module, "run_attack", never)
+    monkeypatch.setattr(cached_module, "run_attack", never)
     halves = cached_attack(bundle, x, y, "pgd", cache=cache, chunk_size=3, steps=2, seed=3)
     single = cached_attack(bundle, x[4:5], y[4:5], "pgd", cache=cache, chunk_size=1, steps=2, seed=3)
     assert torch.equal(halves.adversarial, whole.adversarial) and torch.equal(halves.success, whole.success)
@@ -85,7 +85,7 @@ def test_interrupted_run_resumes_without_losing_finished_chunks(tmp_path, monkey
     bundle, _ = tiny()
     x, y = tiny_batch(6)
     reference = cached_attack(bundle, x, y, "pgd", chunk_size=2, steps=2)  # no cache, uninterrupted
-    real = suite_module.run_attack
+    real = cached_module.run_attack
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -94,12 +94,12 @@ def test_interrupted_run_resumes_without_losing_finished_chunks(tmp_path, monkey
             raise KeyboardInterrupt  # the user presses Ctrl-C during the third chunk
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(suite_module, "run_attack", flaky)
+    monkeypatch.setattr(cached_module, "run_attack", flaky)
     cache = AdversarialCache(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         cached_attack(bundle, x, y, "pgd", cache=cache, chunk_size=2, steps=2)
     assert len(cache) == 2
-    monkeypatch.setattr(suite_module, "run_attack", real)
+    monkeypatch.setattr(cached_module, "run_attack", real)
     resumed = cached_attack(bundle, x, y, "pgd", cache=cache, chunk_size=2, steps=2)
     assert resumed.settings["cache"] == {"hits": 2, "misses": 1}
     assert torch.equal(resumed.adversarial, reference.adversarial)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "distributed"))
 from tiny_folder import CLASSES, gray_preprocess, tiny_bundle, write_folder
 
 from regroup_core.errors import DataError

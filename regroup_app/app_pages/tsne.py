@@ -1,0 +1,122 @@
+"""t-SNE of one layer's accumulators (pos, neg, pos+neg; the paper's Fig. 5): clean points coloured
+by class, adversarial points placed into the same map, coloured by REGroup's answer and joined to
+their originals; clicking or box-selecting points shows their images."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from typing import Any
+
+from regroup_app.services.gallery import sample_set
+from regroup_app.services.tsne_map import tsne_points
+from regroup_app.state import state
+from regroup_app.ui import glossary, links, plots, verdicts, widgets
+from regroup_app.ui.guard import require_defended, run_page
+from regroup_app.ui.synced import synced
+from regroup_core.sources.budgets import budget_note
+
+VIEWS = {"pos+neg": ("pos+neg",), "pos": ("pos",), "neg": ("neg",),
+         "all three side by side (the paper's Fig. 5)": ("pos", "neg", "pos+neg")}
+
+
+def _view_param(view: str) -> str:
+    """The view's name in links: pos+neg, pos, neg or all."""
+    return "all" if len(VIEWS[view]) > 1 else view
+
+
+SHOW_AT_MOST = 48  # images shown for a selection (the rest are counted)
+
+
+def _selected(event: Any) -> list[int]:
+    """Point indices (customdata) selected in a chart, by click, box or lasso."""
+    try:
+        points = event.selection.points if event is not None else []
+    except AttributeError:
+        return []
+    out = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, list):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            out.append(int(cd))
+    return out
+
+
+def body() -> None:
+    st.title("t-SNE of layer accumulators")
+    glossary.intro("tsne")
+    bundle, defended = require_defended()
+    mnist = bundle.spec.ships_data  # classes to choose from; else foolbox's few ImageNet samples
+    c1, c2, c3 = st.columns(3)
+    names = [layer.name for layer in bundle.layers]
+    layer = synced("layer", "tsne-layer", links.one_of(names),
+                   lambda key: c1.selectbox("Layer", names, index=len(names) - defended.classifiers.k, key=key,
+                                            help="Default: the lowest voting layer."))
+    shown = synced("view", "tsne-view", links.one_of(list(VIEWS), to_str=_view_param),
+                   lambda key: c1.radio("Accumulators", list(VIEWS), key=key,
+                                        help="pos+neg: both PMFs of the layer side by side in one vector (what "
+                                             "the layer's two voters see together)."),
+                   link=lambda v: _view_param(v) if v != "pos+neg" else None)
+    if mnist:
+        classes = synced("classes", "tsne-classes", links.integers(0, bundle.num_classes - 1, at_least=2),
+                         lambda key: c2.multiselect("Classes", list(range(bundle.num_classes)), default=[0, 1, 7],
+                                                    format_func=lambda c: verdicts.label_text(bundle, c), key=key,
+                                                    help="A class keeps its colour when you add or remove others."))
+        per_class = int(synced("n", "tsne-n", links.number(5, 100, integer=True, step=5),
+                               lambda key: c3.slider("Images per class", 5, 100, 25, 5, key=key)))
+    else:
+        classes, per_class = sorted({int(c) for c in sample_set(bundle.name, (), 1)[1]}), 1
+        c2.caption("ImageNet models use foolbox's 20 bundled ImageNet samples.")
+    with_adv = synced("adversarial", "tsne-adv", links.boolean,
+                      lambda key: c3.toggle("Overlay PGD adversarials (transfer)", value=mnist, key=key,
+                                            help="Each image attacked with 10 PGD steps on the softmax, then "
+                                                 "placed into the clean map."))
+    eps = synced("epsilon", "tsne-eps", links.number(1.0, 64.0, step=1.0),
+                 lambda key: c3.slider("PGD ε (0–255)", 1.0, 64.0, min(64.0, bundle.spec.default_epsilon_255), 1.0,
+                                       key=key, disabled=not with_adv,
+                                       help="Default: this model's softmax budget (PGD fools ≥ 90 % of its "
+                                            "undefended softmax with its full preset)."),
+                 link=lambda v: v if with_adv else None)
+    links.publish(with_image=False)
+    if mnist and len(classes) < 2:
+        st.warning("Choose at least two classes.")
+        return
+    variants = VIEWS[shown]
+    with st.spinner("Computing accumulators and t-SNE…"):
+        data = tsne_points(state().model_choice, layer, tuple(sorted(classes)), per_class, with_adv, eps, variants)
+    common = {"labels": data["labels"], "adversarial": data["adversarial"], "class_names": bundle.class_names,
+              "regroup_labels": data["regroup"], "origins": data["origin"]}
+    if len(variants) > 1:  # one figure, full width, one shared legend (three legends squeezed the maps)
+        fig = plots.tsne_grid({v: data[v] for v in variants}, title=f"pos, neg and pos+neg accumulators — {layer}",
+                              **common)
+    else:
+        fig = plots.tsne_scatter(data[variants[0]], title=f"{variants[0]} accumulators — {layer}", **common)
+    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
+                            key=f"chart-tsne-{'-'.join(variants)}")
+    chosen: list[int] = _selected(event)
+    if with_adv:
+        st.caption(f"PGD (transfer) {budget_note(bundle.spec, float(eps))}. The overlay runs 10 steps, fewer than "
+                   "the 100 the budget was measured with, so it fools fewer images than that.")
+    n_adv = int(data["adversarial"].sum())
+    st.caption(f"{len(data['labels']) - n_adv} clean points (circles, colour = true class) and {n_adv} adversarial "
+               "points (crosses, colour = REGroup's answer, a grey line to the original). Click a point to see its "
+               "image (shift-click adds more), or pick Box or Lasso select in the chart's toolbar and drag; "
+               "double-click the chart to clear.")
+    if chosen:
+        chosen = list(dict.fromkeys(chosen))
+        st.subheader(f"Selected: {len(chosen)} image{'s' if len(chosen) != 1 else ''}")
+        if len(chosen) > SHOW_AT_MOST:
+            st.caption(f"Showing the first {SHOW_AT_MOST} of {len(chosen)}; select fewer to see the others.")
+        shown_idx = chosen[:SHOW_AT_MOST]
+        cols = st.columns(8)
+        for j, idx in enumerate(shown_idx):
+            kind = "adversarial" if data["adversarial"][idx] else "clean"
+            cols[j % len(cols)].image(
+                widgets.to_pil(data["images"][idx], size=96),
+                caption=f"#{idx} {kind}: true {bundle.class_names[int(data['labels'][idx])]}, "
+                        f"REGroup {bundle.class_names[int(data['regroup'][idx])]}")
+
+
+run_page(body)

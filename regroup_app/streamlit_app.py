@@ -1,0 +1,74 @@
+"""REGroup Explorer — entry point: ``python -m app`` (or ``streamlit run regroup_app/streamlit_app.py``).
+
+One navigation over thin pages in ``app_pages/``; the sidebar shows what this session is
+working with (model, classifier, image), a link to the current view and the glossary. The
+sidebar is filled *after* the page ran, so it shows the image the page just chose.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts regroup_app/ first on the path, not the folder above it
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st
+
+from regroup_app.services.threads import configure_threads
+from regroup_app.state import state
+from regroup_app.ui import glossary, links
+from regroup_app.ui.text import md
+from regroup_core.errors import RegroupError, one_line
+
+# An emoji favicon is drawn by the browser (an inline SVG): nothing is fetched, the app works offline.
+st.set_page_config(page_title="REGroup Explorer", page_icon="🗳️", layout="wide")
+try:
+    configure_threads()
+except RegroupError as exc:  # a bad REGROUP_APP_THREADS: one line, not a traceback
+    st.error(md(one_line(exc), 300), icon=":material/warning:")
+    st.stop()
+
+PAGES = [
+    st.Page("app_pages/tour.py", title="Tour", icon=":material/school:", default=True),
+    st.Page("app_pages/model.py", title="Model", icon=":material/memory:"),
+    st.Page("app_pages/attack_lab.py", title="Attack lab", icon=":material/bolt:"),
+    st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:"),
+    st.Page("app_pages/layer_ranks.py", title="Layer ranks", icon=":material/grid_on:"),
+    st.Page("app_pages/ablations.py", title="Ablations", icon=":material/bar_chart:"),
+    st.Page("app_pages/tsne.py", title="t-SNE", icon=":material/scatter_plot:"),
+    st.Page("app_pages/classroom.py", title="Voting classroom", icon=":material/how_to_vote:"),
+    st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/table_chart:"),
+]
+
+state().persist_widgets()
+links.start()
+page = st.navigation(PAGES)
+notice = st.empty()  # the link's bad or unused settings, if any, above the page
+sidebar = st.sidebar.container()
+
+
+def _sidebar() -> None:
+    with sidebar:
+        app = state()
+        choice = app.model_choice
+        st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
+        # uploaded file names are the visitor's text: escaped (md), never Markdown
+        st.markdown(f"**Model:** `{choice.name}`  \n**Weights:** {md(app.shown_name(choice.weights, 'default'), 60)}"
+                    f"  \n**Classifiers:** {md(app.shown_name(choice.classifier, 'none yet'), 60)}")
+        image = app.current_image
+        if image is not None:
+            st.image(image.pil(), caption=md(image.name, 60), width=96)
+        with st.popover("Copy link to this view", icon=":material/link:", width="stretch"):
+            st.caption("This address reopens the page with the same settings (uploaded files are not included). "
+                       "Use the copy button of the box:")
+            st.code(links.share_url(page.url_path), language=None, wrap_lines=True)
+        glossary.sidebar_glossary()
+
+
+try:
+    page.run()
+finally:  # also after st.stop() / st.switch_page(): the sidebar always shows the current state
+    links.finish(notice)
+    _sidebar()
