@@ -42,7 +42,19 @@ def _smallest(rate, lo: int, hi: int, threshold: float) -> int:
     return hi
 
 
-def measure(model: str, n: int, steps: int, seed: int) -> dict:
+def _recorded(path: Path, model: str, n: int, steps: int, seed: int) -> dict[int, float]:
+    """The fool rates an earlier run of the same settings recorded for ``model`` (``--resume``): PGD is
+    seeded, so they are what a rerun computes; stored as exact counts over the correct digits."""
+    if not path.is_file():
+        return {}
+    for row in json.loads(path.read_text())["models"]:
+        if row["model"] == model and (row["digits"], row["steps"], row["seed"]) == (n, steps, seed):
+            correct = row["correct"]
+            return {int(e): round(r * correct) / correct for e, r in row["fool_rates"].items()}
+    return {}
+
+
+def measure(model: str, n: int, steps: int, seed: int, known: dict[int, float] | None = None) -> dict:
     import torch
 
     import regroup_core
@@ -54,7 +66,7 @@ def measure(model: str, n: int, steps: int, seed: int) -> dict:
     with torch.no_grad():
         right = bundle.model(x).argmax(1) == y
     x, y = x[right], y[right]
-    rates: dict[int, float] = {}
+    rates: dict[int, float] = dict(known or {})
 
     def rate(eps: int) -> float:
         if eps not in rates:
@@ -88,13 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "budgets.json"))
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the fool rates --out already records for the same settings (seeded: identical)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     command = "python -m scripts.measure_budgets " + " ".join(sys.argv[1:] if argv is None else argv)
-    rows = [{**measure(m, args.n, args.steps, args.seed), "made_by": command} for m in args.models.split(",")]
+    rows = [{**measure(m, args.n, args.steps, args.seed,
+                       _recorded(Path(args.out), m, args.n, args.steps, args.seed) if args.resume else None),
+             "made_by": command} for m in args.models.split(",")]
     out_path = Path(args.out)
     if out_path.is_file():  # measuring one model keeps the others' rows
         measured = {r["model"] for r in rows}

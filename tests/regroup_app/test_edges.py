@@ -234,3 +234,16 @@ def test_glossary_opens_as_a_dialog_with_the_missing_terms():
     text = " ".join(m.value for m in at.markdown)
     for term in ("adversarial example", "PGD", "DeepFool", "plurality", "Copeland", "KL divergence"):
         assert f"**{term}**" in text
+
+
+def test_a_fifo_named_pth_is_named_a_fifo_never_opened(tmp_path, monkeypatch):
+    import os
+
+    from regroup_app.services.weights import check_server_path
+    from regroup_core.errors import RegroupError
+
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("REGROUP_DATA_ROOTS", str(tmp_path))
+    with pytest.raises(RegroupError, match=r"got a named pipe \(FIFO\)$"):
+        check_server_path(str(fifo))
