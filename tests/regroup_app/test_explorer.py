@@ -313,7 +313,7 @@ def test_ablations_show_shipped_results_on_a_first_visit():
 
 def test_ablations_epsilon_slider_drives_the_sweep():
     at = start("ablations")
-    assert any("At the slider's ε = 32" in m.value for m in at.markdown)  # the shipped sweep, at the slider's ε
+    assert any("At the slider's ε = 44" in m.value for m in at.markdown)  # the shipped sweep, at the model's budget
     at.number_input(key="abl-n").set_value(3).run()
     at.slider(key="abl-eps").set_value(48.0).run()
     at.multiselect(key="abl-eps-list").set_value([8.0]).run()
