@@ -92,13 +92,13 @@ def _marks(fig: go.Figure, columns: Sequence[str], marks: Mapping[str, int | Non
 
 
 def _key_line(fig: go.Figure, entries: Sequence[str]) -> None:
-    """The figure's key under the plot (tags and the voting band), outside the cells it explains."""
+    """The figure's key (the column tags, the voting band) as a line between the title and the column
+    tags: outside the cells it explains and clear of the axis labels, whatever their angle."""
     if entries:
-        # under the x axis's tick labels and title (about 45 px), not over them
-        fig.add_annotation(xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top", yshift=-48,
+        fig.add_annotation(xref="paper", yref="paper", x=0, y=1, xanchor="left", yanchor="bottom", yshift=50,
                            text="   ".join(entries), showarrow=False, font={"size": 11}, align="left")
         margin = fig.layout.margin
-        fig.update_layout(margin={"l": margin.l, "r": margin.r, "t": margin.t, "b": max(margin.b or 0, 10) + 62})
+        fig.update_layout(margin={"l": margin.l, "r": margin.r, "t": (margin.t or 50) + 36, "b": margin.b})
 
 
 def _voter_band(fig: go.Figure, n_layers: int, k: int | None) -> list[str]:

@@ -70,9 +70,9 @@ def outcome_of(bundle: ModelBundle, clean: Prediction, attacked: Prediction, lab
 
 
 def size_text(bundle: ModelBundle, linf: float, settings: Mapping[str, Any]) -> str:
-    """The attack's size (``linf``: max |δ| on [0, 1]) against the model's budget: 'ε = 32/255 — below this model's softmax budget
-    45/255: PGD fools about 28 % …' for a fixed-budget L∞ attack, the max |δ| against the budgets
-    otherwise."""
+    """The attack's size (``linf``: max |δ| on [0, 1]) against the model's budget: 'ε = 32/255 — below
+    this model's softmax budget 44/255: PGD fools about 28 % …' for a fixed-budget L∞ attack, the
+    max |δ| against the budgets otherwise."""
     eps = settings.get("epsilon_255")
     size = f"max |δ| = {255 * linf:.1f}/255"
     if eps is not None and settings.get("norm") == "linf" and settings.get("budget") == "fixed":

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .models import ModelSpec
 
-__all__ = ["beyond_budget", "budget_note", "delta_note", "largest_budget_255", "short_budget_note", "softmax_fool_share"]
+__all__ = ["beyond_budget", "budget_note", "delta_note", "largest_budget_255", "short_budget_note",
+           "softmax_fool_share"]
 
 TOLERANCE_255 = 0.05
 """float32 rounding of a perturbation that sits on the budget (0–255 scale)."""
@@ -51,7 +52,8 @@ def budget_note(spec: ModelSpec, epsilon_255: float, *, softmax_fooled: float | 
         return f"{head} — this model's softmax budget is unknown (not measured)"
     share_top = _pct(spec.budget_shares[-1]) if spec.budget_shares else "most"
     if epsilon_255 >= top - TOLERANCE_255:
-        return f"{head} — at or above this model's softmax budget {top:g}/255 (PGD fools ≥ {share_top} of the softmax there)"
+        return (f"{head} — at or above this model's softmax budget {top:g}/255 (PGD fools ≥ {share_top} of the "
+                "softmax there)")
     if softmax_fooled is not None:
         share = f"{attack} fools only {_pct(softmax_fooled)} of the undefended softmax here"
     else:

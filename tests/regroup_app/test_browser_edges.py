@@ -90,8 +90,16 @@ def test_hostile_links_contact_no_other_host_and_the_edge_states_render(server):
         page.wait_for_selector("canvas.upper-canvas", timeout=60_000)
         _draw_seven(page)
         _settle(page)
-        page.get_by_label("Attack", exact=True).first.click()
-        page.get_by_role("option", name="deepfool").click()
+        page.wait_for_selector("text=Attack your drawing", timeout=60_000)
+        _settle(page)
+        for _ in range(3):  # the dropdown may open during a rerun and close again: retry
+            page.get_by_label("Attack", exact=True).first.click()
+            try:
+                page.get_by_role("option", name="deepfool").click(timeout=10_000)
+                break
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError
+                page.keyboard.press("Escape")
+                _settle(page)
         _settle(page)
         page.get_by_role("button", name="Attack", exact=True).click()
         _settle(page)

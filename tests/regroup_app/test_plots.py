@@ -25,9 +25,9 @@ def test_rank_heatmap_int16_hover_marks_and_voter_band():
     # one letter above each outlined column (words collided above neighbouring columns: "REGrouptrue")
     assert f"<span style='color:{plots.TRUE_COLOR}'><b>T</b></span>" in texts
     assert f"<span style='color:{plots.SOFTMAX_COLOR}'><b>S</b></span>" in texts
-    # the key, with the voting band's words, stands under the plot, not over the cells
+    # the key, with the voting band's words, is a line above the column tags, not over the cells or axis labels
     key = next(a for a in fig.layout.annotations if "voting layers" in a.text)
-    assert key.yref == "paper" and key.y == 0 and key.yanchor == "top"
+    assert key.yref == "paper" and key.y == 1 and key.yanchor == "bottom" and key.yshift > 0
     assert "T</b> = true class" in key.text and "S</b> = softmax" in key.text and "k = 1 voting layers" in key.text
     assert len(fig.layout.shapes) == 3  # two marked columns + the voter band
 
