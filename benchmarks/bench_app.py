@@ -204,8 +204,9 @@ def resnet50(repeats: int) -> dict:
         marks = {"true": None, "softmax": int(pred.softmax_labels[0]), "REGroup": int(pred.regroup_labels[0])}
         classes = focus_classes(pos, neg, top_n=None, marked=[c for c in marks.values() if c is not None])
         layers = [layer.name for layer in pred.layers]
-        heat = plots.rank_heatmap(pos[:, classes].numpy(), layers=layers, classes=classes, class_names=bundle.class_names,
-                                  num_classes=m, title="clean", marks=marks, k=defended.classifiers.k)
+        heat = plots.rank_heatmap(pos[:, classes].numpy(), layers=layers, classes=classes,
+                                  class_names=bundle.class_names, num_classes=m, title="clean", marks=marks,
+                                  k=defended.classifiers.k)
         lines = focus_classes(pos, neg, top_n=10, marked=[c for c in marks.values() if c is not None])
         build = plots.buildup_lines(borda_buildup(pos, neg).numpy(), classes=lines, class_names=bundle.class_names,
                                     layers=layers, chosen_k=defended.classifiers.k, marks=marks)

@@ -25,8 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-
 from torch.utils.data import TensorDataset
 
 from regroup_core.engine import GenerativeClassifiers, REGroup

@@ -13,7 +13,7 @@ The package reads one way:
 * :mod:`.api` and :mod:`.cli` — the front ends' entry points (the app is ``regroup_app/``).
 """
 
-from .api import defend, fit, load_defended
+from .api import FitOptions, defend, fit, fit_result, load_defended
 from .engine import (
     DEFAULT_K,
     DEFAULT_THRESHOLD,
@@ -44,9 +44,9 @@ from .store import load_classifiers, save_classifiers
 __version__ = "0.2.0"
 
 __all__ = [
-    "DEFAULT_K", "DEFAULT_THRESHOLD", "DELTA", "ClassifierFileError", "DataError", "EmptyClassError",
+    "DEFAULT_K", "DEFAULT_THRESHOLD", "DELTA", "ClassifierFileError", "DataError", "EmptyClassError", "FitOptions",
     "GenerativeClassifiers", "ImageError", "LayerError", "LayerInfo", "LayerKind", "ModelBundle", "ModelError",
     "ModelSpec", "Prediction", "REGroup", "RegroupError", "Variant", "bundle_from_module", "defend",
-    "discover_layers", "fit", "layers_from_names", "load_classifiers", "load_defended", "load_model",
+    "discover_layers", "fit", "fit_result", "layers_from_names", "load_classifiers", "load_defended", "load_model",
     "model_names", "preset_layers", "save_classifiers", "select_k",
 ]

@@ -5,40 +5,44 @@
     defended = defend(bundle, classifiers)
     prediction = defended.predict(bundle.image_batch([image]))
 
-Thin over :mod:`regroup_core.run`: the CLI (one process or torchrun) and the app go through
-the same loop, so the same data gives the same classifier everywhere.
+Thin over :mod:`regroup_core.run`: the CLI (one process or torchrun) and the app call
+:func:`fit_result` / :func:`fit` with one :class:`~regroup_core.run.options.FitOptions`, so the same
+data and options give the same classifier everywhere.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from .engine import DEFAULT_THRESHOLD, DELTA, EmptyClassPolicy, GenerativeClassifiers, REGroup
+from .engine import GenerativeClassifiers, REGroup
 from .errors import ClassifierFileError
 from .run import fit as run_fit
-from .run.precision import Precision
-from .run.progress import Progress
+from .run.fit import FitResult
+from .run.options import FitOptions
 from .sources import Data, ModelBundle
 from .store import check_compatible, load_classifiers
 
-__all__ = ["defend", "fit", "load_defended"]
+__all__ = ["FitOptions", "defend", "fit", "fit_result", "load_defended"]
 
 
-def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selection: Data | None = None,
-        threshold: float = DEFAULT_THRESHOLD, k: int | None = None, on_empty: EmptyClassPolicy = "error",
-        batch_size: int = 64, workers: int = 0, amp: Precision | str | None = None, seed: int = 0,
-        checkpoint: str | os.PathLike[str] | None = None, delta: float = DELTA, progress: bool = False,
-        callback: Progress | None = None) -> GenerativeClassifiers:
+def fit_result(bundle: ModelBundle, data: Data, options: FitOptions | None = None, **changes: Any) -> FitResult:
+    """Fit, and say what the run did: :func:`fit`'s classifiers with the run's counts (images read,
+    unreadable files skipped, candidates) — what the CLI prints."""
+    return run_fit.fit(bundle, data, FitOptions.of(options, **changes))
+
+
+def fit(bundle: ModelBundle, data: Data, options: FitOptions | None = None, **changes: Any) -> GenerativeClassifiers:
     """Fit the layer-wise generative classifiers of ``bundle`` on ``data`` and choose k.
 
-    ``data``/``selection``: ``mnist:<split>``, an ImageFolder directory, a ``path label`` file
-    list or a dataset of ``(image, label)``. k is the given ``k``; else the paper's rule on
-    ``selection``; else 5 (capped at the number of layers). See
-    :func:`regroup_core.run.fit.fit` for every option.
+    ``data`` (and ``selection``): ``mnist:<split>``, an ImageFolder directory, a ``path label``
+    file list or a dataset of ``(image, label)``. ``options`` is a
+    :class:`~regroup_core.run.options.FitOptions`; keyword ``changes`` (``per_class=50``,
+    ``selection="mnist:selection"``, ``checkpoint_every=10``, ... every field of it) are applied to
+    it. k is the given ``k``; else the paper's rule on ``selection``; else 5 (capped at the
+    number of layers).
     """
-    return run_fit.fit(bundle, data, per_class=per_class, selection=selection, threshold=threshold, k=k,
-                       on_empty=on_empty, batch_size=batch_size, workers=workers, amp=amp, seed=seed,
-                       checkpoint=checkpoint, delta=delta, progress=progress, callback=callback).classifiers
+    return fit_result(bundle, data, options, **changes).classifiers
 
 
 def defend(bundle: ModelBundle, classifiers: GenerativeClassifiers) -> REGroup:

@@ -23,12 +23,23 @@ from typing import Any, NoReturn
 import torch
 
 from . import checks
-from .api import load_defended
+from .api import FitOptions, fit_result, load_defended
 from .engine import DEFAULT_THRESHOLD, Variant
 from .errors import ArgumentError, EmptyClassError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
+from .run.estimate import format_report, measure, project
 from .run.precision import Precision
-from .sources import ModelBundle, load_model, model_names
+from .attacks import get_preset, preset_names
+from .experiments import (
+    attack_table,
+    clean_summary,
+    format_attack_table,
+    format_robust_curves,
+    run_suite,
+    select_correct,
+)
+from .sources import ModelBundle, load_model, model_names, open_image
+from .store import AdversarialCache, atomic_write, save_classifiers
 
 __all__ = ["main"]
 
@@ -39,7 +50,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
 
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         # argparse drops a value of exactly '--' given as --opt=-- (its end-of-options marker) and
         # then skips the option's type check; refuse it here instead
         for arg in (sys.argv[1:] if args is None else args):
@@ -156,8 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epsilon", type=_typed(_epsilon), default=None,
                    help="L∞ budget in (0, 255] (0–255 scale) of the fixed-budget L∞ attacks (PGD, APGD, SPSA, "
                    "Square; default: the model's softmax budget, where PGD fools >= 90%% of its undefended softmax "
-                   "- see docs/results/budgets.json); minimisation attacks (DeepFool, C&W, Boundary, Trust Region, FMN...) stay unbounded and "
-                   "are reported as robust accuracy at fixed budgets (robust_at)")
+                   "- see docs/results/budgets.json); minimisation attacks (DeepFool, C&W, Boundary, Trust Region, "
+                   "FMN...) stay unbounded and are reported as robust accuracy at fixed budgets (robust_at)")
     p.add_argument("--cache", type=_PATH, default=None,
                    help="adversarial cache directory (default: the shared cache the app uses too, "
                    "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
@@ -166,8 +178,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _attack_names() -> list[str]:
-    from .attacks import preset_names
-
     return list(preset_names())
 
 
@@ -228,9 +238,15 @@ def _layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_options(args: argparse.Namespace, selection: str | None, progress: bool) -> FitOptions:
+    """The parsed options, whole, as the loop takes them."""
+    return FitOptions(per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
+                      on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
+                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                      progress=progress)
+
+
 def _fit(args: argparse.Namespace) -> int:
-    from .run.fit import fit
-    from .store import save_classifiers
 
     _check_out_file(args.out, "--out")
     _check_out_dir(Path(args.checkpoint) if args.checkpoint is not None else None, "--checkpoint")
@@ -246,10 +262,7 @@ def _fit(args: argparse.Namespace) -> int:
                             "(no fit data ships with it), got none")
     selection = args.selection if args.selection is not None else (
         bundle.spec.selection_data if args.data is None else None)
-    result = fit(bundle, data, per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
-                 on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
-                 checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
-                 progress=ctx.is_main)
+    result = fit_result(bundle, data, _fit_options(args, selection, progress=ctx.is_main))
     classifiers, run = result.classifiers, result.run
     if ctx.is_main:
         save_classifiers(classifiers, args.out)
@@ -266,8 +279,6 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .sources import open_image
-
     bundle = load_model(args.model, args.weights, device=args.device)
     defended = load_defended(bundle, args.classifier)
     if args.k is not None and args.k > len(defended.layers):
@@ -308,36 +319,19 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from .attacks import get_preset
-    from .experiments import (
-        attack_table,
-        clean_summary,
-        format_attack_table,
-        format_robust_curves,
-        run_suite,
-        select_correct,
-    )
-    from .store import AdversarialCache, atomic_write
-
+def _attack_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``--attacks`` checked (unknown names: one line before any work), with each attack's ``--steps``
+    and ``--epsilon`` (the L∞ budget only applies to fixed-budget L∞ attacks)."""
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if not attacks:
         raise ArgumentError("--attacks: expected at least one attack, got none")
     try:
-        specs = {a: get_preset(a) for a in attacks}  # unknown names: one-line error before any work
+        specs = {a: get_preset(a) for a in attacks}
     except RegroupError as exc:
         raise ArgumentError(f"--attacks: {exc}") from None
-    _check_out_dir(args.out, "--out")
-    _check_out_dir(args.cache, "--cache")
-    if args.cache is None:
-        _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
-    _data_option(args.data, "--data")
-    ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
-    bundle = _load_model_in_order(args, ctx)
-    defended = load_defended(bundle, args.classifier)
-    options: dict[str, dict] = {}
+    options: dict[str, dict[str, Any]] = {}
     for a, spec in specs.items():
-        opts: dict = {}
+        opts: dict[str, Any] = {}
         if args.steps is not None and "steps" in spec.params:
             opts["steps"] = args.steps
         if args.epsilon is not None and spec.takes_linf_epsilon:
@@ -345,33 +339,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         elif spec.takes_linf_epsilon and not spec.grows_epsilon:  # the model's own budget, not ImageNet's 4/255
             opts["epsilon_255"] = bundle.spec.default_epsilon_255
         options[a] = opts
-    data = args.data if args.data is not None else bundle.spec.test_data
-    if data is None:
-        raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
-                            f"'{args.model}' (none ships with it), got none")
-    threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
-    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
-    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
-    suite = run_suite(bundle, defended, test, attacks=attacks, threats=threats, seed=args.seed, cache=cache,
-                      chunk_size=args.chunk_size, attack_options=options, progress=not args.json and ctx.is_main)
-    if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
-        return 0
-    table = attack_table(suite)
-    clean = clean_summary(suite)
-    settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
-                "cache_hits": cache.hits, "cache_misses": cache.misses}
-    rows = json.loads(table.to_json(orient="records"))
-    for row in rows:
-        if row.get("settings"):
-            row["settings"] = json.loads(row["settings"])
-    payload = {"rows": rows, "clean": clean, "settings": settings}
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
-    atomic_write(args.out / "results.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1, default=str)))
-    if args.json:
-        print(json.dumps(payload, default=str))
-        return 0
+    return options
+
+
+def _write_results(out: Path, table: Any, payload: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1, default=str)))
+
+
+def _print_evaluation(table: Any, clean: dict[str, Any], suite: Any, cache: AdversarialCache, out: Path) -> None:
     print(format_attack_table(table).drop(columns=["sanity"]).to_string(index=False))
     curves = format_robust_curves(table)
     if len(curves):
@@ -385,14 +362,48 @@ def _evaluate(args: argparse.Namespace) -> int:
           f"top-5 {clean['regroup_top5']} %. Intervals: Wilson 95 %; a Borda tie counts as a REGroup error.")
     if suite.settings["skipped"]:
         print(f"skipped (attack does not fit the threat model): {', '.join(suite.settings['skipped'])}")
-    print(f"cache {cache.root}: {cache.hits} hits, {cache.misses} misses; wrote {args.out / 'results.csv'} "
-          f"and {args.out / 'results.json'}")
+    print(f"cache {cache.root}: {cache.hits} hits, {cache.misses} misses; wrote {out / 'results.csv'} "
+          f"and {out / 'results.json'}")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    options = _attack_options(args)
+    _check_out_dir(args.out, "--out")
+    _check_out_dir(args.cache, "--cache")
+    if args.cache is None:
+        _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
+    _data_option(args.data, "--data")
+    ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
+    bundle = _load_model_in_order(args, ctx)
+    defended = load_defended(bundle, args.classifier)
+    data = args.data if args.data is not None else bundle.spec.test_data
+    if data is None:
+        raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
+                            f"'{args.model}' (none ships with it), got none")
+    threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
+    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    suite = run_suite(bundle, defended, test, attacks=list(options), threats=threats, seed=args.seed, cache=cache,
+                      chunk_size=args.chunk_size, attack_options=options, progress=not args.json and ctx.is_main)
+    if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
+        return 0
+    table, clean = attack_table(suite), clean_summary(suite)
+    settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
+                "cache_hits": cache.hits, "cache_misses": cache.misses}
+    rows = json.loads(table.to_json(orient="records"))
+    for row in rows:
+        if row.get("settings"):
+            row["settings"] = json.loads(row["settings"])
+    payload = {"rows": rows, "clean": clean, "settings": settings}
+    _write_results(args.out, table, payload)
+    if args.json:
+        print(json.dumps(payload, default=str))
+    else:
+        _print_evaluation(table, clean, suite, cache, args.out)
     return 0
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from .run.estimate import format_report, measure, project
-
     bundle = load_model(args.model, args.weights, device=args.device)
     accuracy = args.accuracy if args.accuracy is not None else (bundle.spec.top1 or 1.0)
     m = measure(bundle, batch_size=args.batch_size, batches=args.batches, amp=args.amp)

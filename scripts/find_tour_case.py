@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mnist-vgg")
     parser.add_argument("--attack", default="pgd", help="a gradient attack preset (both threat models)")
-    parser.add_argument("--epsilon", type=float, default=None, help="L∞ budget on the 0–255 scale (default: preset)")
+    parser.add_argument("--epsilon", type=float, default=None,
+                        help="L∞ budget on the 0–255 scale (default: preset)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=1000, help="test digits to scan")
     parser.add_argument("--confirm", type=int, default=30, help="candidates to confirm with the app's call")

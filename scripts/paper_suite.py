@@ -47,7 +47,7 @@ from regroup_core.experiments import (
     variant_ablation,
     voting_rules,
 )
-from regroup_core.experiments.tables import headline_verdict, with_interval
+from regroup_core.experiments.formatting import headline_verdict, with_interval
 from regroup_core.store import AdversarialCache
 
 ATTACKS = ["pgd", "apgd-ce", "apgd-t", "deepfool", "cw", "ead", "trust-region", "fmn", "fmn-l2", "pgd-targeted",
@@ -66,7 +66,8 @@ PROFILES = {
         "cw": {"steps": 30, "binary_search_steps": 3}, "ead": {"steps": 30, "binary_search_steps": 3},
         "trust-region": {"c": 3, "steps": 100}, "fmn": {"steps": 50}, "fmn-l2": {"steps": 50},
         "apgd-ce": {"steps": 50}, "apgd-t": {"steps": 25}, "deepfool": {"steps": 50},
-        "pgd-targeted": {"epsilon_ladder_255": (16.0, 48.0, 76.5)}, "pgd-hc": {"epsilon_ladder_255": (16.0, 48.0, 76.5)},
+        "pgd-targeted": {"epsilon_ladder_255": (16.0, 48.0, 76.5)},
+        "pgd-hc": {"epsilon_ladder_255": (16.0, 48.0, 76.5)},
         "boundary": {"steps": 50}, "hopskipjump": {"steps": 3, "max_gradient_eval_steps": 50},
         "spatial": {"num_translations": 5, "num_rotations": 5},
         "spsa": {"steps": 20, "samples": 16, "lr": 0.02}, "square": {"queries": 300},
@@ -148,7 +149,8 @@ def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
                  for r in head.itertuples()],
         regroup=[f"{r.regroup_robust:.1f} [{r.regroup_robust_ci[0]:.1f}, {r.regroup_robust_ci[1]:.1f}]"
                  for r in head.itertuples()])
-    by_attack = pd.DataFrame([{"epsilon_255": r.epsilon_255, **{f"softmax after {k}": v for k, v in r.softmax_by_attack.items()},
+    by_attack = pd.DataFrame([{"epsilon_255": r.epsilon_255,
+                               **{f"softmax after {k}": v for k, v in r.softmax_by_attack.items()},
                                **{f"REGroup after {k}": v for k, v in r.regroup_by_attack.items()}}
                               for r in head.itertuples()])
     plan = next((json.loads(r)["adaptive"]["runs"] for r, t, a in zip(table.settings, table.threat, table.attack)
@@ -171,9 +173,11 @@ def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
                             "regroup_adaptive_only"]]),
           "\n**Plainly:** " + headline_verdict(json.loads(head.to_json(orient="records"))) + "\n",
           "\nPer attack (% correct):\n", md_table(by_attack, "{:.1f}"),
-          f"\n## Every attack and threat model (ε = {bundle.spec.demo_epsilon_255:g}/255 for fixed-budget L∞ attacks)\n",
+          f"\n## Every attack and threat model (ε = {bundle.spec.demo_epsilon_255:g}/255 for fixed-budget L∞ "
+          "attacks)\n",
           "`softmax fooled %`: the same attack with the same settings on the undefended softmax — the sanity check "
-          "(a gradient attack below 90 % is named in the notes below the table, with the reason). `#S`: images where the attack fooled the "
+          "(a gradient attack below 90 % is named in the notes below the table, with the reason). `#S`: images "
+          "where the attack fooled the "
           "classifier it attacked (the softmax for *transfer*, the exact REGroup for *blackbox* and *adaptive*). "
           "`REGroup top-1 on #S` is the paper's number (as a count k/#S below 20 successes). Bounded attacks give "
           "`robust %` on all n images; minimisation attacks (DeepFool, C&W, EAD, Trust Region, FMN, Boundary, "
@@ -182,7 +186,8 @@ def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
           "`zero-grad %`: share of attacked images whose surrogate gradient is exactly zero.\n",
           md_table(format_attack_table(table).drop(columns=["sanity"])),
           "\nNotes: " + ("; ".join(f"{r.attack}/{r.threat}: {r.sanity}" for r in table.itertuples()
-                                   if isinstance(r.sanity, str) and r.sanity != "ok") or "every attack passed its sanity check")
+                                   if isinstance(r.sanity, str) and r.sanity != "ok")
+                         or "every attack passed its sanity check")
           + f". Skipped (attack does not fit the threat model): {', '.join(suite.settings['skipped']) or 'none'}.\n",
           "\n### Minimisation attacks: robust accuracy at fixed budgets (softmax / REGroup [95 %])\n",
           "From each image's minimal adversarial: an image is broken at ε when its adversarial is within ε and fools "

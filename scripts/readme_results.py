@@ -28,7 +28,7 @@ import torch
 from regroup_core import load_defended, load_model
 from regroup_core.cli import main as cli_main
 from regroup_core.experiments import headline, select_correct
-from regroup_core.experiments.tables import headline_verdict
+from regroup_core.experiments.formatting import headline_verdict
 from regroup_core.store import AdversarialCache
 
 MODELS = ("mnist-vgg", "mnist-resnet")
@@ -73,8 +73,9 @@ def main() -> int:
         bundle = load_model(model, device="cpu")
         defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
-        progress = lambda done, total, msg: print(f"[{time.time() - t0:7.0f}s] {model} {msg} ({done}/{total})",  # noqa: E731
-                                                  flush=True)
+        def progress(done: int, total: int, msg: str, model: str = model) -> None:
+            print(f"[{time.time() - t0:7.0f}s] {model} {msg} ({done}/{total})", flush=True)
+
         table = headline(bundle, defended, test, seed=args.seed, cache=cache, callback=progress)
         rows += json.loads(table.to_json(orient="records"))
         checks.append(_acceptance_check(model, progress))
@@ -94,7 +95,8 @@ def main() -> int:
              f"Images: the first {args.n} `mnist:test` digits (seeded order, seed {args.seed}) the softmax "
              "classifies correctly. Accuracy in % with its Wilson 95 % interval; a Borda tie counts as a REGroup "
              "error (the last column: how many digits end on a tie, and REGroup's accuracy if its tie-break by "
-             "class index were counted — an upper bound, see below). *Softmax*: the digits the undefended softmax still gets right after **every** one of PGD "
+             "class index were counted — an upper bound, see below). *Softmax*: the digits the undefended "
+             "softmax still gets right after **every** one of PGD "
              "(40 steps, one random restart), APGD-CE and APGD-T (torchattacks). *REGroup*: the digits REGroup "
              "still gets right after **every** one of the adaptive PGD plan (soft-Borda margin from the clean image "
              "and from the transfer adversarial, toward the two runner-up classes, one random restart; the exact "
@@ -108,7 +110,8 @@ def main() -> int:
         lines.append(f"| {r['model']} | {r['epsilon_255']:g} | {r['n']} | {_ci(r, 'softmax_robust')} | "
                      f"{r['softmax_strongest']} | {_ci(r, 'regroup_robust')} | {r['regroup_strongest']} | "
                      f"{r['regroup_ties']} ({r['regroup_robust_tiebreak']:.1f}) |")
-    lines += ["", "**What REGroup buys on these models, plainly:** " + headline_verdict(rows) + " An attacker who aims at "
+    lines += ["", "**What REGroup buys on these models, plainly:** " + headline_verdict(rows)
+              + " An attacker who aims at "
               "REGroup itself (adaptive) gets about as far as one who aims at the undefended softmax; REGroup is not "
               "a robust classifier on these MNIST networks, whatever the transfer-only numbers of the paper's "
               "protocol (in `docs/results/`) suggest.",

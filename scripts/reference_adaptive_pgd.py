@@ -131,7 +131,8 @@ def main() -> int:
             by[name] = int(hit.sum())
         robust = int((~broken).sum())
         lo, hi = wilson_interval(robust, len(y))
-        row = (f"| {model} | {args.epsilon:g} | {len(y)} | {100 * robust / len(y):.1f} [{100 * lo:.1f}, {100 * hi:.1f}] "
+        row = (f"| {model} | {args.epsilon:g} | {len(y)} | {100 * robust / len(y):.1f} "
+               f"[{100 * lo:.1f}, {100 * hi:.1f}] "
                f"| {', '.join(f'{k}: {v}' for k, v in by.items())} | {time.time() - t0:.0f} |")
         print(row, flush=True)
         lines.append(row)

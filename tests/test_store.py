@@ -143,7 +143,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(fitted, tmp_path, mo
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("regroup_core.store.save_file", crash)
+    monkeypatch.setattr("regroup_core.store.classifier_file.save_file", crash)
     with pytest.raises(OSError):
         save_classifiers(replace(fitted, k=1), path)
     assert path.read_bytes() == before
@@ -238,7 +238,8 @@ def test_killed_writer_leaves_no_temp_file_behind(tmp_path):
     import time
 
     script = ("import sys, time\nfrom regroup_core.store import atomic_write\n"
-              "def slow(tmp):\n    open(tmp, 'w').write('partial')\n    print('writing', flush=True)\n    time.sleep(60)\n"
+              "def slow(tmp):\n    open(tmp, 'w').write('partial')\n"
+              "    print('writing', flush=True)\n    time.sleep(60)\n"
               "atomic_write(sys.argv[1], slow)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "c.safetensors")], stdout=subprocess.PIPE,
                             text=True, cwd=Path(__file__).resolve().parents[1])

@@ -18,6 +18,9 @@ from regroup_core import ModelBundle
 from regroup_core.sources.budgets import budget_note
 
 
+LAYER_RANKS = "app_pages/layer_ranks.py"
+
+
 def _budget(bundle: ModelBundle, attack: str, column: DeltaGenerator) -> tuple[float | None, int | None]:
     """The ε and steps widgets of ``attack`` (None where the preset has no such knob)."""
     eps_default = attacking.default_epsilon_255(attack)
@@ -99,7 +102,7 @@ def _result(bundle: ModelBundle, image: CurrentImage, x: np.ndarray, request: At
                        key="download-adv")
     with st.expander("Attack settings"):
         st.json({k: v for k, v in run.settings.items() if k != "page"})
-    st.page_link("app_pages/layer_ranks.py", label="See what each layer voted → Layer ranks", icon=":material/grid_on:")
+    st.page_link(LAYER_RANKS, label="See what each layer voted → Layer ranks", icon=":material/grid_on:")
 
 
 def body() -> None:

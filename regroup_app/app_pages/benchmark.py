@@ -4,6 +4,7 @@ Table 2 with 95 % intervals, downloadable as CSV, JSON or one self-contained HTM
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -16,6 +17,7 @@ from regroup_app.state import state
 from regroup_app.ui import glossary, links, plots, report, widgets
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
+from regroup_core import ModelBundle, REGroup
 from regroup_core.experiments import format_attack_table, format_robust_curves
 from regroup_core.sources.budgets import budget_note, largest_budget_255
 from regroup_core.sources.models import ModelSpec
@@ -61,8 +63,8 @@ def _chart(df: pd.DataFrame, n: int, spec: ModelSpec) -> go.Figure:
                              error_y={"type": "data", "array": highs, "arrayminus": lows, "thickness": 1.2},
                              hovertemplate=f"{name}<br>%{{x}}<br>accuracy on all n %{{y:.1f}} %<extra></extra>"))
     top = largest_budget_255(spec)
-    budget = "" if top is None else (f"<br><sup>This model's softmax budget: ε = {top:g}/255 (PGD fools ≥ 90 % of its "
-                                     "undefended softmax there); a pair below it is labelled under its bars.</sup>")
+    budget = "" if top is None else (f"<br><sup>This model's softmax budget: ε = {top:g}/255 (PGD fools ≥ 90 % of "
+                                     "its undefended softmax there); a pair below it is labelled under its bars.</sup>")
     fig.update_layout(barmode="group", title=f"Top-1 accuracy on all {n} images after each bounded attack "
                       f"(95 % intervals; a REGroup tie counts as an error){budget}",
                       height=400, yaxis={"title": "accuracy (%)", "range": [0, 108]},
@@ -70,63 +72,59 @@ def _chart(df: pd.DataFrame, n: int, spec: ModelSpec) -> go.Figure:
     return fig
 
 
-def body() -> None:
-    st.title("Benchmark")
-    glossary.intro("benchmark")
-    bundle, defended = require_defended()
+def _form(bundle: ModelBundle) -> tuple[list[str], list[str], int, float]:
+    """The attacks, threat models, number of images and ε, each synced with the link."""
     names = attacking.attack_names()
     c1, c2, c3 = st.columns(3)
     attacks = synced("attacks", "bench-attacks", links.names(names),
-                     lambda key: c1.multiselect("Attacks", names, default=[a for a in ("pgd", "deepfool") if a in names],
-                                                key=key), link=lambda v: v or None)
+                     lambda key: c1.multiselect("Attacks", names, key=key,
+                                                default=[a for a in ("pgd", "deepfool") if a in names]),
+                     link=lambda v: v or None)
+    threat_help = "\n".join(f"- **{t}**: {h}" for t, h in attacking.THREAT_HELP.items())
     threats = synced("threats", "bench-threats",
                      links.names(list(attacking.THREATS)),
                      lambda key: c2.multiselect("Threat models", list(attacking.THREATS), default=["transfer"], key=key,
-                                                help="\n".join(f"- **{t}**: {h}" for t, h in attacking.THREAT_HELP.items())),
+                                                help=threat_help),
                      link=lambda v: v or None)
     n = int(synced("n", "bench-n", links.number(2, 1000, integer=True),
                    lambda key: c3.number_input("Test images", 2, 1000, 20, key=key)))
     eps = float(synced("epsilon", "bench-eps", links.number(1.0, 128.0, step=1.0),
-                       lambda key: c3.slider("ε for L∞ attacks (0–255)", 1.0, 128.0, bundle.spec.default_epsilon_255,
-                                             1.0, key=key, help="Default: this model's softmax budget, where PGD "
-                                             "fools ≥ 90 % of its undefended softmax.")))
+                       lambda key: c3.slider("ε for L∞ attacks (0–255)", 1.0, 128.0,
+                                             bundle.spec.default_epsilon_255, 1.0, key=key,
+                                             help="Default: this model's softmax budget, where PGD fools ≥ 90 % of "
+                                                  "its undefended softmax.")))
     c3.caption(budget_note(bundle.spec, eps))
-    links.publish(with_image=False)
-    jobs = [(a, t) for a in attacks for t in threats if attacking.applicable(a, t)]
-    skipped = [(a, t) for a in attacks for t in threats if not attacking.applicable(a, t)]
-    if skipped:
-        st.caption("Skipped (attack does not fit the threat model): "
-                   + ", ".join(f"{a}/{t}" for a, t in skipped))
-    if not jobs:
-        st.warning("Choose at least one attack and a threat model it fits.")
-        return
-    params = {"model": state().model_choice.parts, "fingerprint": bundle.fingerprint, "attacks": attacks, "threats": threats, "n": n,
-              "eps": eps}
+    return attacks, threats, n, eps
+
+
+def _rows(bundle: ModelBundle, defended: REGroup, params: dict[str, Any], jobs: int) -> tuple[Any, str]:
+    """The table's rows (stored, else shipped, else computed when the button is pressed) and where from."""
     rows = suites.stored_result("table", params, None)
-    source = "stored"
-    if rows is None:
-        rows = shipped_result("table", params, bundle, defended)
-        source = "shipped"
-    if rows is None and st.button(f"Run {len(jobs)} attack(s) on {n} images", type="primary", key="bench-run"):
-        bar, callback = widgets.progress_callback("Benchmark")
-        with all_cores():
-            rows = suites.stored_result(
-                "table", params,
-                lambda: suites.attack_table(bundle, defended, attacks=attacks, threats=threats, n=n,
-                                                 epsilon_255=eps, callback=callback))
-        bar.empty()
-        source = "computed"
-    if rows is None:
-        st.info("Press the button to run the table; results are stored and shown again next time.")
-        return
-    if source == "shipped":
-        st.caption(f"Shipped result for these settings (made by `{MADE_BY}`); change a setting to compute your own.")
-    df = pd.DataFrame(rows)
-    table = format_attack_table(df, bundle.spec)
+    if rows is not None:
+        return rows, "stored"
+    rows = shipped_result("table", params, bundle, defended)
+    if rows is not None:
+        return rows, "shipped"
+    if not st.button(f"Run {jobs} attack(s) on {params['n']} images", type="primary", key="bench-run"):
+        return None, "none"
+    bar, callback = widgets.progress_callback("Benchmark")
+    with all_cores():
+        rows = suites.stored_result(
+            "table", params, lambda: suites.attack_table(bundle, defended, attacks=params["attacks"],
+                                                         threats=params["threats"], n=params["n"],
+                                                         epsilon_255=params["eps"], callback=callback))
+    bar.empty()
+    return rows, "computed"
+
+
+def _tables(df: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The attack table (short headers; ε against the model's softmax budget next to REGroup's number) and
+    the minimisation attacks' curves, shown; both returned."""
+    table = format_attack_table(df, spec)
+    small = {c: st.column_config.TextColumn(c, width="small") for c in ("threat", "#S / n", "ties")}
     st.dataframe(table[list(MAIN)].rename(columns=MAIN), hide_index=True, width="stretch",
-                 column_config={**{c: st.column_config.TextColumn(c, width="small") for c in ("threat", "#S / n", "ties")},
-                                "ε vs softmax budget": st.column_config.TextColumn("ε vs softmax budget",
-                                                                                   width="medium")})
+                 column_config={**small, "ε vs softmax budget": st.column_config.TextColumn("ε vs softmax budget",
+                                                                                            width="medium")})
     st.caption("Like the paper: top-1 on #S, the images the attack succeeded on (for transfer: fooled the "
                "softmax), shown as a count below 20 images; *robust* columns count all n images, a failed attack "
                "counting as correct; *worst* rows: correct under every threat model (bounded attacks only). "
@@ -143,16 +141,21 @@ def body() -> None:
         st.dataframe(curves, hide_index=True, width="stretch")
     with st.expander("All columns"):
         st.dataframe(table, hide_index=True, width="stretch")
-    fig = _chart(df, n, bundle.spec)
-    st.plotly_chart(fig, width="stretch", key="chart-bench")
+    return table, curves
+
+
+def _downloads(bundle: ModelBundle, defended: REGroup, params: dict[str, Any], rows: Any, df: pd.DataFrame,
+               shown: tuple[pd.DataFrame, pd.DataFrame, go.Figure]) -> None:
+    table, curves, fig = shown
     settings = {"page": "Benchmark", "model": bundle.name, "weights": state().shown_name(bundle.weights, "default"),
-                "classifier": state().model_choice.classifier, "k": defended.classifiers.k, "attacks": attacks,
-                "threats": threats, "n": n, "epsilon_255": eps, "backend": suites.BACKEND}
+                "classifier": state().model_choice.classifier, "k": defended.classifiers.k,
+                "attacks": params["attacks"], "threats": params["threats"], "n": params["n"],
+                "epsilon_255": params["eps"], "backend": suites.BACKEND}
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download CSV", report.csv_bytes(df), file_name="regroup-benchmark.csv",
                        mime="text/csv", key="bench-csv")
-    d2.download_button("Download JSON", json.dumps(report.without_paths(json.loads(json.dumps(
-                           {"settings": settings, "params": params, "rows": rows}, default=str))), indent=2).encode(),
+    everything = json.loads(json.dumps({"settings": settings, "params": params, "rows": rows}, default=str))
+    d2.download_button("Download JSON", json.dumps(report.without_paths(everything), indent=2).encode(),
                        file_name="regroup-benchmark.json", mime="application/json", key="bench-json")
     d3.download_button("Download HTML report", report.html_report(
         f"REGroup benchmark — {bundle.name}",
@@ -160,6 +163,35 @@ def body() -> None:
                         note="Top-1 accuracy (%) after each attack, 95 % Wilson intervals; ties count as errors.")],
         settings=settings), file_name=f"regroup-benchmark-{bundle.name}.html", mime="text/html", key="bench-report",
         icon=":material/description:")
+
+
+def body() -> None:
+    st.title("Benchmark")
+    glossary.intro("benchmark")
+    bundle, defended = require_defended()
+    attacks, threats, n, eps = _form(bundle)
+    links.publish(with_image=False)
+    jobs = [(a, t) for a in attacks for t in threats if attacking.applicable(a, t)]
+    skipped = [(a, t) for a in attacks for t in threats if not attacking.applicable(a, t)]
+    if skipped:
+        st.caption("Skipped (attack does not fit the threat model): "
+                   + ", ".join(f"{a}/{t}" for a, t in skipped))
+    if not jobs:
+        st.warning("Choose at least one attack and a threat model it fits.")
+        return
+    params = {"model": state().model_choice.parts, "fingerprint": bundle.fingerprint, "attacks": attacks,
+              "threats": threats, "n": n, "eps": eps}
+    rows, source = _rows(bundle, defended, params, len(jobs))
+    if rows is None:
+        st.info("Press the button to run the table; results are stored and shown again next time.")
+        return
+    if source == "shipped":
+        st.caption(f"Shipped result for these settings (made by `{MADE_BY}`); change a setting to compute your own.")
+    df = pd.DataFrame(rows)
+    table, curves = _tables(df, bundle.spec)
+    fig = _chart(df, n, bundle.spec)
+    st.plotly_chart(fig, width="stretch", key="chart-bench")
+    _downloads(bundle, defended, params, rows, df, (table, curves, fig))
 
 
 run_page(body)

@@ -3,8 +3,11 @@ and how the Borda total builds up as k grows."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import streamlit as st
+import torch
 
 from regroup_app.services.cache import predict_ranks
 from regroup_app.state import state
@@ -12,7 +15,7 @@ from regroup_app.ui import glossary, links, plots, reproduce, verdicts, widgets
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
 from regroup_app.ui.text import md
-from regroup_core import Prediction
+from regroup_core import ModelBundle, Prediction, REGroup
 from regroup_core.analysis.ranks import borda_buildup, focus_classes, image_ranks
 
 BUILDUP_CLASSES = 10  # lines in the Borda build-up chart: the marked classes and the best by total Borda
@@ -20,6 +23,58 @@ BUILDUP_CLASSES = 10  # lines in the Borda build-up chart: the marked classes an
 
 def _marks(pred: Prediction, label: int | None) -> dict[str, int | None]:
     return {"true": label, "softmax": int(pred.softmax_labels[0]), "REGroup": int(pred.regroup_labels[0])}
+
+
+class _Version(NamedTuple):
+    """One image's ranks (clean or adversarial) and the classes to mark on its maps."""
+
+    name: str
+    pos: torch.Tensor
+    neg: torch.Tensor
+    marks: dict[str, int | None]
+
+    def marked(self) -> list[int]:
+        return [c for c in self.marks.values() if c is not None]
+
+
+def _heatmaps(bundle: ModelBundle, defended: REGroup, versions: list[_Version], *, voter: str, top_n: int | None,
+              layers: list[str], attack: str) -> None:
+    """Every layer's ranks of the focus classes: clean, and adversarial with the change when there is one."""
+    clean, m = versions[0], bundle.num_classes
+    classes = focus_classes(clean.pos, clean.neg, top_n=top_n, marked=[c for v in versions for c in v.marked()])
+    clean_r = (clean.pos if voter == "pos" else clean.neg)[:, classes].numpy()
+    common = {"layers": layers, "classes": classes, "class_names": bundle.class_names, "k": defended.classifiers.k}
+    if len(versions) == 1:
+        st.plotly_chart(plots.rank_heatmap(clean_r, num_classes=m, title=f"Clean image — {voter} voters",
+                                           marks=clean.marks, **common), width="stretch", key="hm-clean")
+        return
+    adv = versions[1]
+    adv_r = (adv.pos if voter == "pos" else adv.neg)[:, classes].numpy()
+    # side by side only while each map stays readable; else one full-width map under the other
+    side_by_side = len(classes) <= 20 and len(layers) <= 20
+    a, b = st.columns(2) if side_by_side else (st.container(), st.container())
+    a.plotly_chart(plots.rank_heatmap(clean_r, num_classes=m, title=f"Clean — {voter} voters", marks=clean.marks,
+                                      **common), width="stretch", key="hm-clean")
+    b.plotly_chart(plots.rank_heatmap(adv_r, num_classes=m, title=f"Adversarial ({attack}) — {voter} voters",
+                                      marks=adv.marks, **common), width="stretch", key="hm-adv")
+    st.plotly_chart(plots.rank_change_heatmap(clean_r, adv_r, title="Rank change (adversarial − clean)",
+                                              marks=adv.marks, **common), width="stretch", key="hm-diff")
+
+
+def _buildup(bundle: ModelBundle, defended: REGroup, versions: list[_Version], layers: list[str]) -> None:
+    """The Borda total of the leading classes as k grows, one tab per version."""
+    st.subheader("Borda total as k grows")
+    st.caption("k = 1 is the top layer alone; each step adds the next lower layer's pos and neg votes. "
+               f"REGroup's answer is the leader at the chosen k. Lines: the marked classes and the best "
+               f"{BUILDUP_CLASSES} by total Borda.")
+    tabs = st.tabs(["clean"] + (["adversarial"] if len(versions) > 1 else []))
+    for tab, v in zip(tabs, versions):
+        with tab:
+            lines = focus_classes(v.pos, v.neg, top_n=min(bundle.num_classes, BUILDUP_CLASSES), marked=v.marked())
+            st.plotly_chart(plots.buildup_lines(borda_buildup(v.pos, v.neg).numpy(), classes=lines,
+                                                class_names=bundle.class_names, layers=layers,
+                                                chosen_k=defended.classifiers.k, marks=v.marks),
+                            width="stretch", key=f"buildup-{v.name}")
 
 
 def body() -> None:
@@ -62,45 +117,13 @@ def body() -> None:
     else:
         st.caption(f"Adversarial: {run.settings.get('attack', '?')} ({run.settings.get('threat', '?')}) — "
                    + verdicts.size_text(bundle, float(np.abs(run.adversarial - x).max()), run.settings))
-    layers = [layer.name for layer in clean.layers]
-    pos, neg = image_ranks(clean.pos_ranks, clean.neg_ranks)
-    marks = _marks(clean, image.label)
-    marked = [c for c in marks.values() if c is not None]
+    versions = [_Version("clean", *image_ranks(clean.pos_ranks, clean.neg_ranks), _marks(clean, image.label))]
     if adv is not None:
-        apos, aneg = image_ranks(adv.pos_ranks, adv.neg_ranks)
-        amarks = _marks(adv, image.label)
-        marked += [c for c in amarks.values() if c is not None]
-    classes = focus_classes(pos, neg, top_n=top_n, marked=marked)
-    clean_r = (pos if voter == "pos" else neg)[:, classes].numpy()
-    common = {"layers": layers, "classes": classes, "class_names": bundle.class_names, "k": defended.classifiers.k}
-    # side by side only while each map stays readable; else one full-width map under the other
-    side_by_side = adv is not None and len(classes) <= 20 and len(layers) <= 20
-    if adv is None:
-        st.plotly_chart(plots.rank_heatmap(clean_r, num_classes=m, title=f"Clean image — {voter} voters",
-                                           marks=marks, **common), width="stretch", key="hm-clean")
-    else:
-        adv_r = (apos if voter == "pos" else aneg)[:, classes].numpy()
-        a, b = st.columns(2) if side_by_side else (st.container(), st.container())
-        a.plotly_chart(plots.rank_heatmap(clean_r, num_classes=m, title=f"Clean — {voter} voters", marks=marks,
-                                          **common), width="stretch", key="hm-clean")
-        b.plotly_chart(plots.rank_heatmap(adv_r, num_classes=m,
-                                          title=f"Adversarial ({run.settings.get('attack', '?')}) — {voter} voters",
-                                          marks=amarks, **common), width="stretch", key="hm-adv")
-        st.plotly_chart(plots.rank_change_heatmap(clean_r, adv_r, title="Rank change (adversarial − clean)",
-                                                  marks=amarks, **common), width="stretch", key="hm-diff")
-    st.subheader("Borda total as k grows")
-    st.caption("k = 1 is the top layer alone; each step adds the next lower layer's pos and neg votes. "
-               f"REGroup's answer is the leader at the chosen k. Lines: the marked classes and the best "
-               f"{BUILDUP_CLASSES} by total Borda.")
-    tabs = st.tabs(["clean"] + (["adversarial"] if adv is not None else []))
-    for tab, (p, q, mk, name) in zip(tabs, [(pos, neg, marks, "clean")]
-                                     + ([(apos, aneg, amarks, "adv")] if adv is not None else [])):
-        with tab:
-            lines = focus_classes(p, q, top_n=min(m, BUILDUP_CLASSES), marked=[c for c in mk.values() if c is not None])
-            st.plotly_chart(plots.buildup_lines(borda_buildup(p, q).numpy(), classes=lines,
-                                                class_names=bundle.class_names, layers=layers,
-                                                chosen_k=defended.classifiers.k, marks=mk),
-                            width="stretch", key=f"buildup-{name}")
+        versions.append(_Version("adv", *image_ranks(adv.pos_ranks, adv.neg_ranks), _marks(adv, image.label)))
+    layers = [layer.name for layer in clean.layers]
+    _heatmaps(bundle, defended, versions, voter=voter, top_n=top_n, layers=layers,
+              attack=run.settings.get("attack", "?") if run is not None else "")
+    _buildup(bundle, defended, versions, layers)
 
 
 run_page(body)

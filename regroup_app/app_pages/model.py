@@ -3,6 +3,7 @@ layers, their own accuracy and the chosen k."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from regroup_app.ui import glossary, links, plots
 from regroup_app.ui.guard import run_page
 from regroup_app.ui.text import md
 from regroup_core import ModelBundle, REGroup
+from regroup_core.api import FitOptions
 from regroup_core.errors import EmptyClassError, ModelError, RegroupError
 from regroup_core.experiments import wilson_interval
 from regroup_core.sources.models import ModelKind, model_spec
@@ -80,6 +82,30 @@ def _layers_table(bundle: ModelBundle) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(rows)))
 
 
+def _fit_form(bundle: ModelBundle) -> str | None:
+    """The "Fit now" form; the fitted classifier file's path once fitted, else None."""
+    data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",
+                         value=bundle.spec.fit_data or "", key=state().keep("fit-data"))
+    selection = st.text_input("Held-out data to choose k (empty: fix k below)",
+                              value=bundle.spec.selection_data or "", key=state().keep("fit-selection"))
+    c1, c2, c3 = st.columns(3)
+    per_class = c1.number_input("Samples per class", 1, 1000, 50, key=state().keep("fit-per-class"))
+    threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05,
+                          key=state().keep("fit-threshold"))
+    fixed_k = c3.number_input("k (0 = choose from held-out data)", 0, len(bundle.layers),
+                              0 if selection else min(5, len(bundle.layers)), key=state().keep("fit-k"))
+    exclude = st.checkbox(EXCLUDE_LABEL, value=False, key=state().keep("fit-exclude"),
+                          help="Useful with a partial ImageFolder, e.g. a few ImageNet classes.")
+    if not st.button("Fit the classifiers", type="primary", key="fit-button"):
+        return None
+    if not data.strip():
+        st.error("Give the fitting data: `mnist:train` or an ImageFolder directory.")
+        return None
+    return _fit(bundle, data.strip(), FitOptions(
+        per_class=int(per_class), selection=selection.strip() or None, threshold=float(threshold),
+        k=int(fixed_k) or None, on_empty="exclude" if exclude else "error"))
+
+
 def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
     st.subheader("REGroup classifiers")
     shipped = shipped_classifier(bundle.name)
@@ -112,26 +138,9 @@ def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
             shown_name = upload.name
             state().name_upload(new_path, upload.name)  # for the sidebar
     else:
-        default_data = bundle.spec.fit_data or ""
-        data = st.text_input("Fitting data: `mnist:train` or an ImageFolder directory (one sub-folder per class)",
-                             value=default_data, key=state().keep("fit-data"))
-        selection = st.text_input("Held-out data to choose k (empty: fix k below)",
-                                  value=bundle.spec.selection_data or "", key=state().keep("fit-selection"))
-        c1, c2, c3 = st.columns(3)
-        per_class = c1.number_input("Samples per class", 1, 1000, 50, key=state().keep("fit-per-class"))
-        threshold = c2.slider("Per-layer accuracy threshold for k", 0.05, 1.0, 0.75, 0.05, key=state().keep("fit-threshold"))
-        fixed_k = c3.number_input("k (0 = choose from held-out data)", 0, len(bundle.layers),
-                                  0 if selection else min(5, len(bundle.layers)), key=state().keep("fit-k"))
-        exclude = st.checkbox(EXCLUDE_LABEL, value=False, key=state().keep("fit-exclude"),
-                              help="Useful with a partial ImageFolder, e.g. a few ImageNet classes.")
-        if st.button("Fit the classifiers", type="primary", key="fit-button"):
-            if not data.strip():
-                st.error("Give the fitting data: `mnist:train` or an ImageFolder directory.")
-                return
-            new_path = _fit(bundle, data.strip(), selection.strip() or None, int(per_class), int(fixed_k) or None,
-                            float(threshold), exclude)
-            if new_path is None:
-                return
+        new_path = _fit_form(bundle)
+        if new_path is None:
+            return
     if new_path is not None and new_path != choice.classifier:
         try:  # validate before switching
             cache.defended_model(ModelChoice(choice.name, choice.weights, new_path))
@@ -143,8 +152,7 @@ def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
         st.rerun()
 
 
-def _fit(bundle: ModelBundle, data: str, selection: str | None, per_class: int, k: int | None, threshold: float,
-         exclude: bool) -> str | None:
+def _fit(bundle: ModelBundle, data: str, options: FitOptions) -> str | None:
     """Fit with progress; on failure the progress box goes away and one line says what to do."""
     box = st.empty()
     failure: BaseException | None = None
@@ -156,9 +164,7 @@ def _fit(bundle: ModelBundle, data: str, selection: str | None, per_class: int, 
 
         try:
             with st.status("Fitting the layer-wise generative classifiers…", expanded=True) as status:
-                path = fit_to_file(bundle, data=data, selection=selection, per_class=per_class, k=k,
-                                   threshold=threshold, cache_dir=cache.app_dir(), callback=report,
-                                   on_empty="exclude" if exclude else "error")
+                path = fit_to_file(bundle, data, replace(options, callback=report), cache.app_dir())
                 status.update(label="Fitted.", state="complete")
         except Exception as exc:  # noqa: BLE001 - shown below, after the progress box is gone
             failure = exc
@@ -187,7 +193,8 @@ def _accuracy_ui(defended: REGroup) -> None:
         bounds = [wilson_interval(int(round(a * samples / 100)), samples) for a in acc] if samples else None
         fig = plots.line_chart(names, {"layer's own Borda vote": acc},
                                intervals=None if bounds is None else
-                               {"layer's own Borda vote": ([100 * lo for lo, _ in bounds], [100 * hi for _, hi in bounds])},
+                               {"layer's own Borda vote": ([100 * lo for lo, _ in bounds],
+                                                           [100 * hi for _, hi in bounds])},
                                title=f"Per-layer accuracy on {sel.get('data', 'held-out data')} "
                                      f"({sel.get('samples', '?')} correctly classified samples; 95 % intervals)",
                                x_title="layer (input → output)", y_title="accuracy (%)")
@@ -235,8 +242,8 @@ def body() -> None:
     links.publish(with_image=False)
     with c2:
         st.markdown(f"**{bundle.name}** · {len(bundle.layers)} tapped layers · {bundle.num_classes} classes · "
-                    f"input {tuple(bundle.input_shape)} · weights: {md(state().shown_name(bundle.weights, 'default'), 60)} · "
-                    f"device: {bundle.device}")
+                    f"input {tuple(bundle.input_shape)} · "
+                    f"weights: {md(state().shown_name(bundle.weights, 'default'), 60)} · device: {bundle.device}")
         _layers_table(bundle)
     _classifier_ui(bundle, choice)
     if defended is not None:

@@ -4,9 +4,10 @@ their originals; clicking or box-selecting points shows their images."""
 
 from __future__ import annotations
 
-import streamlit as st
-
 from typing import Any
+
+import numpy as np
+import streamlit as st
 
 from regroup_app.services.gallery import sample_set
 from regroup_app.services.tsne_map import tsne_points
@@ -14,6 +15,7 @@ from regroup_app.state import state
 from regroup_app.ui import glossary, links, plots, verdicts, widgets
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
+from regroup_core import ModelBundle
 from regroup_core.sources.budgets import budget_note
 
 VIEWS = {"pos+neg": ("pos+neg",), "pos": ("pos",), "neg": ("neg",),
@@ -42,6 +44,35 @@ def _selected(event: Any) -> list[int]:
         if cd is not None:
             out.append(int(cd))
     return out
+
+
+def _show_selected(bundle: ModelBundle, data: dict[str, np.ndarray], chosen: list[int]) -> None:
+    """The images of the selected points (the first SHOW_AT_MOST), with their classes."""
+    st.subheader(f"Selected: {len(chosen)} image{'s' if len(chosen) != 1 else ''}")
+    if len(chosen) > SHOW_AT_MOST:
+        st.caption(f"Showing the first {SHOW_AT_MOST} of {len(chosen)}; select fewer to see the others.")
+    cols = st.columns(8)
+    for j, idx in enumerate(chosen[:SHOW_AT_MOST]):
+        kind = "adversarial" if data["adversarial"][idx] else "clean"
+        cols[j % len(cols)].image(
+            widgets.to_pil(data["images"][idx], size=96),
+            caption=f"#{idx} {kind}: true {bundle.class_names[int(data['labels'][idx])]}, "
+                    f"REGroup {bundle.class_names[int(data['regroup'][idx])]}")
+
+
+def _maps(bundle: ModelBundle, data: dict[str, Any], variants: tuple[str, ...], layer: str) -> list[int]:
+    """The map (or the three maps side by side in one figure, one shared legend: three legends squeezed
+    them); returns the points selected in it."""
+    common = {"labels": data["labels"], "adversarial": data["adversarial"], "class_names": bundle.class_names,
+              "regroup_labels": data["regroup"], "origins": data["origin"]}
+    if len(variants) > 1:
+        fig = plots.tsne_grid({v: data[v] for v in variants}, title=f"pos, neg and pos+neg accumulators — {layer}",
+                              **common)
+    else:
+        fig = plots.tsne_scatter(data[variants[0]], title=f"{variants[0]} accumulators — {layer}", **common)
+    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
+                            key=f"chart-tsne-{'-'.join(variants)}")
+    return _selected(event)
 
 
 def body() -> None:
@@ -86,16 +117,7 @@ def body() -> None:
     variants = VIEWS[shown]
     with st.spinner("Computing accumulators and t-SNE…"):
         data = tsne_points(state().model_choice, layer, tuple(sorted(classes)), per_class, with_adv, eps, variants)
-    common = {"labels": data["labels"], "adversarial": data["adversarial"], "class_names": bundle.class_names,
-              "regroup_labels": data["regroup"], "origins": data["origin"]}
-    if len(variants) > 1:  # one figure, full width, one shared legend (three legends squeezed the maps)
-        fig = plots.tsne_grid({v: data[v] for v in variants}, title=f"pos, neg and pos+neg accumulators — {layer}",
-                              **common)
-    else:
-        fig = plots.tsne_scatter(data[variants[0]], title=f"{variants[0]} accumulators — {layer}", **common)
-    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                            key=f"chart-tsne-{'-'.join(variants)}")
-    chosen: list[int] = _selected(event)
+    chosen = _maps(bundle, data, variants, layer)
     if with_adv:
         st.caption(f"PGD (transfer) {budget_note(bundle.spec, float(eps))}. The overlay runs 10 steps, fewer than "
                    "the 100 the budget was measured with, so it fools fewer images than that.")
@@ -105,18 +127,7 @@ def body() -> None:
                "image (shift-click adds more), or pick Box or Lasso select in the chart's toolbar and drag; "
                "double-click the chart to clear.")
     if chosen:
-        chosen = list(dict.fromkeys(chosen))
-        st.subheader(f"Selected: {len(chosen)} image{'s' if len(chosen) != 1 else ''}")
-        if len(chosen) > SHOW_AT_MOST:
-            st.caption(f"Showing the first {SHOW_AT_MOST} of {len(chosen)}; select fewer to see the others.")
-        shown_idx = chosen[:SHOW_AT_MOST]
-        cols = st.columns(8)
-        for j, idx in enumerate(shown_idx):
-            kind = "adversarial" if data["adversarial"][idx] else "clean"
-            cols[j % len(cols)].image(
-                widgets.to_pil(data["images"][idx], size=96),
-                caption=f"#{idx} {kind}: true {bundle.class_names[int(data['labels'][idx])]}, "
-                        f"REGroup {bundle.class_names[int(data['regroup'][idx])]}")
+        _show_selected(bundle, data, list(dict.fromkeys(chosen)))
 
 
 run_page(body)

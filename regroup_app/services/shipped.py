@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from regroup_core import ModelBundle, REGroup
 from regroup_core.sources.models import ASSETS_DIR
@@ -39,7 +40,7 @@ def _entries(path: str, mtime: float) -> dict[str, object]:
     return {e["key"]: e["result"] for e in record.get("entries", [])}
 
 
-def shipped_result(kind: str, params: dict, bundle: ModelBundle, defended: REGroup):
+def shipped_result(kind: str, params: dict, bundle: ModelBundle, defended: REGroup) -> Any:
     """The shipped result of experiment ``kind`` with ``params`` for this model and classifier, or None."""
     path = shipped_dir() / f"{bundle.name}.json"
     if not path.is_file():

@@ -89,7 +89,8 @@ def tsne_points(choice: ModelChoice, layer_name: str, classes: tuple[int, ...], 
     clean = np.concatenate(p["pmfs"])
     n, n_adv = len(clean), len(clean) if with_adversarial else 0
     out: dict[str, np.ndarray] = {
-        "images": np.concatenate(p["images"] + p["adv_images"]), "labels": np.concatenate(p["labels"] + p["adv_labels"]),
+        "images": np.concatenate(p["images"] + p["adv_images"]),
+        "labels": np.concatenate(p["labels"] + p["adv_labels"]),
         "regroup": np.concatenate(p["regroup"] + p["adv_regroup"]),
         "adversarial": np.concatenate([np.zeros(n, dtype=bool), np.ones(n_adv, dtype=bool)]),
         "origin": np.concatenate([np.arange(n), np.arange(n_adv)]),

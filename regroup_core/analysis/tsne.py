@@ -59,8 +59,8 @@ def embed(features: np.ndarray, *, placed: np.ndarray | None = None, perplexity:
           max_iter: int = 500, seed: int = 0) -> np.ndarray:
     """(N, 2) t-SNE embedding of ``features`` — or (N + P, 2) with ``placed`` (P, D) points put into
     it afterwards (openTSNE ``transform``). The perplexity is capped below N / 3."""
-    from openTSNE import TSNE
-    from threadpoolctl import threadpool_limits
+    from openTSNE import TSNE  # lazy: only the t-SNE page needs it, and it loads numba
+    from threadpoolctl import threadpool_limits  # lazy: with openTSNE, whose BLAS threads it caps
 
     x = _check(features, "points", 4)
     extra = None if placed is None else _check(placed, "placed points", 0)

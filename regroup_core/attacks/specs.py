@@ -191,7 +191,8 @@ PRESETS: Mapping[str, AttackSpec] = MappingProxyType({p.name: p for p in (
                  description="DeepFool L2, 100 steps, 10 candidate classes (Table 2)"),
     AttackSpec("cw", Method.CARLINI_WAGNER, AttackFamily.GRADIENT, Norm.L2, Budget.MINIMAL, None,
                {**_CW, "paper_epsilon_255": 4.0},
-                 description="Carlini–Wagner L2, 5 binary steps × 100, lr 0.05, c0 1 (Table 2: × 1000, 0.005, 0.01)"),
+                 description="Carlini–Wagner L2, 5 binary steps × 100, lr 0.05, c0 1 "
+                             "(Table 2: × 1000, 0.005, 0.01)"),
     AttackSpec("ead", Method.EAD, AttackFamily.GRADIENT, Norm.L1_L2, Budget.MINIMAL, None,
                  {"binary_search_steps": 5, "steps": 100, "paper_steps": 1000, "initial_stepsize": 0.05,
                   "paper_initial_stepsize": 0.01, "confidence": 0.0, "initial_const": 1.0, "paper_initial_const": 0.01,

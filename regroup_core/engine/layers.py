@@ -21,7 +21,10 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch.fx
 from torch import nn
+from torchvision.models import VGG, ResNet
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from ..errors import LayerError
 
@@ -115,8 +118,6 @@ def resnet_layers(model: nn.Module, prefix: str = "") -> tuple[LayerInfo, ...]:
     downsample conv after its BN (the order in which they run); finally fc.
     ResNet-50 gives 1 + 16*3 + 4 + 1 = 54 layers.
     """
-    from torchvision.models.resnet import BasicBlock, Bottleneck
-
     root = model.get_submodule(prefix.rstrip(".")) if prefix else model
     for attr in ("conv1", "bn1", "layer1", "fc"):
         if not hasattr(root, attr):
@@ -161,8 +162,6 @@ def vgg_layers(model: nn.Module, prefix: str = "") -> tuple[LayerInfo, ...]:
 
 def preset_layers(model: nn.Module, prefix: str = "") -> tuple[LayerInfo, ...]:
     """The paper preset matching ``model`` (ResNet or VGG family), else generic discovery."""
-    from torchvision.models import VGG, ResNet
-
     root = model.get_submodule(prefix.rstrip(".")) if prefix else model
     if isinstance(root, ResNet):
         return resnet_layers(model, prefix)
@@ -177,8 +176,6 @@ def preset_layers(model: nn.Module, prefix: str = "") -> tuple[LayerInfo, ...]:
 
 def _pairs_by_fx(model: nn.Module) -> list[tuple[str, str]]:
     """Trace the graph; a conv whose only consumer is a BatchNorm call is tapped at the BN."""
-    import torch.fx
-
     graph = torch.fx.symbolic_trace(model).graph
     modules = dict(model.named_modules())
     pairs = []

@@ -16,7 +16,7 @@ shared model at once without mixing results.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -109,7 +109,7 @@ class _Recorder:
         self.neg: dict[str, torch.Tensor] = {}
         self.workspace: torch.Tensor | None = None  # scratch for |φ|, owned by this call
 
-    def hook_for(self, name: str):
+    def hook_for(self, name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             if threading.get_ident() != self.owner:
                 return  # another thread's forward pass through the shared model
@@ -158,5 +158,6 @@ def capture(model: nn.Module, x: torch.Tensor, layers: Sequence[LayerInfo], *,
     if missing:
         raise LayerError(f"expected every tapped layer to run, got no output from {missing}")
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        raise LayerError(f"expected the model to return logits of shape (B, M), got {getattr(logits, 'shape', type(logits))}")
+        got = getattr(logits, "shape", type(logits))
+        raise LayerError(f"expected the model to return logits of shape (B, M), got {got}")
     return Accumulators(logits=logits, pos=recorder.pos, neg=recorder.neg)

@@ -17,7 +17,8 @@ assembles the suite from the cache (every unit now a hit) while the others retur
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,8 +130,6 @@ def select_correct(bundle: ModelBundle, data: Data, n: int, *, seed: int = 0,
     if not chosen:
         raise DataError("expected at least one correctly classified test image, got none")
     if len(chosen) < n:
-        import warnings
-
         warnings.warn(f"expected {n} correctly classified test images in '{data}', got only {len(chosen)} of "
                       f"{total}: attacking those", stacklevel=2)
     return TestImages(images=torch.stack(xs), labels=torch.tensor(ys), ids=tuple(chosen), source=str(data),

@@ -25,10 +25,12 @@ import io
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..engine import FitStatistics, GenerativeClassifiers, REGroup, capture
 from ..sources import ModelBundle, open_image
@@ -87,7 +89,7 @@ def _timed(fns: list, batches: int, device: torch.device) -> list[float]:
     The paths are interleaved (one call of each per round) so that load from other processes
     on a shared machine slows them alike and their ratio stays meaningful.
     """
-    def one(fn) -> float:
+    def one(fn: Callable[[], object]) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
@@ -107,8 +109,6 @@ def _timed(fns: list, batches: int, device: torch.device) -> list[float]:
 
 def _decode_rate(bundle: ModelBundle, samples: int = 8) -> float:
     """Images/s of one worker decoding + preprocessing a 500×375 JPEG (ImageNet's typical size)."""
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)).save(buf, format="JPEG", quality=90)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,8 +108,6 @@ def _eval_key(bundle: ModelBundle, defended: REGroup, n: int, **options: object)
 
 
 def _load_eval(path: Path, key: str) -> dict[str, torch.Tensor] | None:
-    import json
-
     if not path.is_file():
         return None
     with safe_open(str(path), framework="pt") as fh:
@@ -120,8 +119,6 @@ def _load_eval(path: Path, key: str) -> dict[str, torch.Tensor] | None:
 
 
 def _save_eval(path: Path, key: str, columns: dict[str, torch.Tensor]) -> None:
-    import json
-
     meta = {"regroup": json.dumps({"format": "regroup-eval-checkpoint", "key": key,
                                    "rows": int(columns["label"].shape[0])})}
     atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in columns.items()}, tmp, metadata=meta))

@@ -39,7 +39,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -47,9 +47,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..engine import (
     DEFAULT_K,
-    DEFAULT_THRESHOLD,
-    DELTA,
-    EmptyClassPolicy,
     FitStatistics,
     GenerativeClassifiers,
     REGroup,
@@ -62,10 +59,12 @@ from ..errors import DataError, EmptyClassError, ImageError
 from ..sources import Data, ImageFiles, ModelBundle, interleaved_order, known_labels, resolve_data
 from .checkpoint import common_step, load_checkpoint, run_key, save_checkpoint
 from .dist import all_reduce_stats, all_reduce_sum, context
+from .evaluate import layer_accuracy
+from .options import FitOptions
 from .precision import Precision, autocast, check_amp
-from .progress import Progress, Reporter
+from .progress import Reporter
 
-__all__ = ["Candidates", "FitRun", "FitResult", "fit", "fit_candidates", "fit_statistics"]
+__all__ = ["Candidates", "FitOptions", "FitResult", "FitRun", "fit", "fit_candidates", "fit_statistics"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +116,7 @@ class _Slotted(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, item: tuple[int, int]):
+    def __getitem__(self, item: tuple[int, int]) -> tuple[Any, int, int, str | None]:
         try:
             image, label = self.dataset[item[0]]
         except ImageError as exc:
@@ -217,118 +216,126 @@ class FitRun:
     complete: bool
 
 
-def fit_statistics(bundle: ModelBundle, candidates: Candidates, *, per_class: int | None = 50,
-                   batch_size: int = 64, workers: int = 0, amp: Precision | str | None = None,
-                   checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 50,
-                   delta: float = DELTA, progress: bool = False, callback: Progress | None = None,
-                   max_steps: int | None = None, stats: FitStatistics | None = None) -> FitRun:
-    """Fit statistics of ``bundle`` over ``candidates`` on this process's shard (see module doc).
+class _FitLoop:
+    """One fit run over a process's shard: the state the steps share (sums, global per-class counts,
+    the schedule, checkpoints) and the steps themselves (see the module doc)."""
 
-    Collective when run under torchrun: every rank calls it with the same arguments and gets
-    the same (all-reduced) statistics. ``max_steps`` stops after that many steps in total
-    (a partial, resumable fit: ``complete`` is False). ``progress`` shows a terminal bar,
-    ``callback(done, total, message)`` is called after every step. ``stats`` continues an
-    earlier fit of the same layers in place (its counts count towards the cap).
-    """
-    if per_class is not None and per_class < 1:
-        raise DataError(f"expected per_class >= 1 or None, got {per_class}")
-    if batch_size < 1:
-        raise DataError(f"expected batch_size >= 1, got {batch_size}")
-    ctx = context()
-    rank, world = ctx.rank, ctx.world_size
-    model, layers, m = bundle.model, bundle.layers, bundle.num_classes
-    device = bundle.device
-    span = world * batch_size
-    labels = candidates.labels
-    if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= m):
-        raise DataError(f"expected labels in [0, {m}), got {labels.min()}..{labels.max()}")
+    def __init__(self, bundle: ModelBundle, candidates: Candidates, options: FitOptions,
+                 stats: FitStatistics | None) -> None:
+        ctx = context()
+        self.bundle, self.candidates, self.options = bundle, candidates, options
+        self.rank, self.world = ctx.rank, ctx.world_size
+        self.span = self.world * options.batch_size
+        m, labels = bundle.num_classes, candidates.labels
+        if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= m):
+            raise DataError(f"expected labels in [0, {m}), got {labels.min()}..{labels.max()}")
+        if stats is not None and (stats.layers != tuple(bundle.layers) or stats.num_classes != m
+                                  or stats.delta != options.delta):
+            raise DataError("expected statistics of this model's layers, classes and delta to continue, got others")
+        self.stats = FitStatistics.empty(bundle.layers, m, options.delta) if stats is None else stats
+        self.global_count = self.stats.count.clone()
+        self.key = run_key(fingerprint=bundle.fingerprint, layers=bundle.layers, order=candidates.order,
+                           labels=labels, num_candidates=len(candidates.order), per_class=options.per_class,
+                           batch_size=options.batch_size, world_size=self.world, delta=options.delta)
+        self.start_step, start_cursor = 0, 0
+        if options.checkpoint is not None:
+            self.start_step = common_step(options.checkpoint, rank=self.rank, world_size=self.world, key=self.key)
+            if self.start_step:
+                self.stats, self.global_count, start_cursor = load_checkpoint(
+                    options.checkpoint, rank=self.rank, world_size=self.world, step=self.start_step, empty=self.stats)
+        lag = 2 * options.workers if options.workers > 0 else 0  # DataLoader prefetch depth (2 × workers)
+        self.schedule = _Schedule(candidates.order, labels, rank=self.rank, world=self.world,
+                                  batch=options.batch_size, lag=lag, start_step=self.start_step,
+                                  start_cursor=start_cursor, start_full=self.full_mask())
+        self.step, self.saved_at, self.read, self.unreadable = self.start_step, self.start_step, 0, 0
 
-    if stats is not None and (stats.layers != tuple(layers) or stats.num_classes != m or stats.delta != delta):
-        raise DataError("expected statistics of this model's layers, classes and delta to continue, got others")
-    stats = FitStatistics.empty(layers, m, delta) if stats is None else stats
-    global_count = stats.count.clone()
-    start_step, start_cursor = 0, 0
-    key = run_key(fingerprint=bundle.fingerprint, layers=layers, order=candidates.order, labels=labels,
-                  num_candidates=len(candidates.order), per_class=per_class, batch_size=batch_size,
-                  world_size=world, delta=delta)
-    if checkpoint is not None:
-        start_step = common_step(checkpoint, rank=rank, world_size=world, key=key)
-        if start_step:
-            stats, global_count, start_cursor = load_checkpoint(checkpoint, rank=rank, world_size=world,
-                                                                step=start_step, empty=stats)
-
-    def full_mask() -> np.ndarray | None:
-        if per_class is None or labels is None:
+    def full_mask(self) -> np.ndarray | None:
+        """Which classes are full (None when there is no cap or labels are not known in advance)."""
+        if self.options.per_class is None or self.candidates.labels is None:
             return None
-        return (global_count >= per_class).numpy().copy()
+        return (self.global_count >= self.options.per_class).numpy().copy()
 
-    lag = 2 * workers if workers > 0 else 0  # DataLoader prefetch depth (prefetch_factor 2 × workers)
-    schedule = _Schedule(candidates.order, labels, rank=rank, world=world, batch=batch_size, lag=lag,
-                         start_step=start_step, start_cursor=start_cursor, start_full=full_mask())
-    loader = DataLoader(_Slotted(candidates.dataset), batch_sampler=schedule, num_workers=workers,
-                        collate_fn=_collate, pin_memory=device.type == "cuda",
-                        prefetch_factor=2 if workers > 0 else None)
-    step, read, unreadable, saved_at = start_step, 0, 0, start_step
-    total_steps = -(-len(candidates.order) // span)
-    bar = Reporter(total_steps, f"fit ({world} proc)" if world > 1 else "fit", bar=progress, callback=callback,
-                   unit="step", initial=start_step)
+    def all_full(self) -> bool:
+        return self.options.per_class is not None and bool((self.global_count >= self.options.per_class).all())
 
-    def save() -> None:
-        nonlocal saved_at
-        if checkpoint is not None and saved_at != step:
-            save_checkpoint(checkpoint, rank=rank, world_size=world, step=step, key=key, stats=stats,
-                            global_count=global_count, cursor=schedule.cursor_after[step])
-            saved_at = step
+    def save(self) -> None:
+        """A checkpoint of this step (once per step)."""
+        if self.options.checkpoint is not None and self.saved_at != self.step:
+            save_checkpoint(self.options.checkpoint, rank=self.rank, world_size=self.world, step=self.step,
+                            key=self.key, stats=self.stats, global_count=self.global_count,
+                            cursor=self.schedule.cursor_after[self.step])
+            self.saved_at = self.step
 
-    def all_full() -> bool:
-        return per_class is not None and bool((global_count >= per_class).all())
-
-    iterator = iter(loader)
-    while not all_full() and (max_steps is None or step < max_steps):
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            break
-        table = torch.zeros(span, 3, dtype=torch.int64)  # per slot: present, correct, label
+    def run_step(self, batch: _Batch) -> None:
+        """One step: this rank's forward pass, the shared acceptance table, the sums, the counts."""
+        m, device = self.bundle.num_classes, self.bundle.device
+        table = torch.zeros(self.span, 3, dtype=torch.int64)  # per slot: present, correct, label
         for message in batch.errors:
-            unreadable += 1
+            self.unreadable += 1
             warnings.warn(f"skipped an unreadable fit candidate: {message}", stacklevel=1)
         if batch.images is not None:
             images, batch_labels, slots = batch.images, batch.labels, batch.slots
             if batch_labels.min() < 0 or batch_labels.max() >= m:
                 raise DataError(f"expected labels in [0, {m}), got {batch_labels.min()}..{batch_labels.max()}")
-            with autocast(device, amp):
-                acc = capture(model, images.to(device, non_blocking=True), layers)
+            with autocast(device, self.options.amp):
+                acc = capture(self.bundle.model, images.to(device, non_blocking=True), self.bundle.layers)
             correct, weights = true_class_weights(acc.logits, batch_labels)
             table[slots, 0] = 1
             table[slots, 1] = correct.long()
             table[slots, 2] = batch_labels
-            read += len(slots)
+            self.read += len(slots)
         table = all_reduce_sum(table)
-        keep = accept_mask(table[:, 1].bool(), table[:, 2], global_count, per_class)
+        keep = accept_mask(table[:, 1].bool(), table[:, 2], self.global_count, self.options.per_class)
         if batch.images is not None:
             mine = keep[slots]
             if mine.any():
                 idx = mine.nonzero().squeeze(1)
                 dev_idx = idx.to(device)
-                stats.add({n: t[dev_idx] for n, t in acc.pos.items()}, {n: t[dev_idx] for n, t in acc.neg.items()},
-                          batch_labels[idx], weights[idx])
-        global_count += torch.bincount(table[keep, 2], minlength=m)
-        step += 1
-        schedule.record(step, full_mask())
-        bar.update(1, accepted=int(global_count.sum()))
-        if checkpoint is not None and (step - start_step) % checkpoint_every == 0:
-            save()
-    bar.close()
-    complete = max_steps is None or step < max_steps or all_full()
-    save()
-    reduced = all_reduce_stats(stats)
-    images_read, skipped = all_reduce_sum(torch.tensor([read, unreadable], dtype=torch.int64)).tolist()
-    return FitRun(stats=reduced, steps=step, images_read=images_read, unreadable=skipped,
-                      candidates=len(candidates.order),
-                      complete=complete)
+                self.stats.add({n: t[dev_idx] for n, t in acc.pos.items()}, {n: t[dev_idx] for n, t in acc.neg.items()},
+                               batch_labels[idx], weights[idx])
+        self.global_count += torch.bincount(table[keep, 2], minlength=m)
+        self.step += 1
+        self.schedule.record(self.step, self.full_mask())
+
+    def run(self, max_steps: int | None) -> FitRun:
+        options = self.options
+        loader = DataLoader(_Slotted(self.candidates.dataset), batch_sampler=self.schedule,
+                            num_workers=options.workers, collate_fn=_collate,
+                            pin_memory=self.bundle.device.type == "cuda",
+                            prefetch_factor=2 if options.workers > 0 else None)
+        total_steps = -(-len(self.candidates.order) // self.span)
+        bar = Reporter(total_steps, f"fit ({self.world} proc)" if self.world > 1 else "fit", bar=options.progress,
+                       callback=options.callback, unit="step", initial=self.start_step)
+        iterator = iter(loader)
+        while not self.all_full() and (max_steps is None or self.step < max_steps):
+            batch = next(iterator, None)
+            if batch is None:
+                break
+            self.run_step(batch)
+            bar.update(1, accepted=int(self.global_count.sum()))
+            if options.checkpoint is not None and (self.step - self.start_step) % options.checkpoint_every == 0:
+                self.save()
+        bar.close()
+        complete = max_steps is None or self.step < max_steps or self.all_full()
+        self.save()
+        reduced = all_reduce_stats(self.stats)
+        images_read, skipped = all_reduce_sum(torch.tensor([self.read, self.unreadable], dtype=torch.int64)).tolist()
+        return FitRun(stats=reduced, steps=self.step, images_read=images_read, unreadable=skipped,
+                      candidates=len(self.candidates.order), complete=complete)
 
 
+def fit_statistics(bundle: ModelBundle, candidates: Candidates, options: FitOptions | None = None, *,
+                   max_steps: int | None = None, stats: FitStatistics | None = None, **changes: Any) -> FitRun:
+    """Fit statistics of ``bundle`` over ``candidates`` on this process's shard (see module doc).
+
+    ``options`` (a :class:`~regroup_core.run.options.FitOptions`; keyword ``changes`` such as
+    ``per_class=6`` are applied to it) says how: its per-class cap, batch size, workers, precision,
+    checkpoints, δ and progress. Collective when run under torchrun: every rank calls it with the
+    same arguments and gets the same (all-reduced) statistics. ``max_steps`` stops after that many
+    steps in total (a partial, resumable fit: ``complete`` is False). ``stats`` continues an earlier
+    fit of the same layers in place (its counts count towards the cap).
+    """
+    return _FitLoop(bundle, candidates, FitOptions.of(options, **changes), stats).run(max_steps)
 
 
 @dataclass(frozen=True)
@@ -340,45 +347,47 @@ class FitResult:
     candidates: Candidates
 
 
-def fit(bundle: ModelBundle, data: Data, *, per_class: int | None = 50, selection: Data | None = None,
-        threshold: float = DEFAULT_THRESHOLD, k: int | None = None, on_empty: EmptyClassPolicy = "error",
-        batch_size: int = 64, workers: int = 0, amp: Precision | str | None = None,
-        checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 50, seed: int = 0,
-        delta: float = DELTA, progress: bool = False, callback: Progress | None = None) -> FitResult:
+def fit(bundle: ModelBundle, data: Data, options: FitOptions | None = None, **changes: Any) -> FitResult:
     """Fit the layer-wise generative classifiers of ``bundle`` on ``data`` and choose k.
 
-    k is, in order: the given ``k``; else the paper's rule on ``selection`` data (the number
-    of highest layers whose own accuracy reaches ``threshold`` on correctly classified
-    samples, :func:`~regroup_core.engine.predictor.select_k`); else
+    ``options`` (:class:`~regroup_core.run.options.FitOptions`, with keyword ``changes`` applied)
+    is handed whole to the loop. k is, in order: the given ``k``; else the paper's rule on
+    ``selection`` data (the number of highest layers whose own accuracy reaches ``threshold`` on
+    correctly classified samples, :func:`~regroup_core.engine.predictor.select_k`); else
     :data:`~regroup_core.engine.predictor.DEFAULT_K` (capped at the number of layers).
     Collective under torchrun (every rank calls it and gets the same classifiers).
     """
+    options = FitOptions.of(options, **changes)
+    k, selection = options.k, options.selection
     if k is not None and not 1 <= k <= len(bundle.layers):
         raise DataError(f"expected 1 <= k <= {len(bundle.layers)} (the number of tapped layers), got {k}")
-    check_amp(bundle.device, amp)
-    candidates = fit_candidates(data, bundle, seed=seed)
+    check_amp(bundle.device, options.amp)
+    candidates = fit_candidates(data, bundle, seed=options.seed)
     held_out = resolve_data(selection, bundle) if k is None and selection is not None else None  # before the fit
-    run = fit_statistics(bundle, candidates, per_class=per_class, batch_size=batch_size, workers=workers, amp=amp,
-                         checkpoint=checkpoint, checkpoint_every=checkpoint_every, delta=delta, progress=progress,
-                         callback=callback)
-    ctx = context()
-    info: dict[str, object] = {"fit_data": candidates.description, "processes": ctx.world_size,
+    run = fit_statistics(bundle, candidates, options)
+    info: dict[str, object] = {"fit_data": candidates.description, "processes": context().world_size,
                                "images_read": run.images_read, "unreadable": run.unreadable,
-                               "candidates": run.candidates, "amp": Precision(amp or "off").value}
+                               "candidates": run.candidates, "amp": Precision(options.amp or "off").value}
     try:
         classifiers = run.stats.to_classifiers(class_names=bundle.class_names, model_id=bundle.name,
-                                               fingerprint=bundle.fingerprint, per_class=per_class,
-                                               k=k or min(DEFAULT_K, len(bundle.layers)), on_empty=on_empty,
+                                               fingerprint=bundle.fingerprint, per_class=options.per_class,
+                                               k=k or min(DEFAULT_K, len(bundle.layers)), on_empty=options.on_empty,
                                                info=info)
     except EmptyClassError as exc:
         raise EmptyClassError(f"fit data '{candidates.description}': {exc}") from None
     if held_out is not None:
-        from .evaluate import layer_accuracy
-
-        accuracy, n = layer_accuracy(REGroup(bundle.model, classifiers), held_out, bundle, batch_size=batch_size,
-                                     workers=workers, amp=amp, progress=progress, callback=callback)
-        description = selection if isinstance(selection, str) else type(selection).__name__
-        classifiers = classifiers.with_k(select_k(accuracy, threshold), k_selection={
-            "data": str(description), "threshold": threshold, "samples": n,
-            "layer_accuracy": [round(float(a), 6) for a in accuracy]})
+        classifiers = _choose_k(bundle, classifiers, held_out, options)
     return FitResult(classifiers=classifiers, run=run, candidates=candidates)
+
+
+def _choose_k(bundle: ModelBundle, classifiers: GenerativeClassifiers, held_out: Dataset,
+              options: FitOptions) -> GenerativeClassifiers:
+    """The paper's rule: k from each layer's own accuracy on the held-out data."""
+    accuracy, n = layer_accuracy(REGroup(bundle.model, classifiers), held_out, bundle, batch_size=options.batch_size,
+                                 workers=options.workers, amp=options.amp, progress=options.progress,
+                                 callback=options.callback)
+    selection = options.selection
+    description = selection if isinstance(selection, str) else type(selection).__name__
+    return classifiers.with_k(select_k(accuracy, options.threshold), k_selection={
+        "data": str(description), "threshold": options.threshold, "samples": n,
+        "layer_accuracy": [round(float(a), 6) for a in accuracy]})

@@ -42,6 +42,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from ..checks import path_kind
 from ..errors import DataError, ImageError
 from .images import open_image
+from .mnist import MNIST_SPLITS, mnist_split
+from .models import ModelBundle
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -201,7 +203,7 @@ def known_labels(dataset: Dataset) -> np.ndarray | None:
     return None
 
 
-def resolve_data(data: Data, bundle) -> Dataset:
+def resolve_data(data: Data, bundle: ModelBundle) -> Dataset:
     """The dataset of ``(image tensor, label)`` that ``data`` names for ``bundle`` (a
     :class:`~regroup_core.sources.models.ModelBundle`: its classes and preprocessing)."""
     if isinstance(data, Dataset):
@@ -211,8 +213,6 @@ def resolve_data(data: Data, bundle) -> Dataset:
         raise DataError("expected 'mnist:<split>', an ImageFolder directory or a 'path label' file list, got ''")
     scheme, colon, split = spec.partition(":")
     if colon and scheme == "mnist":
-        from .mnist import MNIST_SPLITS, mnist_split
-
         if split not in MNIST_SPLITS:
             raise DataError(f"expected one of {[f'mnist:{s}' for s in MNIST_SPLITS]}, got '{spec}'")
         if bundle.input_shape != (1, 28, 28) or bundle.num_classes != 10:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..checks import not_a_file, path_kind
+from ..checks import integer, not_a_file, path_kind
 from ..errors import ImageError
 
 __all__ = ["MAX_BYTES", "MAX_PIXELS", "max_pixels", "open_image", "rgba_from_bytes", "rgba_from_data_url"]
@@ -37,8 +37,6 @@ def max_pixels() -> int:
     raw = os.environ.get("REGROUP_MAX_IMAGE_PIXELS")
     if raw is None:
         return MAX_PIXELS
-    from ..checks import integer
-
     return integer(raw, "REGROUP_MAX_IMAGE_PIXELS", lo=1)
 
 

@@ -12,21 +12,30 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
 import torch
+import torchvision.models as tvm
 from PIL import Image
+from safetensors.torch import load_file
 from torch import nn
+from torchvision.transforms import v2
 
+from ..checks import device as parse_device
 from ..checks import path_kind
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
 from ..errors import DataError, ImageError, ModelError, one_line
 from ..rng import global_rng
+from .images import max_pixels
+from .mnist import MNIST_CLASS_NAMES, build_mnist_model
 
 __all__ = ["ASSETS_DIR", "MODEL_SPECS", "ModelBundle", "ModelKind", "ModelSpec", "Normalize", "bundle_from_module",
            "load_model", "model_names", "model_spec", "resolve_device", "weights_fingerprint"]
@@ -103,14 +112,10 @@ class ModelSpec:
         """Top-1 accuracy (fraction) of the default weights, when known: torchvision's ImageNet
         metadata (no download), or the test accuracy recorded in ``assets/models/<name>.json``."""
         if self.kind is ModelKind.TORCHVISION:
-            import torchvision.models as tvm
-
             meta = tvm.get_model_weights(self.name).IMAGENET1K_V1.meta
             return float(meta["_metrics"]["ImageNet-1K"]["acc@1"]) / 100.0
         record = ASSETS_DIR / "models" / f"{self.name}.json"
         if self.kind is ModelKind.EMBEDDED and record.is_file():
-            import json
-
             return float(json.loads(record.read_text())["test_top1"])
         return None
 
@@ -148,7 +153,8 @@ def _torchvision_spec(name: str) -> ModelSpec:
     return ModelSpec(name=name, kind=ModelKind.TORCHVISION, input_shape=(3, 224, 224), sample_set="imagenet",
                      demo_epsilon_255=4.0, budgets_255=(4.0,), budget_shares=(0.9,),
                      softmax_fool_curve=((4.0, 0.99),),
-                     budget_source="the paper's Table 2 (PGD at 4/255 fooled 99 % of ImageNet images; not measured here)")
+                     budget_source="the paper's Table 2 (PGD at 4/255 fooled 99 % of ImageNet images; "
+                                   "not measured here)")
 
 
 MODEL_SPECS = MappingProxyType({
@@ -174,8 +180,6 @@ def model_spec(name: str) -> ModelSpec:
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` → CUDA when present, else CPU; ``cuda``/``cuda:N`` without such a GPU and any
     other string are clear errors (:func:`regroup_core.checks.device`)."""
-    from ..checks import device as parse_device
-
     return parse_device(device)
 
 
@@ -284,8 +288,6 @@ def mnist_preprocess(img: Image.Image) -> torch.Tensor:
     Dark-on-light pictures (a digit drawn on paper) are inverted: the decision uses the mean
     of the border pixels, which are background in any centred digit.
     """
-    import numpy as np
-
     gray = img.convert("L")
     if gray.size != (28, 28):
         gray = gray.resize((28, 28), Image.Resampling.BILINEAR)
@@ -303,15 +305,11 @@ class ImagenetPreprocess:
     """
 
     def __init__(self, resize: int = 256, crop: int = 224) -> None:
-        from torchvision.transforms import v2
-
         self.resize = resize
         self.transform = v2.Compose([v2.PILToTensor(), v2.Resize(resize, antialias=True), v2.CenterCrop(crop),
                                      v2.ToDtype(torch.float32, scale=True)])
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
-        from .images import max_pixels
-
         short, long = sorted(img.size)
         resized = self.resize * self.resize * long / max(short, 1)
         if resized > max_pixels():  # a 1×20000 strip would be resized to 256×5 120 000 before the crop
@@ -335,12 +333,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"expected a weights file, got no file at '{path}'")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state = load_file(str(path), device="cpu")
         else:
-            import warnings
-
             with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
                 warnings.simplefilter("ignore")
                 state = torch.load(path, map_location="cpu", weights_only=True)
@@ -402,8 +396,6 @@ def _seeded_build(build: Callable[[], nn.Module]) -> nn.Module:
 
 
 def _embedded(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.Module, str]:
-    from .mnist import build_mnist_model
-
     if weights == "random":
         return _seeded_build(lambda: build_mnist_model(name)), "random"
     net = build_mnist_model(name)
@@ -413,8 +405,6 @@ def _embedded(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.Mod
 
 
 def _torchvision(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.Module, tuple[str, ...], str]:
-    import torchvision.models as tvm
-
     builder = getattr(tvm, name)
     enum_cls = tvm.get_model_weights(name)
     categories = tuple(enum_cls.IMAGENET1K_V1.meta["categories"])  # shipped with torchvision, no download
@@ -448,8 +438,6 @@ def load_model(name: str, weights: str | os.PathLike[str] | None = None, *,
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         layers: explicit module names to tap instead of the preset.
     """
-    from .mnist import MNIST_CLASS_NAMES
-
     spec = model_spec(name)
     if isinstance(weights, str) and not weights.strip():
         raise ModelError(f"weights: expected 'random', 'imagenet' or the path of a .safetensors/.pth state dict, "

@@ -10,8 +10,8 @@ from regroup_core.errors import DataError
 
 def test_preset_names_are_the_documented_ids():
     assert set(preset_names()) == {"pgd", "pgd-l2", "deepfool", "cw", "ead", "pgd-targeted", "cw-targeted", "pgd-hc",
-                                   "pgd-hc-targeted", "boundary", "hopskipjump", "spatial", "spsa", "apgd-ce", "apgd-t", "square",
-                                   "trust-region", "fmn", "fmn-l2"}
+                                   "pgd-hc-targeted", "boundary", "hopskipjump", "spatial", "spsa", "apgd-ce", "apgd-t",
+                                   "square", "trust-region", "fmn", "fmn-l2"}
 
 
 def test_epsilon_is_converted_from_the_0_255_scale():

@@ -34,7 +34,8 @@ def test_prediction_views_are_consistent(defended):
     pred = defended.predict(sample_inputs(8, seed=4), scope="all")
     m = pred.num_classes
     # every layer's ranks are a permutation of 1..M
-    assert torch.equal(pred.pos_ranks.sort(-1).values, torch.arange(1, m + 1, dtype=torch.int32).expand_as(pred.pos_ranks))
+    ranks = torch.arange(1, m + 1, dtype=torch.int32).expand_as(pred.pos_ranks)
+    assert torch.equal(pred.pos_ranks.sort(-1).values, ranks)
     idx, borda = pred.regroup_top(4)
     assert torch.equal(idx[:, 0], pred.regroup_labels)
     assert (borda[:, :-1] >= borda[:, 1:]).all()

@@ -30,7 +30,8 @@ from regroup_core.experiments import (
     voting_rules,
     wilson_interval,
 )
-from regroup_core.experiments.tables import headline_verdict, robust_at
+from regroup_core.experiments.formatting import headline_verdict
+from regroup_core.experiments.metrics import robust_at
 from regroup_core.run.evaluate import predict_all
 
 OPTIONS = {"pgd": {"steps": 2, "epsilon_255": 60.0}, "deepfool": {"steps": 3}, "boundary": {"steps": 3}}
@@ -39,7 +40,8 @@ OPTIONS = {"pgd": {"steps": 2, "epsilon_255": 60.0}, "deepfool": {"steps": 3}, "
 def _test_images():
     bundle, defended = tiny()
     x, y = tiny_batch(10, seed=11)
-    x = torch.cat([x, torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(5))])  # seeded: same set every call
+    # seeded: the same set every call
+    x = torch.cat([x, torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(5))])
     y = torch.cat([y, (y[:4] + 1) % 4])  # 4 images likely wrong: selection must skip wrong ones
     return select_correct(bundle, TensorDataset(x, y), 6, seed=1, defended=defended)
 
@@ -257,13 +259,14 @@ def test_headline_verdict_follows_the_intervals():
             {"model": "m", "epsilon_255": 32.0, "softmax_robust_ci": [50.0, 60.0], "regroup_robust_ci": [10.0, 20.0]}]
     text = headline_verdict(rows)
     assert "non-overlapping 95 % intervals, on m at 8/255" in text
-    assert "no measurable gain) on m at 16/255" in text and "*less* robust than the undefended softmax on m at 32/255" in text
+    assert "no measurable gain) on m at 16/255" in text
+    assert "*less* robust than the undefended softmax on m at 32/255" in text
 
 
 def test_sanity_names_weak_unbounded_and_weaker_than_best_attacks():
     """The cases that reached docs/ unmarked: Trust Region on REGroup ending adversarial on 11 %
     of the images (unbounded), SPSA fooling 11 % of the softmax where APGD fools 48 %."""
-    from regroup_core.experiments.tables import _sanity
+    from regroup_core.experiments.metrics import _sanity
 
     suite = _suite()
     deepfool = suite.run("deepfool", "adaptive")

@@ -21,7 +21,8 @@ DOCS = ROOT / "docs" / "screenshots"
 PAGES = ["Tour", "Model", "Attack lab", "Draw a digit", "Layer ranks", "Ablations", "t-SNE", "Voting classroom",
          "Benchmark"]
 DOC_PAGES = {"Tour": "tour", "Tour (transfer attack)": "tour-transfer", "Model": "model", "Attack lab": "attack-lab",
-             "Draw a digit": "draw", "Layer ranks": "layer-ranks", "t-SNE": "tsne", "Voting classroom": "voting-classroom",
+             "Draw a digit": "draw", "Layer ranks": "layer-ranks", "t-SNE": "tsne",
+             "Voting classroom": "voting-classroom",
              "Ablations": "ablations", "Benchmark": "benchmark"}
 
 

@@ -18,7 +18,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 PAYLOAD = "`![t](http://198.51.100.7/m.png)`"
 HOSTILE = [
     f"/attack_lab?{quote(PAYLOAD)}=1&epsilon={quote(PAYLOAD)}",
-    f"/layer_ranks?image=mnist:test:3&attack=pgd&threat=adaptive&steps=2000&run=1&x={quote('[l](http://198.51.100.7)')}",
+    "/layer_ranks?image=mnist:test:3&attack=pgd&threat=adaptive&steps=2000&run=1"
+    f"&x={quote('[l](http://198.51.100.7)')}",
     f"/benchmark?attacks={quote(','.join(['pgd'] * 300))}&n=1&n=5",
     "/draw?image=drawing:" + "A" * 9000,
 ]

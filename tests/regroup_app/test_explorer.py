@@ -396,7 +396,8 @@ def test_benchmark_csv_writes_nested_cells_as_json():
 
     df = pd.DataFrame({"attack": ["deepfool"], "robust_at": [{"softmax": {"0.5": 100.0}}], "ci": [[83.9, 100.0]]})
     back = pd.read_csv(io.BytesIO(csv_bytes(df)))
-    assert json.loads(back["robust_at"][0]) == {"softmax": {"0.5": 100.0}} and json.loads(back["ci"][0]) == [83.9, 100.0]
+    assert json.loads(back["robust_at"][0]) == {"softmax": {"0.5": 100.0}}
+    assert json.loads(back["ci"][0]) == [83.9, 100.0]
 
 
 def test_sidebar_thumbnail_shows_the_image_just_picked():

@@ -49,7 +49,8 @@ def test_model_page_shows_layers_and_k():
 def test_model_page_rejects_a_bad_classifier_file():
     at = start("model")
     at.radio(key="classifier-source").set_value("Upload a classifier file").run()
-    at.file_uploader(key="classifier-file-mnist-vgg").set_value(("bad.safetensors", b"not safetensors", "application/octet-stream")).run()
+    upload = ("bad.safetensors", b"not safetensors", "application/octet-stream")
+    at.file_uploader(key="classifier-file-mnist-vgg").set_value(upload).run()
     _friendly(at, "bad")  # a ClassifierFileError naming the file, not a traceback
     error = rendered(" ".join(e.value for e in at.error))
     assert "'bad.safetensors'" in error and "upload-" not in error and " it" not in error  # reads properly
@@ -59,7 +60,8 @@ def test_model_page_rejects_a_mismatched_classifier_file():
     at = start("model")
     at.radio(key="classifier-source").set_value("Upload a classifier file").run()
     data = Path(shipped_classifier("mnist-resnet")).read_bytes()
-    at.file_uploader(key="classifier-file-mnist-vgg").set_value(("resnet.safetensors", data, "application/octet-stream")).run()
+    upload = ("resnet.safetensors", data, "application/octet-stream")
+    at.file_uploader(key="classifier-file-mnist-vgg").set_value(upload).run()
     _friendly(at, "expected")
     assert at.session_state["model_choice"].classifier == shipped_classifier("mnist-vgg")  # unchanged
     at.selectbox(key="model-name").set_value("mnist-resnet").run()  # the file was for mnist-resnet after all
@@ -223,7 +225,8 @@ def test_model_page_fits_classifiers_with_progress():
 def test_model_page_rejects_a_bad_weights_file():
     at = start("model")
     at.radio(key="weights-mnist-vgg").set_value("Upload a weights file").run()
-    at.file_uploader(key="weights-file-mnist-vgg").set_value(("w.pth", b"\x80\x04garbage", "application/octet-stream")).run()
+    upload = ("w.pth", b"\x80\x04garbage", "application/octet-stream")
+    at.file_uploader(key="weights-file-mnist-vgg").set_value(upload).run()
     _friendly(at, "expected a weights file")
     assert at.session_state["model_choice"].weights is None  # still the embedded weights
 
@@ -274,7 +277,8 @@ def test_weights_and_classifier_paths_on_the_server(tmp_path, monkeypatch):
     weights = Path(__file__).resolve().parents[2] / "assets" / "models" / "mnist-vgg.safetensors"
     at.text_input(key="weights-path-mnist-vgg").set_value(str(weights)).run()
     assert_clean(at)
-    assert at.session_state["model_choice"].weights == str(weights) and at.session_state["model_choice"].classifier is None
+    choice = at.session_state["model_choice"]
+    assert choice.weights == str(weights) and choice.classifier is None
     at.radio(key="classifier-source").set_value("A classifier file on the server").run()
     at.text_input(key="classifier-path").set_value(shipped_classifier("mnist-vgg")).run()
     assert_clean(at)
