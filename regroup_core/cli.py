@@ -1,4 +1,4 @@
-"""Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate} ...``.
+"""Command line: ``regroup {layers,fit,predict,evaluate,estimate} ...`` (or ``python -m regroup_core ...``).
 
 Every command lives here; every option is converted and range-checked once, by the parser,
 with the validators of :mod:`regroup_core.checks` that the app uses too. Under
@@ -38,7 +38,7 @@ from .experiments import (
     run_suite,
     select_correct,
 )
-from .sources import ModelBundle, load_model, model_names, open_image
+from .sources import ModelBundle, load_model, model_names, open_image, shipped_classifier
 from .store import AdversarialCache, atomic_write, save_classifiers
 
 __all__ = ["main"]
@@ -98,8 +98,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="auto (CUDA when present), cpu, cuda or cuda:N")
 
 
+def _prog() -> str:
+    """How the user called us, for ``--help`` and error lines: the installed ``regroup`` or the module."""
+    return "regroup" if os.path.basename(sys.argv[0]) == "regroup" else "python -m regroup_core"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m regroup_core", description=__doc__.splitlines()[0])
+    parser = _Parser(prog=_prog(), description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("layers", help="list the tapped layers of a model")
@@ -145,7 +150,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
     _add_model_args(p)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--k", type=_int(1), default=None, help="highest layers that vote (default: the file's)")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
@@ -153,7 +159,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="attack test images and compare softmax with REGroup")
     _add_model_args(p)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
                    help="threat model (attacks that do not fit it are skipped and listed)")
@@ -215,6 +222,18 @@ def _data_option(value: str | None, option: str) -> str | None:
     if value is not None and not value.strip():
         raise ArgumentError(f"{option}: expected 'mnist:<split>', an ImageFolder directory or a file list, got ''")
     return value
+
+
+def _classifier_option(args: argparse.Namespace) -> Path:
+    """``--classifier``, or the file shipped for the model when its own weights are used (``regroup predict
+    --model mnist-vgg digit.png``); a classifier fitted on other weights would not match them."""
+    if args.classifier is not None:
+        return args.classifier
+    shipped = shipped_classifier(args.model) if args.weights is None else None
+    if shipped is None:
+        reason = "with --weights" if args.weights is not None else f"none ships for model '{args.model}'"
+        raise ArgumentError(f"--classifier: expected a fitted classifier file ({reason}), got none")
+    return shipped
 
 
 def _load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
@@ -279,8 +298,9 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    classifier = _classifier_option(args)
     bundle = load_model(args.model, args.weights, device=args.device)
-    defended = load_defended(bundle, args.classifier)
+    defended = load_defended(bundle, classifier)
     if args.k is not None and args.k > len(defended.layers):
         raise ArgumentError(f"--k: expected 1..{len(defended.layers)} (the classifier's layers), got {args.k}")
     failed = 0
@@ -373,9 +393,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.cache is None:
         _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
     _data_option(args.data, "--data")
+    classifier = _classifier_option(args)
     ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
     bundle = _load_model_in_order(args, ctx)
-    defended = load_defended(bundle, args.classifier)
+    defended = load_defended(bundle, classifier)
     data = args.data if args.data is not None else bundle.spec.test_data
     if data is None:
         raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
@@ -388,7 +409,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
         return 0
     table, clean = attack_table(suite), clean_summary(suite)
-    settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
+    settings = {**suite.settings, "classifier": str(classifier), "cache": str(cache.root),
                 "cache_hits": cache.hits, "cache_misses": cache.misses}
     rows = json.loads(table.to_json(orient="records"))
     for row in rows:

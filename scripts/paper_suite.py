@@ -112,7 +112,7 @@ def _options(bundle, attacks, profile):
 
 def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
     bundle = load_model(model, device="cpu")
-    defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
+    defended = load_defended(bundle, f"regroup_core/assets/classifiers/{model}.safetensors")
     out = args.out / model
     out.mkdir(parents=True, exist_ok=True)
     attacks = [a for a in args.attacks.split(",") if a]

@@ -46,7 +46,7 @@ def _acceptance_check(model: str, progress) -> dict:
     empty cache of its own: the figures are what anyone running the command gets, not entries the
     headline left in the shared cache."""
     with tempfile.TemporaryDirectory() as tmp:
-        argv = ["evaluate", "--model", model, "--classifier", f"assets/classifiers/{model}.safetensors",
+        argv = ["evaluate", "--model", model, "--classifier", f"regroup_core/assets/classifiers/{model}.safetensors",
                 *ACCEPTANCE, "--cache", f"{tmp}/cache", "--out", f"{tmp}/out", "--json"]
         progress(0, 1, "acceptance check: python -m regroup_core " + " ".join(argv[:-5]))
         with contextlib.redirect_stdout(io.StringIO()):
@@ -71,7 +71,7 @@ def main() -> int:
     rows, checks = [], []
     for model in MODELS:
         bundle = load_model(model, device="cpu")
-        defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
+        defended = load_defended(bundle, f"regroup_core/assets/classifiers/{model}.safetensors")
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
         def progress(done: int, total: int, msg: str, model: str = model) -> None:
             print(f"[{time.time() - t0:7.0f}s] {model} {msg} ({done}/{total})", flush=True)
@@ -117,7 +117,7 @@ def main() -> int:
               "protocol (in `docs/results/`) suggest.",
               "",
               "Acceptance check of issue #10, `python -m regroup_core evaluate --model M --classifier "
-              f"assets/classifiers/M.safetensors {' '.join(ACCEPTANCE)}` "
+              f"regroup_core/assets/classifiers/M.safetensors {' '.join(ACCEPTANCE)}` "
               "(run as written by this script, on an empty cache of its own):", "",
               "| model | REGroup robust % [95 %] | adversarials that tie on the Borda count (errors) | "
               "REGroup's argmax correct (ties broken by class index) | PGD fools the undefended softmax | "

@@ -106,7 +106,7 @@ def main() -> int:
     for model in args.models.split(","):
         t0 = time.time()
         bundle = load_model(model, device="cpu")
-        defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
+        defended = load_defended(bundle, f"regroup_core/assets/classifiers/{model}.safetensors")
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
         x, y = test.images, test.labels
         with torch.no_grad():

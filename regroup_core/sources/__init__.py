@@ -1,11 +1,12 @@
 """Where models and data come from: the model zoo with each model's metadata
 (:mod:`.models`), data specs and the one image-folder / file-list reader (:mod:`.data`), the
-embedded MNIST digits and networks (:mod:`.mnist`), and safe image reading (:mod:`.images`)."""
+embedded MNIST digits and networks (:mod:`.mnist`), safe image reading (:mod:`.images`) and the
+files shipped inside the package (:mod:`.assets`)."""
 
+from .assets import ASSETS_DIR, asset_path, shipped_classifier
 from .data import Data, ImageFiles, interleaved_order, known_labels, make_loader, resolve_data
 from .images import open_image
 from .models import (
-    ASSETS_DIR,
     MODEL_SPECS,
     ModelBundle,
     ModelKind,
@@ -18,6 +19,6 @@ from .models import (
     weights_fingerprint,
 )
 
-__all__ = ["ASSETS_DIR", "MODEL_SPECS", "Data", "ImageFiles", "ModelBundle", "ModelKind", "ModelSpec",
+__all__ = ["ASSETS_DIR", "MODEL_SPECS", "Data", "ImageFiles", "ModelBundle", "ModelKind", "ModelSpec", "asset_path",
            "bundle_from_module", "interleaved_order", "known_labels", "load_model", "make_loader", "model_names",
-           "model_spec", "open_image", "resolve_data", "resolve_device", "weights_fingerprint"]
+           "model_spec", "open_image", "resolve_data", "resolve_device", "shipped_classifier", "weights_fingerprint"]

@@ -34,14 +34,13 @@ from ..checks import path_kind
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
 from ..errors import DataError, ImageError, ModelError, one_line
 from ..rng import global_rng
+from .assets import ASSETS_DIR, asset_path
 from .images import max_pixels
 from .mnist import MNIST_CLASS_NAMES, build_mnist_model
 
 __all__ = ["ASSETS_DIR", "MODEL_SPECS", "ModelBundle", "ModelKind", "ModelSpec", "Normalize", "bundle_from_module",
            "load_model", "model_names", "model_spec", "resolve_device", "weights_fingerprint"]
 
-ASSETS_DIR = Path(os.environ.get("REGROUP_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
-"""Shipped weights, classifier files and results (``REGROUP_ASSETS`` overrides)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -50,7 +49,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class ModelKind(str, enum.Enum):
     """Where a model comes from, which decides how it is built and which weights it takes."""
 
-    EMBEDDED = "embedded"        # shipped weights in assets/models, works offline
+    EMBEDDED = "embedded"        # weights shipped in the package's assets/models, offline
     TORCHVISION = "torchvision"  # torchvision architecture, ImageNet weights from its cache/download
     USER = "user"                # a module the caller built (bundle_from_module)
 
@@ -110,11 +109,11 @@ class ModelSpec:
     @property
     def top1(self) -> float | None:
         """Top-1 accuracy (fraction) of the default weights, when known: torchvision's ImageNet
-        metadata (no download), or the test accuracy recorded in ``assets/models/<name>.json``."""
+        metadata (no download), or the test accuracy recorded in the assets' ``models/<name>.json``."""
         if self.kind is ModelKind.TORCHVISION:
             meta = tvm.get_model_weights(self.name).IMAGENET1K_V1.meta
             return float(meta["_metrics"]["ImageNet-1K"]["acc@1"]) / 100.0
-        record = ASSETS_DIR / "models" / f"{self.name}.json"
+        record = asset_path("models", f"{self.name}.json")
         if self.kind is ModelKind.EMBEDDED and record.is_file():
             return float(json.loads(record.read_text())["test_top1"])
         return None
@@ -399,7 +398,7 @@ def _embedded(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.Mod
     if weights == "random":
         return _seeded_build(lambda: build_mnist_model(name)), "random"
     net = build_mnist_model(name)
-    path = Path(weights) if weights is not None else ASSETS_DIR / "models" / f"{name}.safetensors"
+    path = Path(weights) if weights is not None else asset_path("models", f"{name}.safetensors")
     _apply_state(net, _read_state_dict(path), str(path))
     return net, "embedded" if weights is None else str(path)
 
