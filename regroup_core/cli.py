@@ -38,7 +38,7 @@ from .experiments import (
     run_suite,
     select_correct,
 )
-from .sources import ModelBundle, load_model, model_names, open_image, shipped_classifier
+from .sources import ModelBundle, load_model, model_names, model_spec, open_image, shipped_classifier
 from .store import AdversarialCache, atomic_write, save_classifiers
 
 __all__ = ["main"]
@@ -357,7 +357,7 @@ def _attack_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         if args.epsilon is not None and spec.takes_linf_epsilon:
             opts["epsilon_255"] = args.epsilon
         elif spec.takes_linf_epsilon and not spec.grows_epsilon:  # the model's own budget, not ImageNet's 4/255
-            opts["epsilon_255"] = bundle.spec.default_epsilon_255
+            opts["epsilon_255"] = model_spec(args.model).default_epsilon_255
         options[a] = opts
     return options
 
