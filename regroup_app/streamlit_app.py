@@ -41,13 +41,14 @@ from regroup_app.services.threads import configure_threads  # noqa: E402
 from regroup_app.state import state  # noqa: E402
 from regroup_app.ui import glossary, links  # noqa: E402
 from regroup_app.ui.exploring import exploring_banner, is_exploring  # noqa: E402
+from regroup_app.ui.text import md  # noqa: E402
 from regroup_core.errors import RegroupError, one_line  # noqa: E402
 
 _loading.empty()
 try:
     configure_threads()
 except RegroupError as exc:  # a bad REGROUP_APP_THREADS: one line, not a traceback
-    st.error(one_line(exc), icon=":material/warning:")
+    st.error(md(one_line(exc), 300), icon=":material/warning:")
     st.stop()
 
 PAGES = [
@@ -86,12 +87,13 @@ def _sidebar() -> None:
         choice = app.model_choice
         mode = " — *exploring, not the paper's rule*" if is_exploring(_classifiers()) else ""
         st.caption("**REGroup Explorer** — layer-wise generative classifiers + Borda voting")
-        st.markdown(f"**Model:** `{shown_reference(choice.name)}`  \n"
-                    f"**Weights:** {app.shown_name(choice.weights, 'default')}  \n"
-                    f"**Classifiers:** {app.shown_name(choice.classifier, 'none yet')}{mode}")
+        # uploaded file names and spec paths are the visitor's or operator's text: escaped (md), never Markdown
+        st.markdown(f"**Model:** {md(shown_reference(choice.name), 120)}  \n"
+                    f"**Weights:** {md(app.shown_name(choice.weights, 'default'), 60)}  \n"
+                    f"**Classifiers:** {md(app.shown_name(choice.classifier, 'none yet'), 60)}{mode}")
         image = app.current_image
         if image is not None:
-            st.image(image.pil(), caption=image.name, width=96)
+            st.image(image.pil(), caption=md(image.name, 60), width=96)
         with st.popover("Copy link to this view", icon=":material/link:", width="stretch"):
             st.caption("This address reopens the page with the same settings (uploaded files are not included). "
                        "Use the copy button of the box:")

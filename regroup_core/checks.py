@@ -17,7 +17,7 @@ import torch
 
 from .errors import ArgumentError, RegroupError
 
-__all__ = ["device", "integer", "number", "path_kind", "probability"]
+__all__ = ["device", "integer", "not_a_file", "number", "path_kind", "probability"]
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda)(:(\d+))?$")
 
@@ -109,3 +109,24 @@ def path_kind(path: Path, error: type[RegroupError], what: str, shown: str | Non
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise error(f"expected {what}, got an unusable path '{(shown or str(path))[:200]}' ({reason})") from None
+
+
+def not_a_file(path: Path) -> str:
+    """What ``path`` is when it is not a regular file, in words: 'a directory', 'a named pipe (FIFO)',
+    'a device', 'a socket' or 'no such file' (a FIFO must never be opened: reading it blocks)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return "no such file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "no regular file"
+

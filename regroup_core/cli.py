@@ -42,7 +42,8 @@ from .experiments import (
     select_correct,
 )
 from .experiments.ladder import format_ladder, ladder
-from .sources import ModelBundle, ModelReference, describe, load_model, model_names, open_image, shipped_classifier
+from .sources import (ModelBundle, ModelReference, describe, load_model, model_names, model_spec, open_image,
+                      shipped_classifier)
 from .store import AdversarialCache, atomic_write, load_classifiers, save_classifiers
 
 __all__ = ["main"]
@@ -203,8 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_int(1, 1_000_000), default=None, help="override every attack's step count")
     p.add_argument("--epsilon", type=_typed(_epsilon), default=None,
                    help="L∞ budget in (0, 255] (0–255 scale) of the fixed-budget L∞ attacks (PGD, APGD, SPSA, "
-                   "Square); minimisation attacks (DeepFool, C&W, Boundary, Trust Region, FMN...) stay unbounded and "
-                   "are reported as robust accuracy at fixed budgets (robust_at)")
+                   "Square; default: the model's softmax budget, where PGD fools >= 90%% of its undefended softmax "
+                   "- see docs/results/budgets.json); minimisation attacks (DeepFool, C&W, Boundary, Trust Region, "
+                   "FMN...) stay unbounded and are reported as robust accuracy at fixed budgets (robust_at)")
     p.add_argument("--cache", type=_PATH, default=None,
                    help="adversarial cache directory (default: the shared cache the app uses too, "
                    "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
@@ -477,6 +479,8 @@ def _attack_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             opts["steps"] = args.steps
         if args.epsilon is not None and spec.takes_linf_epsilon:
             opts["epsilon_255"] = args.epsilon
+        elif spec.takes_linf_epsilon and not spec.grows_epsilon:  # the model's own budget, not ImageNet's 4/255
+            opts["epsilon_255"] = model_spec(args.model).default_epsilon_255
         options[a] = opts
     return options
 

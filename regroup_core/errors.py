@@ -57,6 +57,10 @@ class DataError(RegroupError):
     """A data specification or batch is malformed (wrong shape, labels out of range, NaN...)."""
 
 
+class ConfigError(RegroupError):
+    """A setting (an environment variable such as ``REGROUP_CACHE``) names something unusable."""
+
+
 class ArgumentError(RegroupError):
     """A command-line option or an app input is out of range or malformed."""
 

@@ -23,6 +23,7 @@ from regroup_app.ui.synced import synced
 from regroup_core import ModelBundle, REGroup
 from regroup_core.experiments import wilson_interval
 from regroup_core.experiments.metrics import FEW
+from regroup_core.sources.budgets import budget_note, largest_budget_255
 
 
 def _section(kind: str, params: dict, compute: Callable[[Any], Any], label: str, bundle: ModelBundle,
@@ -58,6 +59,13 @@ def _interval(pcts: Sequence[float], ns: Sequence[int]) -> tuple[list[float], li
     return lows, highs
 
 
+def _short_budget(bundle: ModelBundle, eps: float) -> str:
+    """'— below this model's softmax budget 44/255 …' for a weak ε, '' otherwise: next to the numbers it
+    qualifies."""
+    top = largest_budget_255(bundle.spec)
+    return "" if top is None or eps >= top else f"— below this model's softmax budget {top:g}/255, a weak attack"
+
+
 def _curve_n(name: str, n: int) -> int:
     """Images behind a k-ablation curve: '#S = 12' in its name, else all n test images (clean)."""
     found = re.search(r"#S = (\d+)", name)
@@ -77,7 +85,7 @@ class _View:
 
 
 def _voters_tab(v: _View) -> tuple[list[str], report.Section | None]:
-    attacks = synced("attacks", "abl-attacks", lambda raw: [links.one_of(v.names)(a) for a in raw.split(",")],
+    attacks = synced("attacks", "abl-attacks", links.names(v.names),
                      lambda key: st.multiselect("Attacks (transfer from softmax)", v.names, default=["pgd"], key=key),
                      link=lambda value: value or None)
     rows = None
@@ -96,7 +104,8 @@ def _voters_tab(v: _View) -> tuple[list[str], report.Section | None]:
         shown[c] = [f"{round(float(x) * int(m) / 100)}/{int(m)}" if int(m) < FEW else f"{float(x):.1f} %"
                     for x, m in zip(df[c], df["n"])]
     fig = plots.grouped_bars(cats, {c: list(df[c]) for c in variants},
-                             title=f"REGroup top-1 with pos, neg and pos+neg voters (k = {v.defended.classifiers.k})",
+                             title=f"REGroup top-1 with pos, neg and pos+neg voters (k = {v.defended.classifiers.k}; "
+                                   f"ε = {v.eps:g}/255 {_short_budget(v.bundle, v.eps)})",
                              x_title="images (attacks: those that fooled softmax, #S)", y_title="accuracy (%)",
                              intervals={c: _interval(df[c], df["n"]) for c in variants},
                              texts={c: [t.removesuffix(" %") for t in shown[c]] for c in variants})
@@ -126,7 +135,11 @@ def _k_tab(v: _View) -> tuple[str, report.Section | None]:
                            intervals={name: _interval(c, [_curve_n(name, v.n)] * len(c))
                                       for name, c in curves.items() if name.startswith("REGroup")})
     st.plotly_chart(fig, width="stretch", key="chart-abl-k")
-    return attack, report.Section(f"k-ablation ({attack})", figures=[fig])
+    note = budget_note(v.bundle.spec, v.eps)
+    st.caption("Both kinds of curve count a tie at the top of the vote as an error (as every page does), so at "
+               "k = 1 — the highest layer's two voters alone — \"REGroup\" and \"k-th highest layer alone\" are "
+               f"the same number. Bands: 95 % Wilson intervals. {note}.")
+    return attack, report.Section(f"k-ablation ({attack})", figures=[fig], note=note)
 
 
 def _sweep_tab(v: _View) -> tuple[list[float], report.Section | None]:
@@ -144,6 +157,10 @@ def _sweep_tab(v: _View) -> tuple[list[float], report.Section | None]:
     fig = plots.line_chart(epsilons, sweep, title=f"PGD L∞ (transfer) on {n} images", x_title="ε (0–255 scale)",
                            y_title="accuracy (%)", vline=eps, vline_text=f"ε = {eps:g} (slider)",
                            intervals={name: _interval(c, [n] * len(c)) for name, c in sweep.items()})
+    top = largest_budget_255(v.bundle.spec)
+    if top is not None:  # left of this line the attack is too weak to make the softmax fall
+        fig.add_vline(x=top, line_dash="dot", line_color="#555", annotation_position="bottom right",
+                      annotation_text=f"softmax budget {top:g}")
     st.plotly_chart(fig, width="stretch", key="chart-abl-eps")
     at = epsilons.index(eps)
     parts = [f"{name} **{values[at]:.0f} %**" for name, values in sweep.items()]
@@ -163,8 +180,10 @@ def body() -> None:
                    lambda key: c1.number_input("Test images (correctly classified by softmax)", 2, 500, 20, key=key)))
     eps = float(synced("epsilon", "abl-eps", links.number(1.0, 128.0, step=1.0),
                        lambda key: c2.slider("ε for L∞ attacks (0–255 scale) — used by every tab, marked in "
-                                             "the ε sweep", 1.0, 128.0, bundle.spec.demo_epsilon_255, 1.0,
-                                             key=key)))
+                                             "the ε sweep", 1.0, 128.0, bundle.spec.default_epsilon_255, 1.0,
+                                             key=key, help="Default: this model's softmax budget, where PGD fools "
+                                                           "≥ 90 % of its undefended softmax.")))
+    c2.caption(budget_note(bundle.spec, eps))
     view = _View(bundle, defended, n, eps, {"model": state().model_choice.parts, "fingerprint": bundle.fingerprint,
                                             "n": n, "eps": eps},
                  [a for a in attacking.attack_names() if attacking.applicable(a, "transfer")])
@@ -178,7 +197,8 @@ def body() -> None:
     links.publish(with_image=False)
     sections = [section for section in (voters, k_curves, sweep) if section is not None]
     if sections:
-        settings = {"page": "Ablations", "model": bundle.name, "weights": bundle.weights,
+        weights = state().shown_name(bundle.weights, "default")
+        settings = {"page": "Ablations", "model": bundle.name, "weights": weights,
                     "classifier": state().model_choice.classifier, "k": defended.classifiers.k, "n": n,
                     "epsilon_255": eps, "voter_attacks": attacks, "k_ablation_attack": attack, "epsilons": epsilons}
         st.download_button("Download these results as an HTML report", report.html_report(

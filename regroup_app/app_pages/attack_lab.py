@@ -11,10 +11,11 @@ from regroup_app.services.cache import predict_ranks
 from regroup_app.state import AttackChoice, CurrentImage, image_tensor, state
 from regroup_app.ui import glossary, links, verdicts, widgets
 from regroup_app.ui.guard import require_defended, run_page
-from regroup_app.ui.reproduce import remember_attack
+from regroup_app.ui.text import md
+from regroup_app.ui.reproduce import link_may_run, remember_attack
 from regroup_app.ui.synced import synced
 from regroup_core import ModelBundle
-from regroup_core.analysis.outcome import attack_outcome
+from regroup_core.sources.budgets import budget_note
 
 
 LAYER_RANKS = "app_pages/layer_ranks.py"
@@ -23,15 +24,17 @@ LAYER_RANKS = "app_pages/layer_ranks.py"
 def _budget(bundle: ModelBundle, attack: str, column: DeltaGenerator) -> tuple[float | None, int | None]:
     """The ε and steps widgets of ``attack`` (None where the preset has no such knob)."""
     eps_default = attacking.default_epsilon_255(attack)
-    if attacking.takes_linf_epsilon(attack):  # the paper's 4/255 is for ImageNet photos
-        eps_default = max(eps_default, bundle.spec.demo_epsilon_255)
+    if attacking.takes_linf_epsilon(attack):  # the model's own softmax budget, not ImageNet's 4/255
+        eps_default = bundle.spec.default_epsilon_255
     eps = None
     if eps_default is not None:
         eps = synced("epsilon", f"eps-{attack}-{bundle.name}", links.number(0.5, 128.0, step=0.5),
                      lambda key: column.slider(
                          "ε (on the 0–255 scale)", 0.5, 128.0, float(eps_default), 0.5, key=key,
-                         help="Perturbation budget: ε/255 on images in [0, 1]. MNIST digits need a larger ε "
-                              "than ImageNet photos (the paper's 4/255) before softmax falls."))
+                         help="Perturbation budget: ε/255 on images in [0, 1]. The default is this model's "
+                              "softmax budget: the ε at which PGD fools ≥ 90 % of its undefended softmax."))
+        if attacking.takes_linf_epsilon(attack):
+            column.caption(budget_note(bundle.spec, float(eps)))
     steps_default = attacking.default_steps(attack)
     steps = None
     if steps_default is not None:
@@ -75,7 +78,7 @@ def _result(bundle: ModelBundle, image: CurrentImage, x: np.ndarray, request: At
     shown = run is not None and run.settings.get("page") == request.link()
     links.publish(run=1 if shown else None)
     c1, c2, c3 = st.columns(3)
-    c1.image(widgets.to_pil(x, size=224), caption=f"original — {image.name}", width=224)
+    c1.image(widgets.to_pil(x, size=224), caption=f"original — {md(image.name, 60)}", width=224)
     if run is None:
         c2.info("Run an attack to see the adversarial image and its perturbation.")
         widgets.prediction_bars(bundle, pred, 0, label=image.label, title="Original")
@@ -88,9 +91,10 @@ def _result(bundle: ModelBundle, image: CurrentImage, x: np.ndarray, request: At
              caption=f"perturbation, amplified (max |δ| = {255 * float(np.abs(delta).max()):.1f}/255)",
              width=224)
     adv_pred = predict_ranks(choice, run.adversarial[None])
-    outcome = attack_outcome(pred, adv_pred, image.label, linf=float(np.abs(delta).max()))
+    outcome = verdicts.outcome_of(bundle, pred, adv_pred, image.label, x, run.adversarial, run.settings)
     st.markdown("  \n".join(verdicts.attack_lines(bundle, outcome, attack=run.settings.get("attack", request.attack),
-                                                  threat=run.settings.get("threat", request.threat))))
+                                                  threat=run.settings.get("threat", request.threat),
+                                                  settings=run.settings)))
     widgets.prediction_bars(bundle, pred, 0, label=image.label, title="Original")
     widgets.prediction_bars(bundle, adv_pred, 0, label=image.label, title="Adversarial")
     st.download_button("Download the adversarial image (PNG)", widgets.png_bytes(run.adversarial),
@@ -119,7 +123,7 @@ def body() -> None:
         label = int(predict_ranks(state().model_choice, x[None]).softmax_labels[0])
         st.caption(f"True class unknown: the attack uses the softmax prediction "
                    f"({verdicts.label_text(bundle, label)}) as the label to move away from.")
-    linked = links.take("run") == "1"  # a shared link that showed a result shows it again
+    linked = links.take("run") == "1" and link_may_run(request)  # a shared link shows its result again
     if st.button("Run attack", type="primary", key="attack-run") or linked:
         with st.spinner(f"Running {request.attack} ({request.threat})…"):
             remember_attack(image, x, int(label), request)

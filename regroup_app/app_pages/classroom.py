@@ -14,6 +14,7 @@ from regroup_app.state import state
 from regroup_app.ui import glossary, links, plots, reproduce, widgets
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
+from regroup_app.ui.text import md
 from regroup_app.ui.verdicts import label_text
 from regroup_core import ModelBundle
 from regroup_core.analysis.classroom import RULES, Ballots, ballots, demote, promote, tally, voters_to_flip
@@ -69,19 +70,29 @@ def _control(bundle: ModelBundle, b: Ballots, before: dict, target: int) -> None
     counts = {r: voters_to_flip(b, target, r) for r in RULES}
     for col, rule in zip(st.columns(3), RULES):
         n = counts[rule]
-        col.metric(f"{RULE_TEXT[rule]}", "—" if n is None else f"{n} of {len(b.names)}",
+        shown_n = "already wins" if before[rule][1] == target else "—" if n is None else f"{n} of {len(b.names)}"
+        col.metric(f"{RULE_TEXT[rule]}", shown_n,
                    help=f"Ballots to rewrite (class {names[target]} first, the winner last) to make "
                         f"{names[target]} win; greedy, exact for Borda.")
-    scores = before["borda"][0]
-    top2 = torch.argsort(scores, descending=True, stable=True)[:2].tolist()
-    gap = int(scores[top2[0]] - scores[top2[1]])
-    if gap == 0:
-        st.markdown(f"Here **{names[top2[0]]}** and **{names[top2[1]]}** are **tied** on Borda points: the tie is "
-                    f"broken by class index, so {names[top2[0]]} wins without a majority of points. One rewritten "
-                    f"ballot can swing at most 2(M − 1) = {2 * (m - 1)} points.")
-    else:
-        st.markdown(f"Here the Borda winner **{names[top2[0]]}** leads the runner-up **{names[top2[1]]}** by "
-                    f"{gap} points; one rewritten ballot can swing at most 2(M − 1) = {2 * (m - 1)} points.")
+    st.markdown(_margin_text(before["borda"][0], target, names, m))
+
+
+CONTEXT = "class-context"  # the image, version and k the ballot settings were chosen for
+
+
+def _margin_text(scores: torch.Tensor, target: int, names: Sequence[str], m: int) -> str:
+    """The sentence under the metrics, about the same class they count for (the one put first)."""
+    order = torch.argsort(scores, descending=True, stable=True).tolist()
+    winner, swing = order[0], 2 * (m - 1)
+    tied = [c for c in order if int(scores[c]) == int(scores[winner])]
+    if target == winner:
+        tie = (f" (tied with {', '.join(names[c] for c in tied[1:])}: the tie is broken by class index)"
+               if len(tied) > 1 else "")
+        return (f"**{names[target]}** already wins the Borda count{tie}: there is nothing to flip — put another "
+                "class first to see what an attacker needs.")
+    gap = int(scores[winner] - scores[target])
+    return (f"To make **{names[target]}** win, an attacker must close the Borda winner **{names[winner]}**'s "
+            f"lead of {gap} points over it; one rewritten ballot can swing at most 2(M − 1) = {swing} points.")
 
 
 def body() -> None:
@@ -95,7 +106,7 @@ def body() -> None:
                    lambda key: c1.radio("Image", versions, horizontal=True, key=key),
                    link=lambda v: v if v != "clean" else None)
     shown = run.adversarial if which == "adversarial" and run is not None else x
-    c0.image(widgets.to_pil(shown, size=112), caption=f"{which} — {image.name}", width=112)
+    c0.image(widgets.to_pil(shown, size=112), caption=f"{which} — {md(image.name, 60)}", width=112)
     pred = predict_ranks(state().model_choice, shown[None])
     layers = [layer.name for layer in pred.layers]
     k = int(synced("k", "class-k", links.number(1, len(layers), integer=True),
@@ -112,6 +123,12 @@ def body() -> None:
 
     st.subheader("2 · Change one voter's ballot")
     d1, d2, d3 = st.columns(3)
+    app = state()
+    context = f"{image.digest}|{which}|{k}"
+    if app.widget(CONTEXT) not in (None, context):  # another image or k: the defaults are this one's again
+        app.drop_widget("class-promote")
+        app.drop_widget("class-voter")
+    app.set_widget(CONTEXT, context)
     voter = synced("voter", "class-voter", links.one_of(range(len(b.names))),
                    lambda key: d1.selectbox("Voter", range(len(b.names)), format_func=lambda v: b.names[v], key=key))
     before = tally(b)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import streamlit as st
 import torch
 
 from regroup_app.services.cache import predict_ranks
 from regroup_app.state import state
-from regroup_app.ui import glossary, links, plots, reproduce, widgets
+from regroup_app.ui import glossary, links, plots, reproduce, verdicts, widgets
 from regroup_app.ui.exploring import excluded_note
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
+from regroup_app.ui.text import md
 from regroup_core import ModelBundle, Prediction, REGroup
 from regroup_core.analysis.ranks import borda_buildup, focus_classes, image_ranks
 
@@ -86,7 +88,7 @@ def body() -> None:
     adv = predict_ranks(choice, run.adversarial[None]) if run is not None else None
 
     c0, c1, c2 = st.columns([1, 2, 2])
-    c0.image(widgets.to_pil(x, size=112), caption=image.name, width=112)
+    c0.image(widgets.to_pil(x, size=112), caption=md(image.name, 60), width=112)
     m = bundle.num_classes
     many = m > 20
     links.restore("top", "ranks-topn", links.number(3, min(m, 100), integer=True))  # drawn below, when shown
@@ -114,6 +116,9 @@ def body() -> None:
     links.publish(**reproduce.attack_params())
     if run is None:
         st.info("Run an attack in the Attack lab to compare clean and adversarial ranks side by side.")
+    else:
+        st.caption(f"Adversarial: {run.settings.get('attack', '?')} ({run.settings.get('threat', '?')}) — "
+                   + verdicts.size_text(bundle, float(np.abs(run.adversarial - x).max()), run.settings))
     versions = [_Version("clean", *image_ranks(clean.pos_ranks, clean.neg_ranks), _marks(clean, image.label))]
     if adv is not None:
         versions.append(_Version("adv", *image_ranks(adv.pos_ranks, adv.neg_ranks), _marks(adv, image.label)))

@@ -27,6 +27,7 @@ from regroup_app.ui.model_picker import (
     pick_reference,
     weights_options,
 )
+from regroup_app.ui.text import md
 from regroup_core import ModelBundle, REGroup
 from regroup_core.api import FitOptions
 from regroup_core.errors import EmptyClassError, ModelError, RegroupError, one_line
@@ -62,7 +63,7 @@ def _weights_ui(name: str, current: ModelChoice) -> str | None | bool:
         try:
             return check_server_path(text)
         except RegroupError as exc:
-            st.error(str(exc), icon=":material/warning:")
+            st.error(md(str(exc), 300), icon=":material/warning:")
             return False
     upload = st.file_uploader(f"State dict (.safetensors, .pth, .pt; loaded with weights_only=True; at most "
                               f"{state_max_mb()} MB)", type=["safetensors", "pth", "pt"], key=f"weights-file-{name}")
@@ -106,7 +107,7 @@ def _classifier_ui(bundle: ModelBundle, choice: ModelChoice) -> None:
             try:
                 new_path = check_server_path(text, suffixes=(".safetensors",), what="classifier file")
             except RegroupError as exc:
-                st.error(str(exc), icon=":material/warning:")
+                st.error(md(str(exc), 300), icon=":material/warning:")
     elif how == "Upload a classifier file":
         upload = st.file_uploader("Classifier file (.safetensors, written by `python -m regroup_core fit`)",
                                   type=["safetensors"], key=f"classifier-file-{bundle.name}")  # per model: a
@@ -261,7 +262,7 @@ def _switch(name: str, weights: str | None) -> bool:
             message = pretrained_help(name, weights, exc) if weights != "random" else one_line(exc)
         else:
             message = str(exc).replace(weights, shown) if shown else str(exc)
-        st.error(message, icon=":material/cloud_off:" if weights is None else ":material/warning:")
+        st.error(md(message, 400), icon=":material/cloud_off:" if weights is None else ":material/warning:")
         return False
     classifier = shipped_classifier(name) if weights is None else None
     state().model_choice = ModelChoice(name, weights, classifier)
@@ -291,9 +292,9 @@ def body() -> None:
     bundle, defended = cache.current_model(state().model_choice)
     links.publish(with_image=False)
     with c2:
-        st.markdown(f"**{shown_reference(bundle.name)}** · {len(bundle.layers)} tapped layers · "
+        st.markdown(f"**{md(shown_reference(bundle.name), 120)}** · {len(bundle.layers)} tapped layers · "
                     f"{bundle.num_classes} classes · input {tuple(bundle.input_shape)} · weights: "
-                    f"{state().shown_name(bundle.weights, 'default')} · device: {bundle.device}")
+                    f"{md(state().shown_name(bundle.weights, 'default'), 60)} · device: {bundle.device}")
         _layers_table(bundle)
     _classifier_ui(bundle, choice)
     if defended is not None:

@@ -14,6 +14,7 @@ from regroup_app.state import CurrentImage, state
 from regroup_app.ui import glossary, links, plots, verdicts, widgets
 from regroup_app.ui.guard import run_page
 from regroup_app.ui.synced import synced
+from regroup_app.ui.text import md
 from regroup_core import ModelBundle, Prediction, REGroup
 from regroup_core.analysis.classroom import Ballots
 from regroup_core.attacks import AttackResult
@@ -56,7 +57,7 @@ def step_image(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x: n
                clean: Prediction) -> None:
     st.subheader("One image, and the network's answer")
     c1, c2 = st.columns([1, 3])
-    c1.image(widgets.to_pil(x, size=168), caption=image.name, width=168)
+    c1.image(widgets.to_pil(x, size=168), caption=md(image.name, 60), width=168)
     s = verdict(clean, 0, image.label, classifier="softmax")
     p = float(clean.probabilities[0, s.predicted])
     layers = [layer.name for layer in bundle.layers]
@@ -165,7 +166,8 @@ def _attack_view(bundle: ModelBundle, x: np.ndarray, result: AttackResult, outco
     c3.image(widgets.to_pil(widgets.amplified(adv - x), size=168),
              caption=f"the change, amplified (max |δ| = {255 * outcome.linf:.0f}/255)", width=168)
     case = tour.tour_case()
-    st.markdown("  \n".join(verdicts.attack_lines(bundle, outcome, attack=case.attack, threat=threat)))
+    st.markdown("  \n".join(verdicts.attack_lines(bundle, outcome, attack=case.attack, threat=threat,
+                                                  settings=result.settings)))
 
 
 def _ballot_change(bundle: ModelBundle, clean: Prediction, pred: Prediction, label: int) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from regroup_app.ui import glossary, links, plots, verdicts, widgets
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
 from regroup_core import ModelBundle
+from regroup_core.sources.budgets import budget_note
 
 VIEWS = {"pos+neg": ("pos+neg",), "pos": ("pos",), "neg": ("neg",),
          "all three side by side (the paper's Fig. 5)": ("pos", "neg", "pos+neg")}
@@ -59,6 +60,21 @@ def _show_selected(bundle: ModelBundle, data: dict[str, np.ndarray], chosen: lis
                     f"REGroup {bundle.class_names[int(data['regroup'][idx])]}")
 
 
+def _maps(bundle: ModelBundle, data: dict[str, Any], variants: tuple[str, ...], layer: str) -> list[int]:
+    """The map (or the three maps side by side in one figure, one shared legend: three legends squeezed
+    them); returns the points selected in it."""
+    common = {"labels": data["labels"], "adversarial": data["adversarial"], "class_names": bundle.class_names,
+              "regroup_labels": data["regroup"], "origins": data["origin"]}
+    if len(variants) > 1:
+        fig = plots.tsne_grid({v: data[v] for v in variants}, title=f"pos, neg and pos+neg accumulators — {layer}",
+                              **common)
+    else:
+        fig = plots.tsne_scatter(data[variants[0]], title=f"{variants[0]} accumulators — {layer}", **common)
+    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
+                            key=f"chart-tsne-{'-'.join(variants)}")
+    return _selected(event)
+
+
 def body() -> None:
     st.title("t-SNE of layer accumulators")
     glossary.intro("tsne")
@@ -89,7 +105,10 @@ def body() -> None:
                                             help="Each image attacked with 10 PGD steps on the softmax, then "
                                                  "placed into the clean map."))
     eps = synced("epsilon", "tsne-eps", links.number(1.0, 64.0, step=1.0),
-                 lambda key: c3.slider("PGD ε (0–255)", 1.0, 64.0, 16.0, 1.0, key=key, disabled=not with_adv),
+                 lambda key: c3.slider("PGD ε (0–255)", 1.0, 64.0, min(64.0, bundle.spec.default_epsilon_255), 1.0,
+                                       key=key, disabled=not with_adv,
+                                       help="Default: this model's softmax budget (PGD fools ≥ 90 % of its "
+                                            "undefended softmax with its full preset)."),
                  link=lambda v: v if with_adv else None)
     links.publish(with_image=False)
     if mnist and len(classes) < 2:
@@ -98,15 +117,10 @@ def body() -> None:
     variants = VIEWS[shown]
     with st.spinner("Computing accumulators and t-SNE…"):
         data = tsne_points(state().model_choice, layer, tuple(sorted(classes)), per_class, with_adv, eps, variants)
-    cols = st.columns(len(variants))
-    chosen: list[int] = []
-    for col, variant in zip(cols, variants):
-        fig = plots.tsne_scatter(data[variant], labels=data["labels"], adversarial=data["adversarial"],
-                                 class_names=bundle.class_names, title=f"{variant} accumulators — {layer}",
-                                 regroup_labels=data["regroup"], origins=data["origin"])
-        event = col.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                 key=f"chart-tsne-{variant}")
-        chosen += _selected(event)
+    chosen = _maps(bundle, data, variants, layer)
+    if with_adv:
+        st.caption(f"PGD (transfer) {budget_note(bundle.spec, float(eps))}. The overlay runs 10 steps, fewer than "
+                   "the 100 the budget was measured with, so it fools fewer images than that.")
     n_adv = int(data["adversarial"].sum())
     st.caption(f"{len(data['labels']) - n_adv} clean points (circles, colour = true class) and {n_adv} adversarial "
                "points (crosses, colour = REGroup's answer, a grey line to the original). Click a point to see its "

@@ -20,6 +20,7 @@ from regroup_core.sources import ASSETS_DIR, ImageFiles
 from regroup_core.store import default_cache_dir
 
 from .operator_settings import data_roots
+from .operator_settings import resolved_path as _resolved
 
 __all__ = ["BUILTIN_SCHEMES", "ENV", "check_data_spec", "check_files", "check_server_file", "configured_roots",
            "is_builtin"]
@@ -38,15 +39,6 @@ def configured_roots() -> list[Path]:
 def is_builtin(spec: str) -> bool:
     scheme, colon, _ = spec.strip().partition(":")
     return bool(colon) and scheme in BUILTIN_SCHEMES
-
-
-def _resolved(text: str, what: str) -> Path:
-    """``text`` with ``~`` expanded and ``..``/symlinks resolved; a path the OS cannot take (a NUL
-    byte, an unknown ``~user``, a name too long) is a :class:`DataError`."""
-    try:
-        return Path(text).expanduser().resolve()
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise DataError(f"{what}: expected a usable path, got {text[:200]!r} ({one_line(exc, 120)})") from None
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:

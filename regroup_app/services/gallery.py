@@ -4,6 +4,7 @@ samples and scikit-image's photos; and :func:`sample_set`, real images of chosen
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -135,7 +136,8 @@ def item_by_id(model_name: str, image_id: str) -> GalleryItem:
             data = resolve_data(f"mnist:{split}", model_bundle(model_name, None))
         except DataError:
             raise ValueError("expected mnist:train, mnist:selection or mnist:test followed by :<index>") from None
-        if not index.isdigit() or not 0 <= int(index) < len(data):
+        # ASCII digits, at most 9 (a 5 000-digit index must not reach int(), whose own error is Python's words)
+        if not re.fullmatch(r"[0-9]{1,9}", index) or not 0 <= int(index) < len(data):
             raise ValueError(f"expected mnist:{split}:<index> with an index from 0 to {len(data) - 1}")
         x, y = data[int(index)]
         c = int(y)

@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from regroup_core.errors import ModelError
+from regroup_core.errors import DataError, ModelError, one_line
 from regroup_core.sources.specfile import MODEL_SPECS_ENV, spec_files_in
 
 __all__ = ["CONFIG_ENV", "DATA_ROOTS_ENV", "SPEC_DIR_ENV", "config_path", "data_roots", "spec_files",
@@ -50,7 +50,16 @@ def _section() -> Mapping[str, object]:
 
 def _paths(raw: object) -> list[Path]:
     items = raw.split(os.pathsep) if isinstance(raw, str) else raw if isinstance(raw, list) else []
-    return [Path(str(p)).expanduser().resolve() for p in items if str(p).strip()]
+    return [resolved_path(str(p), DATA_ROOTS_ENV) for p in items if str(p).strip()]
+
+
+def resolved_path(text: str, what: str) -> Path:
+    """``text`` with ``~`` expanded and ``..``/symlinks resolved; a path the OS cannot take (a NUL
+    byte, an unknown ``~user``, a name too long) is a :class:`DataError` of one line."""
+    try:
+        return Path(text).expanduser().resolve()
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise DataError(f"{what}: expected a usable path, got {text[:200]!r} ({one_line(exc, 120)})") from None
 
 
 def data_roots() -> list[Path]:
@@ -65,7 +74,7 @@ def spec_folder() -> Path | None:
     if raw is None:
         value = _section().get("model_specs", "")
         raw = value if isinstance(value, str) else ""
-    return Path(raw).expanduser().resolve() if raw.strip() else None
+    return resolved_path(raw, SPEC_DIR_ENV) if raw.strip() else None
 
 
 def spec_files() -> list[Path]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from regroup_core.checks import path_kind
+from regroup_core.checks import not_a_file, path_kind
 from regroup_core.errors import ModelError, RegroupError
 from regroup_core.sources.zoo import weights_download
 from regroup_core.sources.zoo.download import Download, hub_file
@@ -30,7 +30,7 @@ def check_server_path(text: str, *, suffixes: tuple[str, ...] = WEIGHT_SUFFIXES,
     if not path_kind(path, RegroupError, f"a {what}", raw, test=Path.exists):
         raise RegroupError(f"expected a {what} at '{raw}', got no such file on the server")
     if not path.is_file():
-        raise RegroupError(f"expected a {what} at '{raw}', got a directory")
+        raise RegroupError(f"expected a {what} at '{raw}', got {not_a_file(path)}")
     if path.suffix.lower() not in suffixes:
         raise RegroupError(f"expected a {what} ending in {', '.join(suffixes)}, got '{path.name}'")
     if not os.access(path, os.R_OK):

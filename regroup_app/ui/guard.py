@@ -21,6 +21,7 @@ from regroup_core.store import default_cache_dir
 
 from ..services.cache import current_model
 from ..state import state
+from .text import md
 
 __all__ = ["require_defended", "run_page", "show_error", "without_cache_paths"]
 
@@ -39,8 +40,8 @@ def without_cache_paths(text: str) -> str:
 
 def show_error(exc: BaseException) -> None:
     """Show ``exc`` the friendly way (see module doc)."""
-    if isinstance(exc, RegroupError):
-        st.error(without_cache_paths(one_line(exc)), icon=":material/warning:")
+    if isinstance(exc, RegroupError):  # its text quotes file names and link values: data, never Markdown
+        st.error(md(without_cache_paths(one_line(exc)), 400), icon=":material/warning:")
         return
     log.exception("unexpected error in a page", exc_info=exc)
     st.error("Something unexpected went wrong on this page. Try other settings or reload the page; "

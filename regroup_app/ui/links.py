@@ -26,6 +26,7 @@ import base64
 import binascii
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -34,12 +35,15 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from regroup_core.attacks.cost import LINK_CAP
 from regroup_core.errors import RegroupError, one_line
+from regroup_core.sources.images import open_image
 from regroup_core.sources.models import model_spec as describe
 
 from ..services.gallery import item_by_id
 from ..services.model_catalog import app_reference
 from ..state import CurrentImage, ModelChoice, image_from_pil, shipped_classifier, state
+from .text import md
 
 __all__ = [
     "Parse",
@@ -48,6 +52,7 @@ __all__ = [
     "encode_drawing",
     "finish",
     "integers",
+    "names",
     "number",
     "one_of",
     "pending",
@@ -83,6 +88,8 @@ def one_of(options: Sequence[Any], *, to_str: Callable[[Any], str] = str) -> Par
 def number(lo: float, hi: float, *, integer: bool = False, step: float | None = None) -> Parse:
     """A number in [lo, hi] (an int when ``integer``; snapped to ``step`` when given)."""
     def parse(raw: str) -> Any:
+        if len(raw) > 40:  # float() of a 5 000-digit text works, int() does not: refuse both early
+            raise ValueError(f"expected a number from {lo:g} to {hi:g}")
         try:
             value = float(raw)
         except ValueError:
@@ -96,15 +103,37 @@ def number(lo: float, hi: float, *, integer: bool = False, step: float | None = 
 
 
 def integers(lo: int, hi: int, *, at_least: int = 1) -> Parse:
-    """A comma-separated list of distinct integers in [lo, hi] (``classes=0,1,7``)."""
+    """A comma-separated list of distinct integers in [lo, hi] (``classes=0,1,7``), at most
+    :data:`LINK_CAP.max_list <regroup_core.attacks.cost.LINK_CAP>` of them; a repeated one is refused."""
     def parse(raw: str) -> list[int]:
-        try:
-            values = [int(v) for v in raw.split(",") if v.strip() != ""]
-        except ValueError:
-            raise ValueError(f"expected comma-separated integers from {lo} to {hi}") from None
+        parts = [v.strip() for v in raw.split(",", LINK_CAP.max_list + 1) if v.strip() != ""]
+        if len(parts) > LINK_CAP.max_list:
+            raise ValueError(f"expected at most {LINK_CAP.max_list} comma-separated integers")
+        if not all(re.fullmatch(r"[0-9]{1,6}", v) for v in parts):
+            raise ValueError(f"expected comma-separated integers from {lo} to {hi}")
+        values = [int(v) for v in parts]
+        if len(set(values)) != len(values):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            raise ValueError(f"expected distinct integers, got {', '.join(map(str, twice[:5]))} more than once")
         if len(values) < at_least or any(not lo <= v <= hi for v in values):
             raise ValueError(f"expected at least {at_least} comma-separated integers from {lo} to {hi}")
-        return sorted(set(values))
+        return sorted(values)
+    return parse
+
+
+def names(options: Sequence[str], *, at_least: int = 1) -> Parse:
+    """A comma-separated list of distinct names among ``options`` (``attacks=pgd,deepfool``), at most
+    as many as there are options; a repeated or unknown one is refused."""
+    def parse(raw: str) -> list[str]:
+        parts = [v.strip() for v in raw.split(",", len(options) + 1) if v.strip() != ""]
+        if len(parts) > len(options):
+            raise ValueError(f"expected at most {len(options)} names")
+        unknown = [p for p in parts if p not in options]
+        if unknown:
+            raise ValueError(f"expected names among {', '.join(list(options)[:12])}")
+        if len(set(parts)) != len(parts) or len(parts) < at_least:
+            raise ValueError(f"expected at least {at_least} distinct names, each once")
+        return parts
     return parse
 
 
@@ -142,10 +171,11 @@ def decode_drawing(text: str) -> Image.Image:
         raise ValueError("expected a drawing of at most 8000 characters")
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except (binascii.Error, ValueError, OSError):
+    except (binascii.Error, ValueError):
         raise ValueError("expected a drawing encoded by the app") from None
+    # the pixel limit from the header before decoding, as for every image (a PNG declaring
+    # 30 000 × 30 000 pixels costs nothing), then the drawing's own size
+    img = open_image(data, name="the link's drawing")
     if img.size != (28, 28):
         raise ValueError("expected a 28 × 28 drawing")
     return img.convert("L")
@@ -154,7 +184,33 @@ def decode_drawing(text: str) -> Image.Image:
 # ---- the request --------------------------------------------------------------------------------
 
 def _bad(name: str, raw: str, why: str) -> None:
-    state().note(f"The link's `{name}={raw[:40]}` cannot be used ({why}); the default is shown instead.")
+    # everything from the link is escaped and cut (md): a value is data, never Markdown
+    state().note(f"The link's {md(name, 40)}={md(raw, 40)} cannot be used ({md(why, 160)}); "
+                 "the default is shown instead.")
+
+
+MAX_PARAMS = 32
+"""Parameters of a link read at all (a page uses at most a dozen)."""
+
+MAX_NOTES = 4
+"""Notes about a link shown in its one warning line (the rest are counted)."""
+
+
+def _request() -> dict[str, str]:
+    """The link's parameters, each name once: a name given twice (``n=1&n=5``) is refused, not
+    silently taken from its last copy; beyond :data:`MAX_PARAMS` the rest is ignored."""
+    request: dict[str, str] = {}
+    names_ = list(st.query_params.keys())
+    for name in names_[:MAX_PARAMS]:
+        given = st.query_params.get_all(name)
+        if len(given) > 1:
+            state().note(f"The link gives {md(name, 40)} {len(given)} times: none of them is used; the default "
+                         "is shown instead.")
+            continue
+        request[name] = given[0] if given else ""
+    if len(names_) > MAX_PARAMS:
+        state().note(f"The link has {len(names_)} parameters: only the first {MAX_PARAMS} are read.")
+    return request
 
 
 def start() -> None:
@@ -164,7 +220,7 @@ def start() -> None:
     app.new_run()
     if app.link_started():
         return
-    request = {k: v for k, v in st.query_params.to_dict().items()}
+    request = _request()
     app.link_request = request
     if not request:
         return
@@ -286,12 +342,15 @@ def finish(slot: Any) -> None:
     app = state()
     request = app.link_request
     if request:
-        names = ", ".join(f"`{k}`" for k in sorted(request))
-        app.note(f"This page does not use the link's {names}: ignored.")
+        unused = sorted(request)
+        shown = ", ".join(md(k, 40) for k in unused[:8]) + (f" and {len(unused) - 8} more" if len(unused) > 8 else "")
+        app.note(f"This page does not use the link's {shown}: ignored.")
     app.link_request = {}
     messages = app.take_notes()
-    if messages:
-        slot.warning("  \n".join(messages), icon=":material/link_off:")
+    if messages:  # one line of bounded length, however many values were bad
+        line = " · ".join(messages[:MAX_NOTES]) + (f" · and {len(messages) - MAX_NOTES} more"
+                                                   if len(messages) > MAX_NOTES else "")
+        slot.warning(line, icon=":material/link_off:")
 
 
 def share_url(page_path: str, params: dict[str, str] | None = None) -> str:

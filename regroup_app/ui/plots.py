@@ -22,6 +22,7 @@ __all__ = [
     "rank_change_heatmap",
     "rank_heatmap",
     "score_bars",
+    "tsne_grid",
     "tsne_scatter",
 ]
 
@@ -64,30 +65,50 @@ def _layer_axis(fig: go.Figure, n_layers: int) -> None:
     fig.update_layout(height=max(300, 150 + per * n_layers), margin={"l": 10, "r": 10, "t": 70, "b": 10})
 
 
+MARK_TAGS = {"true": "T", "softmax": "S", "REGroup": "R"}
+"""One letter above an outlined column (words collided above neighbouring columns: "REGrouptrue")."""
+
+
 def _marks(fig: go.Figure, columns: Sequence[str], marks: Mapping[str, int | None],
-           class_to_col: Mapping[int, int]) -> None:
-    """Outline the columns of the true / softmax / REGroup classes and name them above the plot."""
+           class_to_col: Mapping[int, int]) -> list[str]:
+    """Outline the columns of the true / softmax / REGroup classes, tag each with its letter (stacked
+    when one column has several) and return the legend entries of the tags used."""
     per_col: dict[int, list[str]] = {}
     for label, c in marks.items():
         if c is not None and int(c) in class_to_col:
             per_col.setdefault(class_to_col[int(c)], []).append(label)
+    used: list[str] = []
     for col, labels in per_col.items():
         color = MARK_COLORS.get(labels[0], "#444")
         fig.add_shape(type="rect", xref="x", yref="paper", x0=col - 0.5, x1=col + 0.5, y0=0, y1=1,
                       line={"color": color, "width": 3}, fillcolor="rgba(0,0,0,0)")
-        text = "<br>".join(f"<span style='color:{MARK_COLORS.get(label, '#444')}'>{label}</span>" for label in labels)
+        text = "<br>".join(f"<span style='color:{MARK_COLORS.get(label, '#444')}'><b>{MARK_TAGS.get(label, label)}"
+                           "</b></span>" for label in labels)
         fig.add_annotation(x=columns[col], y=1.0, xref="x", yref="paper", yanchor="bottom",
-                           text=text, showarrow=False, font={"color": color, "size": 11})
+                           text=text, showarrow=False, font={"color": color, "size": 12})
+        used += [label for label in labels if label not in used]
+    return [f"<span style='color:{MARK_COLORS.get(label, '#444')}'><b>{MARK_TAGS.get(label, label)}</b> = "
+            f"{'true class' if label == 'true' else label}</span>" for label in used]
 
 
-def _voter_band(fig: go.Figure, n_layers: int, k: int | None) -> None:
-    """Dashed outline around the rows of the k voting layers (the last k)."""
-    if k:
-        fig.add_shape(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=n_layers - k - 0.5, y1=n_layers - 0.5,
-                      line={"color": VOTER_BAND_COLOR, "width": 2, "dash": "dash"}, fillcolor="rgba(0,0,0,0)")
-        fig.add_annotation(xref="paper", yref="y", x=0, y=n_layers - k - 0.5, xanchor="left", yanchor="bottom",
-                           text=f"k = {k} voting layers", showarrow=False, font={"color": VOTER_BAND_COLOR, "size": 11},
-                           bgcolor="rgba(255,255,255,0.7)")
+def _key_line(fig: go.Figure, entries: Sequence[str]) -> None:
+    """The figure's key (the column tags, the voting band) as a line between the title and the column
+    tags: outside the cells it explains and clear of the axis labels, whatever their angle."""
+    if entries:
+        fig.add_annotation(xref="paper", yref="paper", x=0, y=1, xanchor="left", yanchor="bottom", yshift=50,
+                           text="   ".join(entries), showarrow=False, font={"size": 11}, align="left")
+        margin = fig.layout.margin
+        fig.update_layout(margin={"l": margin.l, "r": margin.r, "t": (margin.t or 50) + 36, "b": margin.b})
+
+
+def _voter_band(fig: go.Figure, n_layers: int, k: int | None) -> list[str]:
+    """Dashed outline around the rows of the k voting layers (the last k); its key entry (the text
+    stands under the plot, not over the cells)."""
+    if not k:
+        return []
+    fig.add_shape(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=n_layers - k - 0.5, y1=n_layers - 0.5,
+                  line={"color": VOTER_BAND_COLOR, "width": 2, "dash": "dash"}, fillcolor="rgba(0,0,0,0)")
+    return [f"<span style='color:{VOTER_BAND_COLOR}'>dashed rows = the k = {k} voting layers</span>"]
 
 
 LOG_SCALE_FROM = 20
@@ -144,9 +165,9 @@ def _finish_heatmap(fig: go.Figure, columns: list[str], classes: Sequence[int], 
     _layer_axis(fig, n_layers)
     fig.update_yaxes(tickfont={"size": 11 if n_layers <= 30 else 9})
     fig.update_layout(title={"text": title, "y": 0.99, "yanchor": "top"})
-    if marks:
-        _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
-    _voter_band(fig, n_layers, k)
+    entries = _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)}) if marks else []
+    entries += _voter_band(fig, n_layers, k)
+    _key_line(fig, entries)
     return fig
 
 
@@ -164,7 +185,10 @@ def rank_change_heatmap(clean: np.ndarray, adversarial: np.ndarray, *, layers: S
                                xgap=1 if len(columns) <= 60 else 0,
                                hovertemplate="%{y}<br>class %{x}<br>rank %{text} → %{customdata} (%{z:+d})"
                                              "<extra></extra>",
-                               colorbar={"title": "Δ rank"}))
+                               colorbar={"title": "rank change<br>(adversarial − clean)",
+                                         "tickvals": [-bound, 0, bound],
+                                         "ticktext": [f"−{bound}: moved up<br>(toward 1st)", "0: same rank",
+                                                      f"+{bound}: moved down"]}))
     return _finish_heatmap(fig, columns, classes, len(layers), title=title, marks=marks, k=k)
 
 
@@ -243,7 +267,7 @@ def tsne_scatter(points: np.ndarray, *, labels: Sequence[int], adversarial: Sequ
         fig.add_trace(go.Scattergl(
             x=points[idx, 0], y=points[idx, 1], mode="markers", customdata=idx, legendgroup="adv",
             legendgrouptitle_text="adversarial: REGroup says", name=f"{class_names[c]}",
-            marker={"color": class_color(c), "size": 9, "symbol": "x", "opacity": 0.8, "line": {"width": 0}},
+            marker={"color": class_color(c), "size": 7, "symbol": "x", "opacity": 0.55, "line": {"width": 0}},
             text=[class_names[t] for t in labels[idx]],
             hovertemplate=f"adversarial image of a %{{text}}<br>REGroup says {class_names[c]}"
                           "<br>point %{customdata}<extra></extra>"))
@@ -253,15 +277,50 @@ def tsne_scatter(points: np.ndarray, *, labels: Sequence[int], adversarial: Sequ
         fig.add_trace(go.Scattergl(
             x=points[idx, 0], y=points[idx, 1], mode="markers", customdata=idx, legendgroup="clean",
             legendgrouptitle_text="clean: true class", name=f"{class_names[c]}",
-            marker={"color": class_color(c), "size": 9, "symbol": "circle", "line": {"width": 1, "color": "white"}},
+            marker={"color": class_color(c), "size": 9, "symbol": "circle", "opacity": 1.0,
+                    "line": {"width": 0.8, "color": "rgba(0,0,0,0.55)"}},
             hovertemplate=f"clean image of a {class_names[c]}<br>point %{{customdata}}<extra></extra>"))
-    fig.update_xaxes(title_text="t-SNE 1", showticklabels=False)
-    fig.update_yaxes(title_text="t-SNE 2", showticklabels=False)
+    _tsne_axes(fig)
     # No dragmode here: Streamlit then pans by default with clicks selecting a point ("event+select");
     # a figure's dragmode "select" would make it switch clicks to plain events, and a click would
     # select nothing. Box and lasso stay in the chart's toolbar.
     fig.update_layout(title=title, height=520, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"groupclick": "toggleitem"})
+    return fig
+
+
+def _tsne_axes(fig: go.Figure) -> None:
+    fig.update_xaxes(title_text="t-SNE 1", showticklabels=False)
+    fig.update_yaxes(title_text="t-SNE 2", showticklabels=False)
+
+
+def tsne_grid(panels: Mapping[str, np.ndarray], *, labels: Sequence[int], adversarial: Sequence[bool],
+              class_names: Sequence[str], title: str, regroup_labels: Sequence[int] | None = None,
+              origins: Sequence[int] | None = None) -> go.Figure:
+    """Several t-SNE maps (pos, neg, pos+neg: the paper's Fig. 5) side by side in one figure with one
+    shared legend (clicking a legend entry hides that class in every map) and one selection."""
+    from plotly.subplots import make_subplots
+
+    names = list(panels)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[f"{n} accumulators" for n in names],
+                        horizontal_spacing=0.03)
+    for j, name in enumerate(names):
+        one = tsne_scatter(panels[name], labels=labels, adversarial=adversarial, class_names=class_names, title="",
+                           regroup_labels=regroup_labels, origins=origins)
+        for trace in one.data:
+            # one legend entry per (kind, class) for all maps: clicking it toggles that group in every map
+            kind = {"adv": "adversarial, REGroup says", "clean": "clean"}.get(trace.legendgroup or "")
+            if kind:
+                trace.name = f"{kind} {trace.name}"
+            trace.legendgroup = f"{trace.legendgroup or 'line'}-{trace.name}"
+            trace.legendgrouptitle = None
+            trace.showlegend = j == 0 and trace.showlegend is not False
+            fig.add_trace(trace, row=1, col=j + 1)
+    _tsne_axes(fig)
+    fig.update_yaxes(title_text=None)
+    fig.update_yaxes(title_text="t-SNE 2", row=1, col=1)
+    fig.update_layout(title=title, height=560, margin={"l": 10, "r": 10, "t": 70, "b": 10},
+                      legend={"orientation": "h", "y": -0.08, "groupclick": "togglegroup"})
     return fig
 
 
@@ -278,11 +337,26 @@ def _value_text(v: float, percent: bool) -> str:
     return f"{v:.0f}" if not percent and float(v).is_integer() else f"{v:.1f}"
 
 
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def _band(fig: go.Figure, x: Sequence[float], interval: tuple[Sequence[float], Sequence[float]], *, name: str,
+          color: str) -> None:
+    """A series' 95 % interval as a light band behind its line (error bars of several series on a
+    small sample tangle into one another)."""
+    lo, hi = interval
+    fig.add_trace(go.Scatter(x=list(x) + list(x)[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
+                             fillcolor=_rgba(color, 0.12), line={"width": 0}, hoverinfo="skip", showlegend=False,
+                             legendgroup=name, name=f"{name} (95 % interval)"))
+
+
 def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], *, title: str, x_title: str,
                y_title: str, percent: bool = True, vline: float | None = None, vline_text: str = "",
                intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> go.Figure:
     """One line per series (accuracy curves: k-ablation, ε sweep), softmax and REGroup in their
-    colours; ``intervals`` (series → (low, high)) draw 95 % error bars."""
+    colours; ``intervals`` (series → (low, high)) draw 95 % intervals as light bands behind the lines."""
     fig = go.Figure()
     families: dict[str, str] = {}  # "REGroup, clean" and "REGroup, pgd": one family, one colour
     used: set[str] = set()
@@ -294,8 +368,9 @@ def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], *, tit
         # downloaded report (no Streamlit theme) draws them alike
         line = {"color": color, **({"dash": "dash"} if color in used else {})}
         used.add(color)
-        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name, line=line,
-                                 error_y=_error_bars(list(y), (intervals or {}).get(name)),
+        if (intervals or {}).get(name) is not None:
+            _band(fig, x, intervals[name], name=name, color=color)
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name, line=line, legendgroup=name,
                                  hovertemplate=f"{name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.1f}}<extra></extra>"))
     if vline is not None:
         fig.add_vline(x=vline, line_dash="dash", annotation_text=vline_text)
@@ -350,7 +425,7 @@ def voter_points(points: np.ndarray, *, voters: Sequence[str], classes: Sequence
     fig.update_xaxes(title_text="class", type="category")
     fig.update_yaxes(title_text="Borda points (M − rank)", range=[0, float(totals.max()) * 1.15 + 1])
     if marks:
-        _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)})
+        _key_line(fig, _marks(fig, columns, marks, {c: j for j, c in enumerate(classes)}))
     return fig
 
 

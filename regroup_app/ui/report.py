@@ -7,12 +7,29 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import re
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["Section", "csv_bytes", "html_report"]
+__all__ = ["Section", "csv_bytes", "html_report", "without_paths"]
+
+_PATH = re.compile(r"(?<![\w:/.~-])(?:~|[A-Za-z]:)?[/\\](?:[^\s\"',;:/\\]+[/\\])+([^\s\"',;:/\\]+)")
+"""An absolute server path inside any text (not a URL's path): keep only its last part."""
+
+
+def without_paths(value: object) -> object:
+    """``value`` with every absolute server path (a classifier file, the cache folder) cut to its file
+    name, in strings, lists and mappings alike: a downloaded report says which file, not where the
+    server keeps it."""
+    if isinstance(value, str):
+        return _PATH.sub(r"\1", value)
+    if isinstance(value, Mapping):
+        return {k: without_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_paths(v) for v in value]
+    return value
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -38,7 +55,7 @@ class Section:
 def _table(df: pd.DataFrame) -> str:
     """A plain HTML table: numbers to one decimal, '–' for anything missing (never 'None' or 'nan')."""
     shown = df.astype(object).where(df.notna(), None).map(
-        lambda v: "–" if v is None else (f"{v:.1f}" if isinstance(v, float) else v))
+        lambda v: "–" if v is None else (f"{v:.1f}" if isinstance(v, float) else without_paths(v)))
     return shown.to_html(index=False, border=0, escape=True)
 
 
@@ -73,7 +90,8 @@ def html_report(title: str, sections: Sequence[Section], *, settings: Mapping[st
             parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first_figure else False,
                                      config={"displaylogo": False}))
             first_figure = False
-    parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=2, default=str)) + "</pre>")
+    shown = without_paths(json.loads(json.dumps(settings, default=str)))
+    parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(shown, indent=2)) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -82,6 +100,6 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     """The table as CSV, nested cells (robust-accuracy curves, intervals) written as JSON rather
     than Python's repr, so any CSV reader plus a JSON parser gets them back."""
     def cell(v: object) -> object:
-        return json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v
+        return without_paths(json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v)
 
     return df.map(cell).to_csv(index=False).encode()

@@ -10,14 +10,27 @@ import numpy as np
 import streamlit as st
 
 from regroup_core import ModelBundle
+from regroup_core.attacks.cost import LINK_CAP, over_link_cap
 
 from ..services import attacking
 from ..services.cache import predict_ranks
 from ..state import AttackChoice, CurrentImage, LastAttack, image_tensor, state
 from . import links
+from .text import md
 from .widgets import ensure_image
 
-__all__ = ["attack_from_link", "attack_params", "image_and_attack", "remember_attack"]
+__all__ = ["attack_from_link", "attack_params", "image_and_attack", "link_may_run", "remember_attack"]
+
+
+def link_may_run(request: AttackChoice) -> bool:
+    """Whether a link's ``run=1`` may start ``request`` on open (:data:`regroup_core.attacks.cost.LINK_CAP`);
+    when not, one line says why and that the visitor's click starts it."""
+    reason = over_link_cap([(request.attack, request.threat, request.steps)], 1)
+    if reason is None:
+        return True
+    state().note(f"The link asks to run {md(reason)} on open; {md(LINK_CAP.describe())}: press Run attack "
+                 "(Attack lab) to start it.")
+    return False
 
 
 def remember_attack(image: CurrentImage, x: np.ndarray, label: int, request: AttackChoice) -> None:
@@ -49,8 +62,11 @@ def _link_request(bundle: ModelBundle) -> AttackChoice | None:
     attack, threat = values["attack"], values["threat"] or "transfer"
     if attack is None or not attacking.applicable(attack, threat):
         return None
+    epsilon = values["epsilon"]
+    if epsilon is None and attacking.takes_linf_epsilon(attack):  # as the pages: the model's budget, not 4/255
+        epsilon = bundle.spec.default_epsilon_255
     return AttackChoice(
-        attack, threat, epsilon=values["epsilon"] if attacking.default_epsilon_255(attack) is not None else None,
+        attack, threat, epsilon=epsilon if attacking.default_epsilon_255(attack) is not None else None,
         steps=values["steps"] if attacking.default_steps(attack) is not None else None,
         target=values["target"] if attacking.is_targeted(attack) else None, seed=int(values["seed"] or 0))
 
@@ -65,7 +81,7 @@ def attack_from_link(bundle: ModelBundle, image: CurrentImage | None) -> None:
             links.take(name)
         return
     request = _link_request(bundle)
-    if request is None:
+    if request is None or not link_may_run(request):
         return
     x = image_tensor(bundle, image)
     label = image.label

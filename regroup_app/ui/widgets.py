@@ -20,6 +20,7 @@ from ..services import gallery
 from ..services.uploads import IMAGE_MAX_MB, conversion_note, read_image_upload
 from ..state import CurrentImage, image_from_pil, state
 from . import plots
+from .text import md
 from .verdicts import label_text, tie_text
 
 __all__ = ["IMAGE_SOURCES", "UNKNOWN", "amplified", "class_picker", "ensure_image", "image_picker", "png_bytes",
@@ -97,7 +98,7 @@ def _from_upload(bundle: ModelBundle, current: CurrentImage | None) -> CurrentIm
     try:
         img = read_image_upload(upload, max_mb=image_mb)
     except RegroupError as exc:
-        st.error(f"That file cannot be used: {exc}", icon=":material/warning:")
+        st.error(f"That file cannot be used: {md(str(exc), 300)}", icon=":material/warning:")
         return current
     kind = bundle.spec.kind
     note = conversion_note(img, bundle.input_shape, crops=None if kind is ModelKind.USER else

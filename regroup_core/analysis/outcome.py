@@ -3,7 +3,10 @@
 An attack "fooled" a classifier only when it turned a correct prediction into a wrong one: an
 image the classifier already got wrong was not fooled (foolbox returns it unchanged, max |δ| = 0),
 and a REGroup prediction whose top Borda count is shared is a *tie* decided by class index,
-which is neither a win to boast about nor hidden. :func:`verdict` reads one image of a
+which is neither a win to boast about nor hidden. A minimisation attack (DeepFool, C&W, FMN, ...)
+whose perturbation went beyond every budget of the model (``regroup_core.sources.budgets``) did not
+fool anything:
+it *changed the image* (:attr:`Effect.BEYOND_BUDGET`). :func:`verdict` reads one image of a
 :class:`~regroup_core.engine.Prediction`; :func:`attack_outcome` compares the clean and the
 attacked image for both classifiers.
 """
@@ -17,6 +20,8 @@ import torch
 
 from ..engine import Prediction
 from ..errors import DataError
+
+_TOLERANCE_255 = 0.05  # float32 rounding of a perturbation on the budget, as sources.budgets.TOLERANCE_255
 
 __all__ = ["AttackOutcome", "Effect", "Verdict", "attack_outcome", "tied_classes", "verdict"]
 
@@ -61,6 +66,7 @@ class Effect(str, enum.Enum):
     """What an attack did to one classifier on one image."""
 
     FOOLED = "fooled"                  # right before, wrong (or tied) after
+    BEYOND_BUDGET = "changed the image (δ beyond any budget)"  # as FOOLED, but δ exceeds every budget
     HELD = "held"                      # right before and after
     ALREADY_WRONG = "already wrong"    # wrong (or tied) before the attack: nothing to fool
     CHANGED = "changed"                # no label: the answer changed
@@ -74,6 +80,8 @@ class AttackOutcome:
     Attributes:
         label: the true class, None when unknown (then effects compare answers only).
         linf: max |δ| on the [0, 1] scale (0: the attack returned the image unchanged).
+        beyond_budget: δ exceeds every L∞ budget of the model and the attack was a minimisation
+            attack (no budget of its own): a right answer turned wrong is then not "fooled".
     """
 
     label: int | None
@@ -82,6 +90,7 @@ class AttackOutcome:
     regroup_before: Verdict
     regroup_after: Verdict
     linf: float
+    beyond_budget: bool = False
 
     def effect(self, classifier: str) -> Effect:
         before, after = ((self.softmax_before, self.softmax_after) if classifier == "softmax"
@@ -91,7 +100,9 @@ class AttackOutcome:
             return Effect.UNCHANGED if same else Effect.CHANGED
         if not before.correct:
             return Effect.ALREADY_WRONG
-        return Effect.HELD if after.correct else Effect.FOOLED
+        if after.correct:
+            return Effect.HELD
+        return Effect.BEYOND_BUDGET if self.beyond_budget else Effect.FOOLED
 
     @property
     def regroup_holds_where_softmax_falls(self) -> bool:
@@ -100,11 +111,17 @@ class AttackOutcome:
 
 
 def attack_outcome(clean: Prediction, attacked: Prediction, label: int | None, *, linf: float,
-                   i: int = 0, j: int = 0) -> AttackOutcome:
-    """Compare image ``i`` of ``clean`` with image ``j`` of ``attacked`` for both classifiers."""
+                   i: int = 0, j: int = 0, budget_255: float | None = None) -> AttackOutcome:
+    """Compare image ``i`` of ``clean`` with image ``j`` of ``attacked`` for both classifiers.
+
+    ``budget_255``: for a minimisation attack (no budget of its own), the model's largest L∞ budget
+    (0–255 scale); a δ beyond it is :attr:`Effect.BEYOND_BUDGET`, not :attr:`Effect.FOOLED`. None: not
+    judged (a fixed-budget attack stays within the ε asked for; unknown budgets).
+    """
+    beyond = budget_255 is not None and 255.0 * float(linf) > budget_255 + _TOLERANCE_255
     return AttackOutcome(label=None if label is None else int(label),
                          softmax_before=verdict(clean, i, label, classifier="softmax"),
                          softmax_after=verdict(attacked, j, label, classifier="softmax"),
                          regroup_before=verdict(clean, i, label, classifier="regroup"),
                          regroup_after=verdict(attacked, j, label, classifier="regroup"),
-                         linf=float(linf))
+                         linf=float(linf), beyond_budget=beyond)

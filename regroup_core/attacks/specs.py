@@ -287,3 +287,12 @@ def get_preset(name: str | AttackSpec) -> AttackSpec:
         return PRESETS[str(name)]
     except KeyError:
         raise DataError(f"expected an attack among {list(PRESETS)}, got '{name}'") from None
+
+
+def is_minimisation(attack: str | AttackSpec, epsilon_255: float | None = None) -> bool:
+    """Whether the attack has no budget of its own: a minimisation attack (DeepFool, C&W, EAD, FMN,
+    Trust Region, Boundary, HopSkipJump) run without ``epsilon_255``, or an ε-ladder variant. Its
+    result is judged against the model's budgets (:mod:`regroup_core.sources.budgets`)."""
+    preset = get_preset(attack)
+    return (preset.budget is Budget.MINIMAL and epsilon_255 is None) or preset.grows_epsilon
+

@@ -8,6 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..attacks.specs import Norm
+from ..sources.budgets import beyond_budget, largest_budget_255, short_budget_note
+from ..sources.models import MODEL_SPECS, ModelSpec
 from .metrics import FEW
 
 __all__ = ["format_attack_table", "format_robust_curves", "headline_verdict", "with_interval"]
@@ -26,12 +29,32 @@ def _present(row: pd.Series, key: str) -> Any:
     return None if value is None or (isinstance(value, float) and value != value) else value
 
 
-def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
+def _budget_cells(row: pd.Series, spec: ModelSpec | None, bounded: bool) -> tuple[str, str]:
+    """(the note next to REGroup's robust accuracy, the median distance) said against the model's budgets."""
+    eps = _present(row, "epsilon_255")
+    note = ""
+    if spec is not None and bounded and eps is not None and row.get("norm") == Norm.LINF.value:
+        soft = _present(row, "softmax_success")
+        note = short_budget_note(spec, float(eps), softmax_fooled=None if soft is None else soft / 100.0)
+    linf, l2 = _present(row, "linf_255_median"), _present(row, "l2_median")
+    if linf is None and l2 is None:
+        return note, "–"
+    median = f"{linf or float('inf'):.1f}"
+    if spec is not None and not bounded and linf is not None and beyond_budget(spec, float(linf)):
+        median += f" (beyond any budget: > {largest_budget_255(spec):g})"
+    return note, f"{median} / {l2 or float('inf'):.2f}"
+
+
+def format_attack_table(table: pd.DataFrame, spec: ModelSpec | None = None) -> pd.DataFrame:
     """:func:`attack_table` for people: accuracies with their Wilson 95 % intervals, on-#S
     accuracies as counts ``k/#S`` when fewer than :data:`FEW` images were fooled, minimisation
-    attacks pointing to their ``robust_at`` curve instead of an unbounded accuracy."""
+    attacks pointing to their ``robust_at`` curve instead of an unbounded accuracy. With the model's
+    ``spec`` (default: the known model named in the rows), every L∞ budget is said against the
+    model's softmax budget right next to REGroup's accuracy, and a minimisation attack's median
+    distance beyond every budget is labelled so."""
     out = []
     for _, row in table.iterrows():
+        row_spec = spec if spec is not None else MODEL_SPECS.get(str(row.get("model")))
         n_s = _present(row, "n_success")
         if n_s is None:
             on_s = "–"
@@ -45,6 +68,7 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
                   else f"{eps:g}/255 {row.get('norm') or ''}".strip() if bounded and eps is not None
                   else "none (spatial grid)" if bounded else f"minimal ({row.get('norm')})")
         zero = _present(row, "zero_gradient_share")
+        note, median = _budget_cells(row, row_spec, bounded)
         out.append({
             "attack": row["attack"], "threat": row["threat"], "budget": budget,
             "softmax fooled % (undefended, same attack)": "–" if _present(row, "softmax_success") is None
@@ -55,11 +79,9 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
             if bounded else "–",
             "REGroup robust %": _fmt_pct(_present(row, "regroup_robust"), _present(row, "regroup_robust_ci"))
             if bounded else "curve below",
+            "ε vs softmax budget": note,
             "ties": "–" if _present(row, "regroup_ties") is None else str(int(row["regroup_ties"])),
-            "median L∞·255 / L2": "–" if _present(row, "linf_255_median") is None
-            and _present(row, "l2_median") is None
-            else f"{_present(row, 'linf_255_median') or float('inf'):.1f} / "
-                 f"{_present(row, 'l2_median') or float('inf'):.2f}",
+            "median L∞·255 / L2": median,
             "zero-grad %": "–" if zero is None else f"{zero:.0f}",
             "self-test": row.get("selftest") if isinstance(row.get("selftest"), str) else "–",
             "sanity": row.get("sanity") if isinstance(row.get("sanity"), str) else "",

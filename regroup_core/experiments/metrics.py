@@ -422,11 +422,15 @@ def k_ablation(suite: Suite) -> pd.DataFrame:
 
 
 def layer_accuracy(suite: Suite) -> pd.DataFrame:
-    """Figs. 4/6 'Per_Layer': accuracy of each layer's own vote argmax_y B^{ℓy} on #S."""
+    """Figs. 4/6 'Per_Layer': accuracy of each layer's own vote argmax_y B^{ℓy} on #S.
+
+    A tie between classes at the top of a layer's count is an error, as in :func:`k_ablation`, so the
+    highest layer alone and REGroup at k = 1 (the same two voters) give the same number."""
     y = suite.test.labels
     rows = []
     for attack, threat, p, s in _runs_and_clean(suite):
-        hits = p.layer_labels() == y.unsqueeze(1)
+        layer_borda = p.layer_borda()
+        hits = torch.stack([_correct(layer_borda[:, j], y) for j in range(len(p.layers))], dim=1)
         for j, layer in enumerate(p.layers):
             rows.append({"attack": attack, "threat": threat, "layer": layer.name, "depth": j + 1,
                          "n": int(s.sum()), "accuracy": pct(hits[s, j]), "accuracy_ci": ci(hits[s, j])})

@@ -49,6 +49,14 @@ class ModelSpec:
             ``random``, a file path).
         weights_choices: the named weights ``--weights`` takes besides a file.
         top1: top-1 accuracy (fraction) of these weights, when known without loading them.
+        budgets_255: L∞ budgets (0–255 scale) that make the undefended softmax fall: the smallest
+            ε at which the project's PGD preset fools at least ``budget_shares`` of it (measured by
+            ``scripts/measure_budgets.py``, recorded in ``docs/results/budgets.json``); () when
+            unknown (a user's model). The last one is the default ε of the app and the CLI.
+        budget_shares: the share of the softmax each budget fools (0.5 and 0.9).
+        softmax_fool_curve: (ε, share of the softmax PGD fools) pairs the budgets were found on,
+            so a page can say how weak a smaller ε is for this model.
+        budget_source: where the budgets come from, in words.
     """
 
     name: str
@@ -71,6 +79,16 @@ class ModelSpec:
     weights: str = ""
     weights_choices: tuple[str, ...] = ()
     top1: float | None = None
+    budgets_255: tuple[float, ...] = ()
+    budget_shares: tuple[float, ...] = ()
+    softmax_fool_curve: tuple[tuple[float, float], ...] = ()
+    budget_source: str = ""
+
+    @property
+    def default_epsilon_255(self) -> float:
+        """The ε (0–255) a page or command uses when the user gives none: the model's largest
+        softmax budget when known, else :attr:`demo_epsilon_255`."""
+        return float(self.budgets_255[-1]) if self.budgets_255 else float(self.demo_epsilon_255)
 
     @property
     def ships_data(self) -> bool:

@@ -22,7 +22,7 @@ from .classifier_file import (
     load_classifiers,
     save_classifiers,
 )
-from .keys import cache_key, classifier_digest, default_cache_dir, tensor_digest
+from .keys import cache_key, classifier_digest, default_cache_dir, tensor_digest, usable_folder
 from .results import ResultStore
 
 __all__ = [
@@ -41,5 +41,6 @@ __all__ = [
     "load_classifiers",
     "save_classifiers",
     "tensor_digest",
+    "usable_folder",
     "write_json",
 ]

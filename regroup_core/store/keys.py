@@ -13,9 +13,10 @@ from typing import Any
 import torch
 
 from ..engine import GenerativeClassifiers
+from ..errors import ConfigError, one_line
 from .atomic import json_default
 
-__all__ = ["cache_key", "classifier_digest", "default_cache_dir", "tensor_digest"]
+__all__ = ["cache_key", "classifier_digest", "default_cache_dir", "tensor_digest", "usable_folder"]
 
 
 def cache_key(payload: Mapping[str, Any]) -> str:
@@ -43,9 +44,38 @@ def classifier_digest(classifiers: GenerativeClassifiers) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+_PSEUDO_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
 def default_cache_dir() -> Path:
-    """``$REGROUP_CACHE``, else ``$XDG_CACHE_HOME/regroup-explorer``, else ``~/.cache/regroup-explorer``."""
+    """``$REGROUP_CACHE``, else ``$XDG_CACHE_HOME/regroup-explorer``, else ``~/.cache/regroup-explorer``.
+
+    Raises:
+        ConfigError: one line naming the setting, when it points under a regular file, into /proc,
+            /sys or /dev, or at an unknown ``~user``.
+    """
     if os.environ.get("REGROUP_CACHE"):
-        return Path(os.environ["REGROUP_CACHE"])
+        return usable_folder(os.environ["REGROUP_CACHE"], "REGROUP_CACHE")
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "regroup-explorer"
+
+
+def usable_folder(text: str, setting: str) -> Path:
+    """``text`` as a folder path the project may create and write (it need not exist yet)."""
+    shown = text[:200]
+    try:
+        path = Path(text).expanduser().absolute()
+        for parent in (path, *path.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(f"{setting}: expected a folder, got '{shown}' under the file '{parent}'")
+                break
+        resolved = path.resolve()
+    except ConfigError:
+        raise
+    except (OSError, RuntimeError, ValueError) as exc:  # an unknown ~user, a NUL byte, a name too long
+        raise ConfigError(f"{setting}: expected a usable folder path, got '{shown}' ({one_line(exc, 120)})") from None
+    if any(resolved == p or p in resolved.parents for p in _PSEUDO_FILE_SYSTEMS):
+        raise ConfigError(f"{setting}: expected a folder on a real file system, got '{shown}' (under /proc, /sys "
+                          "or /dev)")
+    return path

@@ -62,3 +62,18 @@ def test_regroup_holds_where_softmax_falls():
                           neg_ranks=clean.neg_ranks, k=1, variant=Variant.BOTH)  # softmax moved, voters did not
     outcome = attack_outcome(clean, attacked, 1, linf=0.1)
     assert outcome.regroup_holds_where_softmax_falls
+
+
+def test_minimisation_beyond_every_budget_changed_the_image_not_fooled():
+    from regroup_core.analysis.outcome import Effect as E
+
+    clean, attacked = _prediction([1]), _prediction([0])
+    far = attack_outcome(clean, attacked, 1, linf=1.0, budget_255=80.0)
+    assert far.effect("softmax") is E.BEYOND_BUDGET and far.effect("regroup") is E.BEYOND_BUDGET
+    assert E.BEYOND_BUDGET.value == "changed the image (δ beyond any budget)"
+    assert not far.regroup_holds_where_softmax_falls
+    near = attack_outcome(clean, attacked, 1, linf=80 / 255, budget_255=80.0)  # on the budget: within it
+    assert near.effect("softmax") is E.FOOLED
+    bounded = attack_outcome(clean, attacked, 1, linf=1.0)
+    assert bounded.effect("softmax") is E.FOOLED  # a fixed-budget attack stays within the ε asked for
+    assert attack_outcome(clean, clean, 1, linf=1.0, budget_255=80.0).effect("softmax") is E.HELD

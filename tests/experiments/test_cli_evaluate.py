@@ -22,7 +22,11 @@ def test_evaluate_json_shape_and_files(tmp_path, capsys):
     row = payload["rows"][0]
     for key in ("attack", "threat", "n_success", "softmax_top1", "regroup_top1", "regroup_top5", "regroup_robust"):
         assert key in row
-    assert row["settings"]["params"]["steps"] == 2 and row["settings"]["epsilon_255"] == 4.0
+    # no --epsilon: the model's own softmax budget, not the paper's 4/255 for ImageNet photos
+    from regroup_core.sources.models import model_spec
+
+    assert row["settings"]["params"]["steps"] == 2
+    assert row["settings"]["epsilon_255"] == model_spec("mnist-vgg").default_epsilon_255 > 32
     assert payload["clean"]["n"] == 3 and payload["clean"]["softmax_top1"] == 100.0
     assert payload["settings"]["skipped"] == ["pgd/blackbox", "boundary/adaptive"]
     assert payload["settings"]["cache_misses"] == 4

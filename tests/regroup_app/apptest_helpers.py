@@ -31,3 +31,11 @@ def assert_clean(at) -> None:
 
 def charts(at) -> int:
     return len(at.get("plotly_chart"))
+
+
+def rendered(markdown: str) -> str:
+    """What the browser shows for Markdown source (outside text reaches it escaped: ``\\:`` shows ``:``)."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown)
+

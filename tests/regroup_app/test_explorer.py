@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apptest_helpers import assert_clean, charts, start
+from apptest_helpers import assert_clean, charts, rendered, start
 
 TIED = "mnist:test:494"   # mnist-vgg: a 4 whose Borda count ties 4 and 9 (51 points each)
 WRONG = "mnist:test:171"  # mnist-vgg: the softmax misclassifies it
@@ -149,13 +149,13 @@ def test_layer_ranks_link_reproduces_the_attack():
     ({"image": "mnist:test:99999"}, ["image=mnist:test:99999", "index from 0 to 999"]),
     ({"image": "/etc/passwd:1"}, ["image=/etc/passwd:1", "expected mnist:"]),
     ({"model": "gpt-5"}, ["model=gpt-5", "expected a model"]),
-    ({"attack": "nope", "colour": "blue"}, ["attack=nope", "`colour`"]),
+    ({"attack": "nope", "colour": "blue"}, ["attack=nope", "link's colour"]),
     ({"image": "drawing:!!!"}, ["image=drawing:!!!", "drawing"]),
 ])
 def test_bad_link_values_are_one_friendly_warning(params, words):
     at = _open("attack_lab", **params)
     assert not at.exception and not at.error
-    text = " ".join(w.value for w in at.warning)
+    text = rendered(" ".join(w.value for w in at.warning))
     assert all(w in text for w in words), text
     assert at.session_state["model_choice"].name == "mnist-vgg"
 
@@ -313,11 +313,11 @@ def test_ablations_show_shipped_results_on_a_first_visit():
 
 def test_ablations_epsilon_slider_drives_the_sweep():
     at = start("ablations")
-    assert any("At the slider's ε = 32" in m.value for m in at.markdown)  # the shipped sweep, at the slider's ε
+    assert any("At the slider's ε = 44" in m.value for m in at.markdown)  # the shipped sweep, at the model's budget
     at.number_input(key="abl-n").set_value(3).run()
     at.slider(key="abl-eps").set_value(48.0).run()
     at.multiselect(key="abl-eps-list").set_value([8.0]).run()
-    at.button(key="run-eps-sweep").click().run()
+    at.button(key="run-eps-sweep").click().run(timeout=300)  # two PGD runs: slow on a busy CI machine
     assert_clean(at)
     line = next(m.value for m in at.markdown if m.value.startswith("At the slider's ε = 48"))
     assert "softmax" in line and "REGroup" in line and "95 % interval" in line
@@ -329,7 +329,7 @@ def test_benchmark_shipped_table_is_clean_and_reports_download():
     table = at.dataframe[0].value
     cells = table.astype(str).to_numpy().ravel().tolist()
     assert not any(c in ("None", "nan") or c.endswith(".000000") for c in cells), cells
-    assert "REGroup robust %" in table.columns and len(table.columns) <= 10
+    assert "REGroup robust %" in table.columns and len(table.columns) <= 11
     assert len(at.get("download_button")) == 3
 
 
@@ -405,4 +405,4 @@ def test_sidebar_thumbnail_shows_the_image_just_picked():
     for idx in (5, 9):
         at.select_slider(key="gallery-idx-Model's test set").set_value(idx).run()
         thumb = next(e for e in at.sidebar if type(e).__name__ == "Image")
-        assert list(thumb.captions) == [at.session_state["current_image"].name]  # this run's image, not the last
+        assert [rendered(c) for c in thumb.captions] == [at.session_state["current_image"].name]  # this run's image

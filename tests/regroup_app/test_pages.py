@@ -10,7 +10,7 @@ import pytest
 
 from regroup_app.state import shipped_classifier
 from regroup_app.state import ModelChoice
-from apptest_helpers import assert_clean, charts, start
+from apptest_helpers import assert_clean, charts, rendered, start
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,7 @@ def _missing_classifier() -> ModelChoice:
 
 def _friendly(at, *words: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
-    text = " ".join(e.value for e in at.error).lower()
+    text = rendered(" ".join(e.value for e in at.error)).lower()
     assert all(w.lower() in text for w in words), text
 
 
@@ -52,7 +52,7 @@ def test_model_page_rejects_a_bad_classifier_file():
     upload = ("bad.safetensors", b"not safetensors", "application/octet-stream")
     at.file_uploader(key="classifier-file-mnist-vgg").set_value(upload).run()
     _friendly(at, "bad")  # a ClassifierFileError naming the file, not a traceback
-    error = " ".join(e.value for e in at.error)
+    error = rendered(" ".join(e.value for e in at.error))
     assert "'bad.safetensors'" in error and "upload-" not in error and " it" not in error  # reads properly
 
 
@@ -78,7 +78,7 @@ def test_sidebar_names_an_uploaded_classifier_as_uploaded():
     at.file_uploader(key="classifier-file-mnist-vgg").set_value(("my-vgg.safetensors", data,
                                                                  "application/octet-stream")).run()
     assert_clean(at)
-    side = " ".join(m.value for m in at.sidebar.markdown)
+    side = rendered(" ".join(m.value for m in at.sidebar.markdown))
     assert "**Classifiers:** my-vgg.safetensors" in side and "upload-" not in side
 
 
@@ -133,7 +133,12 @@ def test_tsne_one_map_by_default_and_three_side_by_side():
     assert charts(at) == 1
     at.radio(key="tsne-view").set_value("all three side by side (the paper's Fig. 5)").run()
     assert_clean(at)
-    assert charts(at) == 3
+    assert charts(at) == 1  # one figure, three maps, one shared legend
+    import json
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {"xaxis", "xaxis2", "xaxis3"} <= set(spec["layout"])
+    assert sum(1 for t in spec["data"] if t.get("showlegend") is not False) < len(spec["data"]) / 2
 
 
 def test_tsne_needs_two_classes():

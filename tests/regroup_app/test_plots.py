@@ -22,8 +22,13 @@ def test_rank_heatmap_int16_hover_marks_and_voter_band():
     assert list(hm.colorbar.ticktext)[:4] == ["1", "2", "5", "10"]
     assert fig.layout.xaxis.title.text == "class" and fig.layout.yaxis.title.text.startswith("layer")
     texts = [a.text for a in fig.layout.annotations]
-    assert f"<span style='color:{plots.TRUE_COLOR}'>true</span>" in texts and "k = 1 voting layers" in texts
-    assert f"<span style='color:{plots.SOFTMAX_COLOR}'>softmax</span>" in texts
+    # one letter above each outlined column (words collided above neighbouring columns: "REGrouptrue")
+    assert f"<span style='color:{plots.TRUE_COLOR}'><b>T</b></span>" in texts
+    assert f"<span style='color:{plots.SOFTMAX_COLOR}'><b>S</b></span>" in texts
+    # the key, with the voting band's words, is a line above the column tags, not over the cells or axis labels
+    key = next(a for a in fig.layout.annotations if "voting layers" in a.text)
+    assert key.yref == "paper" and key.y == 1 and key.yanchor == "bottom" and key.yshift > 0
+    assert "T</b> = true class" in key.text and "S</b> = softmax" in key.text and "k = 1 voting layers" in key.text
     assert len(fig.layout.shapes) == 3  # two marked columns + the voter band
 
 
@@ -37,6 +42,8 @@ def test_rank_change_heatmap_signs_and_hover():
     assert np.asarray(fig.data[0].customdata).tolist() == [[2, 1], [2, 1]]  # adversarial rank
     assert "rank %{text} → %{customdata} (%{z:+d})" in fig.data[0].hovertemplate
     assert fig.data[0].zmid == 0
+    # the colours are explained on the colour bar itself
+    assert "moved up" in fig.data[0].colorbar.ticktext[0] and "moved down" in fig.data[0].colorbar.ticktext[-1]
 
 
 def test_few_classes_keep_a_linear_rank_scale():
@@ -96,15 +103,18 @@ def test_bars_and_lines_have_titles():
     line = plots.line_chart([1, 2], {"REGroup": [50, 60], "softmax": [10, 0]}, title="t", x_title="k",
                             y_title="accuracy (%)", intervals={"REGroup": ([40, 50], [60, 70])})
     assert line.layout.yaxis.title.text == "accuracy (%)"
-    assert line.data[0].line.color == plots.REGROUP_COLOR and line.data[1].line.color == plots.SOFTMAX_COLOR
-    assert list(line.data[0].error_y.array) == [10, 10] and line.data[1].error_y.array is None
+    band, regroup, softmax = line.data  # the interval as a band behind its line, not error bars
+    assert regroup.line.color == plots.REGROUP_COLOR and softmax.line.color == plots.SOFTMAX_COLOR
+    assert band.fill == "toself" and list(band.y) == [60, 70, 50, 40] and not band.showlegend
+    assert regroup.error_y.array is None and softmax.error_y.array is None
 
 
 def test_marks_name_each_classifier_in_its_own_colour_and_the_band_is_neither():
     fig = plots.rank_heatmap(np.array([[1, 2], [2, 1]]), layers=["a", "b"], classes=[0, 1], class_names=NAMES,
                              num_classes=10, title="t", marks={"true": None, "softmax": 1, "REGroup": 1}, k=1)
-    label = next(a.text for a in fig.layout.annotations if "softmax" in a.text)
-    assert f"color:{plots.SOFTMAX_COLOR}'>softmax" in label and f"color:{plots.REGROUP_COLOR}'>REGroup" in label
+    label = next(a.text for a in fig.layout.annotations if a.xref == "x")
+    assert f"color:{plots.SOFTMAX_COLOR}'><b>S" in label and f"color:{plots.REGROUP_COLOR}'><b>R" in label
+    assert label.count("<br>") == 1  # stacked in their own column
     band = next(s for s in fig.layout.shapes if s.line.dash == "dash")
     assert band.line.color not in (plots.SOFTMAX_COLOR, plots.REGROUP_COLOR)
 
@@ -127,3 +137,33 @@ def test_same_coloured_lines_are_told_apart_and_bar_labels_fit_the_values():
     assert list(small.data[0].text) == ["1/7"]
     bars = plots.grouped_bars(["c"], {"pos": [65.0]}, title="t", x_title="a", y_title="%")
     assert list(bars.data[0].text) == ["65.0"]
+
+
+def test_tsne_side_by_side_shares_one_legend_and_keeps_clean_points_solid():
+    pts = np.arange(12, dtype=float).reshape(6, 2)
+    kw = {"labels": [0, 0, 1, 1, 0, 1], "adversarial": [False] * 4 + [True] * 2, "class_names": ("zero", "one"),
+          "regroup_labels": [0, 0, 1, 1, 1, 1], "origins": [0, 1, 2, 3, 0, 2]}
+    fig = plots.tsne_grid({"pos": pts, "neg": -pts, "pos+neg": 2 * pts}, title="t", **kw)
+    legend = [t for t in fig.data if t.showlegend is not False]
+    one = plots.tsne_scatter(pts, title="t", **kw)
+    assert len(fig.data) == 3 * len(one.data) and len(legend) == len([t for t in one.data if t.showlegend is not False])
+    assert {a.text for a in fig.layout.annotations} == {"pos accumulators", "neg accumulators", "pos+neg accumulators"}
+    clean = [t for t in one.data if t.legendgroup == "clean"]
+    adv = [t for t in one.data if t.legendgroup == "adv"]
+    assert all(t.marker.opacity == 1.0 for t in clean) and all(t.marker.opacity < 0.7 for t in adv)
+
+
+def test_reports_carry_no_absolute_server_paths():
+    import pandas as pd
+
+    from regroup_app.ui.report import Section, csv_bytes, html_report, without_paths
+
+    settings = {"classifier": "/srv/regroup/assets/classifiers/mnist-vgg.safetensors",
+                "rows": [{"cache": "/home/me/.cache/regroup-explorer/adversarial"}],
+                "link": "http://localhost:8501/a/b"}
+    page = html_report("t", [Section("s", tables=[pd.DataFrame({"settings": ['{"root": "/tmp/x/adv"}']})])],
+                       settings=settings)
+    assert "/srv/" not in page and "/home/me" not in page and "/tmp/x" not in page
+    assert "mnist-vgg.safetensors" in page and "http://localhost:8501/a/b" in page
+    assert b"/tmp/x" not in csv_bytes(pd.DataFrame({"s": [{"root": "/tmp/x/adv"}]}))
+    assert without_paths("ε = 32/255, 1/7 fooled") == "ε = 32/255, 1/7 fooled"

@@ -118,3 +118,33 @@ def test_escape_codes_and_odd_paths_in_a_file_name_stay_out_of_the_message(tmp_p
     assert "\x1b" not in str(err.value) and "\x07" not in str(err.value) and "red" in str(err.value)
     with pytest.raises(ImageError, match="unusable path"):
         open_image(tmp_path / ("a" * 5000 + ".png"))  # a name too long for the file system
+
+
+def test_a_canvas_data_url_goes_through_the_same_pixel_limit_before_decoding():
+    import base64
+    import time
+
+    from regroup_core.sources.images import rgba_from_data_url
+
+    ok = rgba_from_data_url("data:image/png;base64," + base64.b64encode(encode(Image.new("RGBA", (9, 7)))).decode())
+    assert ok.shape == (7, 9, 4) and ok.dtype == np.uint8
+    bomb = "data:image/png;base64," + base64.b64encode(_declared_png(9000, 9000, bit_depth=8)).decode()
+    start = time.perf_counter()
+    with pytest.raises(ImageError, match=r"the canvas: expected at most 30,000,000 pixels .*9000x9000.*before deco"):
+        rgba_from_data_url(bomb)
+    assert time.perf_counter() - start < 1.0
+    for crafted, why in [(None, "got NoneType"), (b"\x80pickle", "got bytes"), ("hello", "other text"),
+                         ("http://example.com/x.png", "other text"), ("data:image/png;base64,!!notbase64!!",
+                                                                     "other characters"),
+                         ("data:image/png;base64," + base64.b64encode(b"plain text").decode(), "unrecognised")]:
+        with pytest.raises(ImageError, match=why):
+            rgba_from_data_url(crafted)
+
+
+def test_a_fifo_is_named_a_fifo_never_opened(tmp_path):
+    import os
+
+    fifo = tmp_path / "weights.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError, match=r"got a named pipe \(FIFO\)"):
+        open_image(fifo)
