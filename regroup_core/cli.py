@@ -26,18 +26,10 @@ from . import checks
 from .api import FitOptions, fit_result, load_defended
 from .engine import DEFAULT_THRESHOLD, Variant
 from .errors import ArgumentError, EmptyClassError, RegroupError, one_line
+from .attacks import get_preset, preset_names
 from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.estimate import format_report, measure, project
 from .run.precision import Precision
-from .attacks import get_preset, preset_names
-from .experiments import (
-    attack_table,
-    clean_summary,
-    format_attack_table,
-    format_robust_curves,
-    run_suite,
-    select_correct,
-)
 from .sources import ModelBundle, load_model, model_names, open_image
 from .store import AdversarialCache, atomic_write, save_classifiers
 
@@ -246,7 +238,6 @@ def _fit_options(args: argparse.Namespace, selection: str | None, progress: bool
 
 
 def _fit(args: argparse.Namespace) -> int:
-
     _check_out_file(args.out, "--out")
     _check_out_dir(Path(args.checkpoint) if args.checkpoint is not None else None, "--checkpoint")
     _data_option(args.data, "--data")
@@ -346,6 +337,8 @@ def _write_results(out: Path, table: Any, payload: dict[str, Any]) -> None:
 
 
 def _print_evaluation(table: Any, clean: dict[str, Any], suite: Any, cache: AdversarialCache, out: Path) -> None:
+    from .experiments import format_attack_table, format_robust_curves  # lazy: pandas, for evaluate only
+
     print(format_attack_table(table).drop(columns=["sanity"]).to_string(index=False))
     curves = format_robust_curves(table)
     if len(curves):
@@ -364,6 +357,8 @@ def _print_evaluation(table: Any, clean: dict[str, Any], suite: Any, cache: Adve
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .experiments import attack_table, clean_summary, run_suite, select_correct  # lazy: pandas, for evaluate only
+
     options = _attack_options(args)
     _check_out_dir(args.out, "--out")
     _check_out_dir(args.cache, "--cache")
