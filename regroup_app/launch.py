@@ -1,8 +1,10 @@
-"""``python -m app [streamlit flags...]`` (from a checkout): start REGroup Explorer with ``streamlit_config.toml``.
+"""``regroup-explorer [streamlit flags...]`` (installed) or ``python -m app`` (a checkout): start REGroup Explorer
+with the settings of ``streamlit_config.toml``.
 
-Streamlit only reads ``.streamlit/config.toml``; our top-level ``streamlit_config.toml`` is
-turned into ``--section.key=value`` flags here. Flags given by the user are passed through
-and win over the file (``python -m app --server.port 8600``).
+Streamlit only reads ``.streamlit/config.toml``; our settings are turned into ``--section.key=value``
+flags here. They are read from the package's own copy, ``regroup_app/streamlit_config.toml`` (identical to
+the checkout's top-level file: a test compares them), so an installed app has them too. Flags given by the
+user are passed through and win over the file (``regroup-explorer --server.port 8600``).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import os
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout (its streamlit_config.toml, assets, cache paths)
-CONFIG = ROOT / "streamlit_config.toml"
-ENTRY = Path(__file__).resolve().parent / "streamlit_app.py"
+_PACKAGE = resources.files("regroup_app")  # a folder: a checkout's regroup_app/ or an installed one
+CONFIG = Path(str(_PACKAGE.joinpath("streamlit_config.toml")))
+ENTRY = Path(str(_PACKAGE.joinpath("streamlit_app.py")))
 
 
 def _flatten(table: Mapping[str, object], prefix: str = "") -> dict[str, object]:
@@ -95,13 +98,17 @@ def launch_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Start Streamlit on the app (this process becomes it); ``-h`` prints this module's help."""
+    """Run Streamlit on the app in this process until it stops; ``-h`` prints this module's help."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     command = build_command(args)
-    os.environ.update(app_environment())
-    os.chdir(ROOT)  # relative asset and cache paths resolve from the repository root
-    os.execve(command[0], command, launch_env(os.environ))  # replace this process: signals go straight to Streamlit
-    return 0  # pragma: no cover
+    os.environ.update(launch_env({**os.environ, **app_environment()}))  # before torch is imported, in this process
+    # Streamlit's own CLI in this process (no chdir: paths the user types resolve from where they started it).
+    # Not a second interpreter (os.execve of `python -m streamlit`): starting one cost 0.3 s of the 3 s the
+    # first paint may take on a busy machine (`python -c pass`, load average 13 on 2 cores).
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", *command[3:]]  # `streamlit run ENTRY --flags...`
+    return int(cli.main(prog_name="streamlit") or 0)  # click exits itself when the server stops

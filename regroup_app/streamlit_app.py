@@ -1,4 +1,5 @@
-"""REGroup Explorer — entry point: ``python -m app`` (or ``streamlit run regroup_app/streamlit_app.py``).
+"""REGroup Explorer — entry point: ``regroup-explorer`` or ``python -m app`` (or ``streamlit run
+regroup_app/streamlit_app.py``).
 
 One navigation over thin pages in ``app_pages/``; the sidebar shows what this session is
 working with (model, classifier, image), a link to the current view and the glossary. The
@@ -8,6 +9,7 @@ sidebar is filled *after* the page ran, so it shows the image the page just chos
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,13 +18,29 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts regroup_app/ first on the 
 
 import streamlit as st
 
-from regroup_app.services.threads import configure_threads
-from regroup_app.state import state
-from regroup_app.ui import glossary, links
-from regroup_core.errors import RegroupError, one_line
-
 # An emoji favicon is drawn by the browser (an inline SVG): nothing is fetched, the app works offline.
 st.set_page_config(page_title="REGroup Explorer", page_icon="🗳️", layout="wide")
+
+# The first run paints the title and a loading message *before* the heavy imports below (torch, foolbox and
+# regroup_core: 25 s at a load average of 15 on our 2 cores, `time python -c "import regroup_app.ui.links"`;
+# a blank page that long looks broken). Later runs find the modules imported and show nothing extra. Hence
+# these imports sit below the first paint, not at the top.
+_COLD = "regroup_app.ui.links" not in sys.modules
+_loading = st.empty()
+if _COLD:
+    with _loading.container():
+        st.title("REGroup Explorer")
+        st.status("Loading the model…", state="running")
+    # Let the server send these to the browser first: loading torch's libraries holds the interpreter's lock
+    # for long stretches, during which the messages would wait.
+    time.sleep(0.1)
+
+from regroup_app.services.threads import configure_threads  # noqa: E402 - after the first paint, see above
+from regroup_app.state import state  # noqa: E402
+from regroup_app.ui import glossary, links  # noqa: E402
+from regroup_core.errors import RegroupError, one_line  # noqa: E402
+
+_loading.empty()
 try:
     configure_threads()
 except RegroupError as exc:  # a bad REGROUP_APP_THREADS: one line, not a traceback

@@ -1,4 +1,5 @@
-"""Command line: ``python -m regroup_core {layers,fit,predict,evaluate,estimate} ...``.
+"""Command line: ``regroup {layers,fit,predict,evaluate,estimate,selftest,ladder} ...``
+(or ``python -m regroup_core ...``).
 
 Every command lives here; every option is converted and range-checked once, by the parser,
 with the validators of :mod:`regroup_core.checks` that the app uses too. Under
@@ -12,6 +13,7 @@ Every user error (a bad option, file, model or classifier) is one line on stderr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -23,15 +25,25 @@ from typing import Any, NoReturn
 import torch
 
 from . import checks
-from .api import FitOptions, fit_result, load_defended
-from .engine import DEFAULT_THRESHOLD, Variant
-from .errors import ArgumentError, EmptyClassError, RegroupError, one_line
-from .attacks import get_preset, preset_names
+from .api import FitOptions, defend, fit_result
+from .engine import DEFAULT_THRESHOLD, REGroup, Variant, layers_from_names
+from .errors import ArgumentError, ClassifierFileError, EmptyClassError, LayerError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
 from .run.estimate import format_report, measure, project
 from .run.precision import Precision
-from .sources import ModelBundle, load_model, model_names, open_image
-from .store import AdversarialCache, atomic_write, save_classifiers
+from .attacks import get_preset, preset_names
+from .attacks.selftest import preset_attack, run_selftest, selftest_attack
+from .experiments import (
+    attack_table,
+    clean_summary,
+    format_attack_table,
+    format_robust_curves,
+    run_suite,
+    select_correct,
+)
+from .experiments.ladder import format_ladder, ladder
+from .sources import ModelBundle, ModelReference, describe, load_model, model_names, open_image, shipped_classifier
+from .store import AdversarialCache, atomic_write, load_classifiers, save_classifiers
 
 __all__ = ["main"]
 
@@ -82,16 +94,45 @@ _SEED = _int(0, 2**63 - 1)
 _DEVICE = _typed(lambda t: checks.device(t, "value"))
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(model_names())}")
-    p.add_argument("--weights", default=None,
-                   help="'random', 'imagenet' or a .safetensors/.pth state dict (default: the model's own)")
+_MODEL_HELP = (f"a model reference: {', '.join(model_names())}, torchvision:NAME (any torchvision classification "
+               "model), timm:NAME, robustbench:DATASET:THREAT:NAME, or a model spec file (model.toml; its format is "
+               "in the project's docs/model-spec.md)")
+_FILE_LAYERS_HELP = "comma-separated module names to tap (default: the classifier file's layers)"
+_WEIGHTS_HELP = ("'random', a named weights set (torchvision: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2...; timm and "
+                 "RobustBench: pretrained) or a .safetensors/.pth state dict (default: the model's own)")
+
+
+def _typed_model(text: str) -> ModelReference:
+    """``--model``: parsed once, by the parser (an unknown reference is a one-line usage error)."""
+    try:
+        return ModelReference.parse(text)
+    except RegroupError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _layer_names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ArgumentError(f"value: expected comma-separated module names (as 'layers' lists them), got {text!r}")
+    return names
+
+
+def _add_model_args(p: argparse.ArgumentParser, layers_help: str = "comma-separated module names to tap (as "
+                    "'layers' lists them) instead of the preset / discovered layers") -> None:
+    p.add_argument("--model", required=True, type=_typed_model, help=_MODEL_HELP)
+    p.add_argument("--weights", default=None, help=_WEIGHTS_HELP)
+    p.add_argument("--layers", default=None, type=_typed(_layer_names), help=layers_help)
     p.add_argument("--device", default=_DEVICE("auto"), type=_DEVICE,
                    help="auto (CUDA when present), cpu, cuda or cuda:N")
 
 
+def _prog() -> str:
+    """How the user called us, for ``--help`` and error lines: the installed ``regroup`` or the module."""
+    return "regroup" if os.path.basename(sys.argv[0]) == "regroup" else "python -m regroup_core"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m regroup_core", description=__doc__.splitlines()[0])
+    parser = _Parser(prog=_prog(), description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("layers", help="list the tapped layers of a model")
@@ -121,9 +162,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_SEED, default=0, help="seed of the per-class draw from an image folder/list")
 
     p = sub.add_parser("estimate", help="project time and memory of a full ImageNet fit and evaluation")
-    p.add_argument("--model", required=True, help="model name (see 'layers')")
+    p.add_argument("--model", required=True, type=_typed_model, help=_MODEL_HELP)
     p.add_argument("--weights", default="random", help="weights to load (default 'random': timing does not "
                    "depend on them)")
+    p.add_argument("--layers", default=None, type=_typed(_layer_names), help="comma-separated module names to tap")
     p.add_argument("--device", default=_DEVICE("auto"), type=_DEVICE, help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--batch-size", type=_int(1, 1 << 16), default=32)
     p.add_argument("--batches", type=_int(1, 10_000), default=3, help="timed batches per path (after one warm-up)")
@@ -136,16 +178,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the projection as JSON")
 
     p = sub.add_parser("predict", help="classify images with softmax and REGroup")
-    _add_model_args(p)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    _add_model_args(p, _FILE_LAYERS_HELP)
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--k", type=_int(1), default=None, help="highest layers that vote (default: the file's)")
     p.add_argument("--variant", choices=[v.value for v in Variant], default=Variant.BOTH.value)
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     p.add_argument("images", nargs="+", type=_PATH)
 
     p = sub.add_parser("evaluate", help="attack test images and compare softmax with REGroup")
-    _add_model_args(p)
-    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    _add_model_args(p, _FILE_LAYERS_HELP)
+    p.add_argument("--classifier", type=_PATH, default=None,
+                   help="fitted classifier file (default: the one shipped for the model's own weights, if any)")
     p.add_argument("--attacks", default="pgd", help="comma-separated presets: " + ", ".join(_attack_names()))
     p.add_argument("--threat", default="transfer", choices=["transfer", "blackbox", "adaptive", "all"],
                    help="threat model (attacks that do not fit it are skipped and listed)")
@@ -165,7 +209,82 @@ def _parser() -> argparse.ArgumentParser:
                    help="adversarial cache directory (default: the shared cache the app uses too, "
                    "$REGROUP_CACHE or ~/.cache/regroup-explorer)")
     p.add_argument("--chunk-size", type=_int(1, 1_000_000), default=50, help="images per cached chunk")
+    p.add_argument("--selftest", type=_int(0, 100_000), default=0,
+                   help="also run the binarization self-test of every attack on REGroup on this many images "
+                   "and mark the attacks that miss known adversarials WEAK (default 0: off)")
+    _add_robustness_parsers(sub)
     return parser
+
+
+def _add_robustness_parsers(sub: Any) -> None:
+    """``selftest`` (the binarization test of attacks) and ``ladder`` (the attacker-knowledge ladder)."""
+    p = sub.add_parser("selftest", help="check that attacks find adversarials known to exist (binarization test)")
+    _add_model_args(p)
+    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--attacks", default="pgd", help="comma-separated presets that can aim at REGroup")
+    p.add_argument("--epsilons", default="8,16,32", help="comma-separated L∞ budgets on the 0–255 scale")
+    p.add_argument("--n", type=_int(1, 100_000), default=20, help="test images (one task each per budget)")
+    p.add_argument("--steps", type=_int(1, 1_000_000), default=None,
+                   help="override the attacks' step count (--steps 1: the deliberately weakened one-step attack)")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--data", default=None, help="test data (default: the model's own test split)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p = sub.add_parser("ladder", help="robust accuracy by what the attacker knows, from transfer to adaptive")
+    _add_model_args(p)
+    p.add_argument("--classifier", required=True, type=_PATH, help="fitted classifier file")
+    p.add_argument("--epsilons", default="8,16,32", help="comma-separated L∞ budgets on the 0–255 scale")
+    p.add_argument("--n", type=_int(1, 10_000_000), default=100, help="correctly classified test images")
+    p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--data", default=None, help="test data (default: the model's own test split)")
+    p.add_argument("--cache", type=_PATH, default=None, help="adversarial cache directory (default: the shared one)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def _epsilons(text: str) -> list[float]:
+    try:
+        values = [_epsilon(e.strip()) for e in text.split(",") if e.strip()]
+    except (ValueError, argparse.ArgumentTypeError, RegroupError):
+        values = []
+    if not values:
+        raise ArgumentError(f"--epsilons: expected comma-separated budgets in (0, 255], got '{text}'")
+    return values
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
+    epsilons = _epsilons(args.epsilons)
+    bundle = load_model(args.model, weights=args.weights, device=args.device)
+    defended = load_defended(bundle, args.classifier)
+    data = _data_option(args.data, "--data") or bundle.spec.test_data
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    say = None if args.json else (lambda msg: print(msg, flush=True))
+    rows = run_selftest(bundle, defended, test.images, test.labels, attacks=attacks, epsilons_255=epsilons,
+                        seed=args.seed, steps=args.steps, keys=[str(i) for i in test.ids], callback=say)
+    payload = {"rows": [r.as_dict() for r in rows], "passed": all(r.verdict == "PASS" for r in rows),
+               "model": args.model, "classifier": str(args.classifier), "n": len(test.labels)}
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        for r in rows:
+            print(f"{r.attack} ε={r.epsilon_255:g}: {r.verdict} — found {r.found} of {r.tasks} known adversarials "
+                  f"({r.invalid} invalid, {r.trivial} trivial tasks skipped; {r.seconds:.0f} s)")
+    return 0 if payload["passed"] else 1
+
+
+def _ladder(args: argparse.Namespace) -> int:
+    epsilons = _epsilons(args.epsilons)
+    bundle = load_model(args.model, weights=args.weights, device=args.device)
+    defended = load_defended(bundle, args.classifier)
+    data = _data_option(args.data, "--data") or bundle.spec.test_data
+    test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
+    cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
+    say = None if args.json else (lambda msg: print(msg, flush=True))
+    rows = ladder(bundle, defended, test, epsilons_255=epsilons, cache=cache, seed=args.seed, callback=say)
+    if args.json:
+        print(json.dumps({"rows": rows, "model": args.model, "n": len(test.labels)}))
+    else:
+        print("\n".join(format_ladder(rows)))
+    return 0
 
 
 def _attack_names() -> list[str]:
@@ -204,22 +323,54 @@ def _check_out(path: Path, option: str, *, folder: bool) -> None:
 
 def _data_option(value: str | None, option: str) -> str | None:
     if value is not None and not value.strip():
-        raise ArgumentError(f"{option}: expected 'mnist:<split>', an ImageFolder directory or a file list, got ''")
+        raise ArgumentError(f"{option}: expected 'mnist:<split>', 'cifar10:<split>', 'foolbox:<set>', an ImageFolder "
+                            "directory or a file list, got ''")
     return value
+
+
+def _classifier_option(args: argparse.Namespace) -> Path:
+    """``--classifier``, or the file shipped for the model when its own weights are used (``regroup predict
+    --model mnist-vgg digit.png``); a classifier fitted on other weights would not match them."""
+    if args.classifier is not None:
+        return args.classifier
+    shipped = shipped_classifier(str(args.model)) if args.weights is None else None
+    if shipped is None:
+        reason = "with --weights" if args.weights is not None else f"none ships for model '{args.model}'"
+        raise ArgumentError(f"--classifier: expected a fitted classifier file ({reason}), got none")
+    return shipped
 
 
 def _load_model_in_order(args: argparse.Namespace, ctx: DistContext) -> ModelBundle:
     """``load_model`` on this rank's device; rank 0 first, so that it alone downloads weights."""
     if not ctx.is_main:
         barrier()
-    bundle = load_model(args.model, args.weights, device=ctx.device)
+    bundle = load_model(args.model, args.weights, device=ctx.device, layers=args.layers)
     if ctx.is_main:
         barrier()
     return bundle
 
 
+def _defended(args: argparse.Namespace, ctx: DistContext | None = None) -> tuple[ModelBundle, REGroup]:
+    """The model with the classifier file's own layers (unless --layers says otherwise) and REGroup over it."""
+    path = _classifier_option(args)
+    classifiers = load_classifiers(path)  # its errors name the file already
+    if ctx is not None:
+        bundle = _load_model_in_order(args, ctx)
+    else:
+        bundle = load_model(args.model, args.weights, device=args.device, layers=args.layers)
+    names = [layer.name for layer in classifiers.layers]
+    try:
+        if args.layers is None and classifiers.model_id == bundle.name and names != [t.name for t in bundle.layers]:
+            bundle = dataclasses.replace(bundle, layers=layers_from_names(bundle.model, names))  # fitted with --layers
+        return bundle, defend(bundle, classifiers)
+    except LayerError as exc:
+        raise ClassifierFileError(f"'{path}': expected layers of '{bundle.name}', got {exc}") from None
+    except ClassifierFileError as exc:
+        raise ClassifierFileError(f"'{path}': {exc}") from None
+
+
 def _layers(args: argparse.Namespace) -> int:
-    bundle = load_model(args.model, args.weights, device=args.device)
+    bundle = load_model(args.model, args.weights, device=args.device, layers=args.layers)
     rows = [{"name": layer.name, "kind": layer.kind.value, "dim": layer.dim} for layer in bundle.layers]
     if args.json:
         print(json.dumps(rows))
@@ -249,7 +400,7 @@ def _fit(args: argparse.Namespace) -> int:
     data = args.data if args.data is not None else bundle.spec.fit_data
     if data is None:
         raise ArgumentError(f"--data: expected an ImageFolder directory or file list for model '{args.model}' "
-                            "(no fit data ships with it), got none")
+                            "(it names no fit data of its own), got none")
     selection = args.selection if args.selection is not None else (
         bundle.spec.selection_data if args.data is None else None)
     result = fit_result(bundle, data, _fit_options(args, selection, progress=ctx.is_main))
@@ -269,8 +420,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    bundle = load_model(args.model, args.weights, device=args.device)
-    defended = load_defended(bundle, args.classifier)
+    bundle, defended = _defended(args)
     if args.k is not None and args.k > len(defended.layers):
         raise ArgumentError(f"--k: expected 1..{len(defended.layers)} (the classifier's layers), got {args.k}")
     failed = 0
@@ -337,8 +487,6 @@ def _write_results(out: Path, table: Any, payload: dict[str, Any]) -> None:
 
 
 def _print_evaluation(table: Any, clean: dict[str, Any], suite: Any, cache: AdversarialCache, out: Path) -> None:
-    from .experiments import format_attack_table, format_robust_curves  # lazy: pandas, for evaluate only
-
     print(format_attack_table(table).drop(columns=["sanity"]).to_string(index=False))
     curves = format_robust_curves(table)
     if len(curves):
@@ -357,21 +505,19 @@ def _print_evaluation(table: Any, clean: dict[str, Any], suite: Any, cache: Adve
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .experiments import attack_table, clean_summary, run_suite, select_correct  # lazy: pandas, for evaluate only
-
     options = _attack_options(args)
     _check_out_dir(args.out, "--out")
     _check_out_dir(args.cache, "--cache")
     if args.cache is None:
         _check_out_dir(AdversarialCache.default().root, "the shared cache ($REGROUP_CACHE)")
     _data_option(args.data, "--data")
+    classifier = _classifier_option(args)
     ctx = init_from_env(args.device)  # under torchrun: join the group, this rank's device
-    bundle = _load_model_in_order(args, ctx)
-    defended = load_defended(bundle, args.classifier)
+    bundle, defended = _defended(args, ctx)
     data = args.data if args.data is not None else bundle.spec.test_data
     if data is None:
         raise ArgumentError(f"--data: expected test data (an ImageFolder directory or file list) for model "
-                            f"'{args.model}' (none ships with it), got none")
+                            f"'{args.model}' (it names no test data of its own), got none")
     threats = ["transfer", "blackbox", "adaptive"] if args.threat == "all" else [args.threat]
     cache = AdversarialCache(args.cache) if args.cache is not None else AdversarialCache.default()
     test = select_correct(bundle, data, args.n, seed=args.seed, defended=defended)
@@ -379,8 +525,9 @@ def _evaluate(args: argparse.Namespace) -> int:
                       chunk_size=args.chunk_size, attack_options=options, progress=not args.json and ctx.is_main)
     if suite is None:  # another rank of a torchrun job: its chunks are in the cache, rank 0 reports
         return 0
-    table, clean = attack_table(suite), clean_summary(suite)
-    settings = {**suite.settings, "classifier": str(args.classifier), "cache": str(cache.root),
+    marks = _selftest_marks(args, bundle, defended, test, suite) if args.selftest else None
+    table, clean = attack_table(suite, marks), clean_summary(suite)
+    settings = {**suite.settings, "classifier": str(classifier), "cache": str(cache.root),
                 "cache_hits": cache.hits, "cache_misses": cache.misses}
     rows = json.loads(table.to_json(orient="records"))
     for row in rows:
@@ -395,9 +542,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selftest_marks(args: argparse.Namespace, bundle: ModelBundle, defended: Any, test: Any, suite: Any
+                    ) -> dict[tuple[str, str, float], dict]:
+    """The self-test of every run aimed at REGroup, at its ε, on the first ``--selftest`` images."""
+    marks: dict[tuple[str, str, float], dict] = {}
+    n = args.selftest
+    for run in suite.runs:
+        eps = run.result.settings.get("epsilon_255")
+        if run.threat.value == "transfer" or eps is None or (run.attack, run.threat.value, float(eps)) in marks:
+            continue
+        row = selftest_attack(defended, test.images[:n], test.labels[:n],
+                              preset_attack(bundle, run.attack, seed=args.seed, steps=args.steps), name=run.attack,
+                              epsilon_255=float(eps), seed=args.seed, keys=[str(i) for i in test.ids[:n]])
+        marks[(run.attack, run.threat.value, float(eps))] = row.as_dict()
+    return marks
+
+
 def _estimate(args: argparse.Namespace) -> int:
-    bundle = load_model(args.model, args.weights, device=args.device)
-    accuracy = args.accuracy if args.accuracy is not None else (bundle.spec.top1 or 1.0)
+    bundle = load_model(args.model, args.weights, device=args.device, layers=args.layers)
+    # the top-1 of the model's pretrained weights (timing is measured with --weights, random by default)
+    accuracy = args.accuracy if args.accuracy is not None else (describe(args.model).top1 or 1.0)
     m = measure(bundle, batch_size=args.batch_size, batches=args.batches, amp=args.amp)
     projection = project(m, num_classes=bundle.num_classes, per_class=args.per_class, accuracy=accuracy,
                          workers=args.workers, processes=args.processes)
@@ -411,7 +575,8 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate}
+    "layers": _layers, "fit": _fit, "predict": _predict, "evaluate": _evaluate, "estimate": _estimate,
+    "selftest": _selftest, "ladder": _ladder}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

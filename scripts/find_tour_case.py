@@ -2,7 +2,8 @@
 REGroup holds (outright, not a tie), and the same attack aimed at REGroup (adaptive) makes it fall
 (REGroup no longer names the true class: wrong, or a tie — the project counts a tie as an error).
 
-    python -m scripts.find_tour_case --model mnist-vgg --attack pgd --epsilon 32 --out assets/tour/mnist-vgg.json
+    python -m scripts.find_tour_case --model mnist-vgg --attack pgd --epsilon 32 \
+        --out regroup_core/assets/tour/mnist-vgg.json
 
 How it searches (every number is recorded in the output file):
 
@@ -64,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     import regroup_core
     from regroup_core.attacks import run_attack
     from regroup_core.experiments import cached_attack
+    from regroup_core.sources.assets import asset_path
     from regroup_core.sources.data import resolve_data
-    from regroup_core.sources.models import ASSETS_DIR
     from regroup_core.store import AdversarialCache, classifier_digest
 
     torch.set_num_threads(1)
     bundle = regroup_core.load_model(args.model)
-    classifier = ASSETS_DIR / "classifiers" / f"{args.model}.safetensors"
+    classifier = asset_path("classifiers", f"{args.model}.safetensors")
     defended = regroup_core.load_defended(bundle, classifier)
     spec = bundle.spec.test_data
     if spec is None:

@@ -2,6 +2,8 @@
 
     OMP_NUM_THREADS=1 python -m scripts.paper_suite            # both embedded models (the documented command)
     OMP_NUM_THREADS=1 python -m scripts.paper_suite --models mnist-vgg --n 50 --profile cpu-small
+    python -m scripts.paper_suite --models examples/own_model/model.toml --classifier shapes.safetensors \
+        --data /tmp/shapes/test --n 30 --headline-n 30        # any model reference, its own classifier and data
 
 For each model: every attack × threat model on ``--n`` test digits at the model's demo budget
 (ε = 32/255 for the fixed-budget L∞ attacks on MNIST), with the softmax sanity figure, Wilson
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -110,15 +113,23 @@ def _options(bundle, attacks, profile):
     return options
 
 
+def _slug(model: str) -> str:
+    """A file name for a model reference (``torchvision:x``, a spec path...)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", model).strip("-")[-80:]
+
+
 def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
-    bundle = load_model(model, device="cpu")
-    defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
-    out = args.out / model
+    bundle = load_model(model, args.weights, device="cpu")
+    defended = load_defended(bundle, args.classifier or f"regroup_core/assets/classifiers/{model}.safetensors")
+    model = bundle.name  # the canonical reference
+    out = args.out / _slug(model)
     out.mkdir(parents=True, exist_ok=True)
     attacks = [a for a in args.attacks.split(",") if a]
     threats = [t for t in args.threats.split(",") if t]
     options = _options(bundle, attacks, args.profile)
-    data = bundle.spec.test_data
+    data = args.data or bundle.spec.test_data
+    if data is None:
+        raise SystemExit(f"error: --data: expected test data for {model} (it names none of its own), got none")
     progress = lambda done, total, msg: print(f"[{time.time() - t0:7.0f}s] {model} {msg}: {done}/{total}",  # noqa: E731
                                               flush=True)
     started = time.time()
@@ -208,13 +219,17 @@ def run_model(model: str, args, cache: AdversarialCache, t0: float) -> str:
     text = "\n".join(md)
     (out / "summary.md").write_text(text)
     args.docs.mkdir(parents=True, exist_ok=True)
-    (args.docs / f"{model}.md").write_text(text)
+    (args.docs / f"{_slug(model)}.md").write_text(text)
     return text
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mnist-vgg,mnist-resnet")
+    ap.add_argument("--models", default="mnist-vgg,mnist-resnet", help="model references, comma-separated")
+    ap.add_argument("--weights", default=None, help="weights of the model (default: its own)")
+    ap.add_argument("--classifier", type=Path, default=None,
+                    help="fitted classifier file (default: regroup_core/assets/classifiers/<model>.safetensors)")
+    ap.add_argument("--data", default=None, help="test data (default: the model's own test split)")
     ap.add_argument("--n", type=int, default=100, help="test digits of the attack suite")
     ap.add_argument("--headline-n", type=int, default=200, help="test digits of the headline")
     ap.add_argument("--seed", type=int, default=0)

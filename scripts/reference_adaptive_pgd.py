@@ -21,6 +21,7 @@ Writes ``docs/results/reference.md`` (the command, the numbers and the time).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -96,7 +97,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("docs/results/reference.md"))
+    ap.add_argument("--masks", type=Path, default=None,
+                    help="also write each model's per-image outcome (JSON: image ids, robust flags) here, so "
+                         "that the library's plan can be compared with it image by image")
     args = ap.parse_args()
+    masks: dict[str, dict] = {}
     eps = args.epsilon / 255.0
     lines = ["# Independent reference: adaptive L∞ PGD on REGroup", "",
              f"Command: `OMP_NUM_THREADS=1 python -m scripts.reference_adaptive_pgd {' '.join(sys.argv[1:])}` "
@@ -106,7 +111,7 @@ def main() -> int:
     for model in args.models.split(","):
         t0 = time.time()
         bundle = load_model(model, device="cpu")
-        defended = load_defended(bundle, f"assets/classifiers/{model}.safetensors")
+        defended = load_defended(bundle, f"regroup_core/assets/classifiers/{model}.safetensors")
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
         x, y = test.images, test.labels
         with torch.no_grad():
@@ -130,6 +135,7 @@ def main() -> int:
             broken[idx[hit]] = True
             by[name] = int(hit.sum())
         robust = int((~broken).sum())
+        masks[model] = {"epsilon_255": args.epsilon, "ids": list(test.ids), "robust": (~broken).tolist()}
         lo, hi = wilson_interval(robust, len(y))
         row = (f"| {model} | {args.epsilon:g} | {len(y)} | {100 * robust / len(y):.1f} "
                f"[{100 * lo:.1f}, {100 * hi:.1f}] "
@@ -138,6 +144,9 @@ def main() -> int:
         lines.append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
+    if args.masks is not None:
+        args.masks.parent.mkdir(parents=True, exist_ok=True)
+        args.masks.write_text(json.dumps(masks))
     return 0
 
 

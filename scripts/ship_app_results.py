@@ -1,4 +1,4 @@
-"""Compute the results the app ships (``assets/app-results/<model>.json``): the Ablations tabs and
+"""Compute the results the app ships (``regroup_core/assets/app-results/<model>.json``): the Ablations tabs and
 the Benchmark table at the pages' default settings, so a first visit shows real numbers offline.
 
     python -m scripts.ship_app_results --model mnist-vgg
@@ -25,10 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     import regroup_core
     from regroup_app.services import suites
     from regroup_app.services.shipped import entry_key, shipped_dir
-    from regroup_core.sources.models import ASSETS_DIR
+    from regroup_core.sources.assets import asset_path
 
     bundle = regroup_core.load_model(args.model)
-    classifier = ASSETS_DIR / "classifiers" / f"{args.model}.safetensors"
+    classifier = asset_path("classifiers", f"{args.model}.safetensors")
     defended = regroup_core.load_defended(bundle, classifier)
     eps = float(bundle.spec.demo_epsilon_255)
     base = {"n": args.n, "eps": eps}

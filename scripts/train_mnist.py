@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Train the embedded MNIST default models and write them to ``assets/models``.
+"""Train the embedded MNIST default models and write them to ``regroup_core/assets/models``.
 
     python -m scripts.train_mnist [--model mnist-vgg|mnist-resnet|all] [--epochs N]
-                                  [--seed S] [--out assets/models]
+                                  [--seed S] [--out regroup_core/assets/models]
 
 Writes ``<out>/<model>.safetensors`` (state_dict, no pickle) and ``<out>/<model>.json``
 (accuracies, hyper-parameters, torch version, the exact command).  Both are
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=[*MNIST_MODELS, "all"], default="all")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("assets/models"))
+    parser.add_argument("--out", type=Path, default=Path("regroup_core/assets/models"))
     args = parser.parse_args(argv)
 
     names = list(MNIST_MODELS) if args.model == "all" else [args.model]

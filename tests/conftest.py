@@ -172,3 +172,23 @@ def _private_cache(tmp_path, monkeypatch):
     """Every test writes its caches (adversarial examples, app files, results) to a directory of
     its own, never to the user's ~/.cache nor to another test's."""
     monkeypatch.setenv("REGROUP_CACHE", str(tmp_path / "regroup-cache"))
+
+
+def _refuse_remote(connect):
+    """``socket.connect`` that lets loopback and Unix sockets through and fails any other address:
+    downloads are mocked at their boundary, so a test that reaches the network is a bug."""
+    def guarded(sock, address, *args, **kwargs):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0"):
+            raise OSError(f"test tried to reach the network ({host}); mock the download instead")
+        return connect(sock, address, *args, **kwargs)
+    return guarded
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """No test opens a connection beyond this machine (see :func:`_refuse_remote`)."""
+    import socket
+
+    monkeypatch.setattr(socket.socket, "connect", _refuse_remote(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", _refuse_remote(socket.socket.connect_ex))

@@ -15,7 +15,7 @@ from regroup_core.errors import ClassifierFileError, DataError, ImageError, Mode
 from regroup_core.sources import load_model, open_image, resolve_data
 from regroup_core.store import load_classifiers
 
-CLASSIFIER = "assets/classifiers/mnist-vgg.safetensors"
+CLASSIFIER = "regroup_core/assets/classifiers/mnist-vgg.safetensors"
 PROBE = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # command → the arguments that make it valid apart from the option under test
@@ -207,7 +207,7 @@ def test_errors_about_a_classifier_or_fit_data_name_them(capsys, tmp_path):
 
     image = tmp_path / "d.png"
     Image.new("L", (28, 28)).save(image)
-    other = "assets/classifiers/mnist-resnet.safetensors"
+    other = "regroup_core/assets/classifiers/mnist-resnet.safetensors"
     line = _one_line_error(capsys, ["predict", "--model", "mnist-vgg", "--classifier", other, str(image)])
     assert other in line and "fitted on 'mnist-resnet'" in line
     line = _one_line_error(capsys, ["predict", "--model", "mnist-vgg", "--weights", "random", "--classifier",

@@ -11,7 +11,7 @@ from regroup_core.cli import main
 from regroup_core.sources.mnist import mnist_split
 from regroup_core.store import load_classifiers
 
-SHIPPED = "assets/classifiers/mnist-vgg.safetensors"
+SHIPPED = "regroup_core/assets/classifiers/mnist-vgg.safetensors"
 
 
 def run(capsys, *argv):
@@ -67,6 +67,25 @@ def test_predict_json_shape_and_bad_image(capsys, tmp_path):
         assert r["regroup_top5"][0][1] == max(r["borda"])
 
 
+def test_predict_defaults_to_the_classifier_shipped_for_the_model(capsys, tmp_path):
+    image = str(digit_png(tmp_path, 7))
+    code, default, _ = run(capsys, "predict", "--model", "mnist-vgg", "--json", image)
+    assert code == 0
+    assert (0, default, "") == run(capsys, "predict", "--model", "mnist-vgg", "--classifier", SHIPPED, "--json", image)
+    code, resnet, _ = run(capsys, "predict", "--model", "mnist-resnet", "--json", image)
+    assert code == 0 and len(json.loads(resnet)[0]["layers"]) == 16  # mnist-resnet's own file, not mnist-vgg's
+
+
+@pytest.mark.parametrize(("argv", "reason"), [
+    (["--model", "resnet50"], "none ships for model 'resnet50'"),
+    (["--model", "mnist-vgg", "--weights", "random"], "with --weights"),
+])
+def test_predict_without_a_classifier_where_none_applies(capsys, tmp_path, argv, reason):
+    code, out, err = run(capsys, "predict", *argv, str(digit_png(tmp_path, 0)))
+    assert (code, out) == (2, "")
+    assert err == f"error: --classifier: expected a fitted classifier file ({reason}), got none\n"
+
+
 def test_mismatched_classifier_is_one_line_error(capsys, tmp_path):
     image = digit_png(tmp_path, 3)
     code, out, err = run(capsys, "predict", "--model", "mnist-resnet", "--classifier", SHIPPED, str(image))
@@ -76,7 +95,7 @@ def test_mismatched_classifier_is_one_line_error(capsys, tmp_path):
 
 def test_unknown_model_is_one_line_error(capsys):
     code, _, err = run(capsys, "layers", "--model", "nope")
-    assert code == 2 and err.startswith("error: expected a model name")
+    assert code == 2 and err.startswith("error: argument --model: expected a model name")
 
 
 def test_unwritable_output_is_one_line_error(capsys, tmp_path):

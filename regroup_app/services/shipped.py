@@ -1,4 +1,4 @@
-"""Results that ship with the app (``assets/app-results/<model>.json``), so the Ablations and
+"""Results that ship with the app (``regroup_core/assets/app-results/<model>.json``), so the Ablations and
 Benchmark pages show real numbers on a first visit, offline, before anything is run.
 
 They are made by ``python scripts/ship_app_results.py`` with the pages' default settings, and
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from regroup_core import ModelBundle, REGroup
-from regroup_core.sources.models import ASSETS_DIR
+from regroup_core.sources.assets import asset_path
 from regroup_core.store import cache_key, classifier_digest
 
 __all__ = ["MADE_BY", "entry_key", "shipped_dir", "shipped_result"]
@@ -24,7 +24,7 @@ MADE_BY = "python scripts/ship_app_results.py"
 
 
 def shipped_dir() -> Path:
-    return ASSETS_DIR / "app-results"
+    return asset_path("app-results")
 
 
 def entry_key(kind: str, params: dict, bundle: ModelBundle, defended: REGroup) -> str:

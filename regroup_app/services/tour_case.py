@@ -1,4 +1,4 @@
-"""The Tour's data: the curated case (``assets/tour/<model>.json``, written by
+"""The Tour's data: the curated case (``regroup_core/assets/tour/<model>.json``, written by
 ``scripts/find_tour_case.py``) and every number its steps show, computed live and cached.
 
 Nothing here states an outcome in advance: the steps read predictions of the clean image, of the
@@ -20,7 +20,7 @@ from regroup_core.analysis.outcome import AttackOutcome, attack_outcome
 from regroup_core.analysis.ranks import image_ranks
 from regroup_core.analysis.tsne import layer_pmfs
 from regroup_core.attacks import AttackResult
-from regroup_core.sources.models import ASSETS_DIR
+from regroup_core.sources.assets import asset_path
 
 from ..state import AttackChoice, CurrentImage, ModelChoice, image_from_pil, shipped_classifier
 from .attacking import attack_image
@@ -50,8 +50,8 @@ class TourCase:
 
 @st.cache_resource(show_spinner=False)
 def tour_case(model: str = TOUR_MODEL) -> TourCase:
-    """The case recorded in ``assets/tour/<model>.json`` (the first test digit when none ships)."""
-    path = ASSETS_DIR / "tour" / f"{model}.json"
+    """The case recorded in ``regroup_core/assets/tour/<model>.json`` (the first test digit when none ships)."""
+    path = asset_path("tour", f"{model}.json")
     if not path.is_file():
         return TourCase()
     record = json.loads(path.read_text())

@@ -19,8 +19,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from regroup_core import ModelBundle
-from regroup_core.sources.models import ASSETS_DIR, ModelKind, model_spec
+from regroup_core import ModelBundle, sources
 
 __all__ = [
     "AppState",
@@ -36,9 +35,9 @@ __all__ = [
 
 
 def shipped_classifier(name: str) -> str | None:
-    """The classifier file shipped for an embedded model, if any."""
-    path = ASSETS_DIR / "classifiers" / f"{name}.safetensors"
-    return str(path) if model_spec(name).kind is ModelKind.EMBEDDED and path.is_file() else None
+    """The classifier file shipped for a model (fitted on its default weights), if any."""
+    path = sources.shipped_classifier(name)
+    return None if path is None else str(path)
 
 
 @dataclass(frozen=True)

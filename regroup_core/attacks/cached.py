@@ -21,8 +21,9 @@ from ..errors import DataError
 from ..run.progress import Progress
 from ..sources import ModelBundle
 from ..store import AdversarialCache, CacheEntry, cache_key, classifier_digest, tensor_digest
+from .adaptive_plan import PLAN_VERSION
 from .runner import AttackResult, random_targets, resolve_settings, run_attack
-from .specs import get_preset
+from .specs import Method, get_preset
 from .threats import ThreatModel
 
 __all__ = ["CACHE_VERSION", "attack_run_key", "cached_attack"]
@@ -58,6 +59,8 @@ def attack_run_key(bundle: ModelBundle, attack: str, *, threat: ThreatModel | st
         "options": {k: v for k, v in sorted(options.items()) if k not in setting_keys and k != "targets"}}
     if threat is not ThreatModel.TRANSFER and defended is not None:
         payload["classifier"] = classifier_digest(defended.classifiers)
+    if threat is ThreatModel.ADAPTIVE and spec.method in (Method.PGD_LINF, Method.PGD_L2):
+        payload["adaptive_plan"] = PLAN_VERSION  # a new plan never reuses an older plan's results
     return cache_key(payload)
 
 

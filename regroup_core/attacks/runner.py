@@ -31,7 +31,7 @@ from ..run.progress import Progress, Reporter
 from ..sources import ModelBundle
 from ..store import classifier_digest
 from .adapters import AttackJob, Target, adapter_for
-from .adaptive import SCHEDULE, plan
+from .adaptive_plan import AdaptivePlan, runs as plan_runs
 from .settings import AttackSettings
 from .specs import AttackFamily, AttackSpec, Method, get_preset
 from .threats import RegroupScores, SoftRegroup, Surrogate, ThreatModel
@@ -69,6 +69,8 @@ class AttackResult:
 def applicable(preset: AttackSpec | str, threat: ThreatModel | str) -> bool:
     """transfer: every attack; blackbox: decision/score-based; adaptive: gradient-based."""
     preset, threat = get_preset(preset), ThreatModel(threat)
+    if preset.method.needs_voters:
+        return threat is ThreatModel.ADAPTIVE
     if threat is ThreatModel.TRANSFER:
         return True
     if threat is ThreatModel.BLACKBOX:
@@ -173,12 +175,12 @@ def _target(bundle: ModelBundle, preset: AttackSpec, settings: AttackSettings, d
                   "the voter's two smallest KL divergences at the current input (no gradient through it)")
     if preset.method in (Method.PGD_LINF, Method.PGD_L2):
         params = record["params"]
+        adaptive_plan = AdaptivePlan.of(params)
         record["adaptive"] = {
-            "runs": [r.name for r in plan(restarts=int(params.get("restarts", 0)),
-                                          runner_up_targets=int(params.get("runner_up_targets", 0)),
-                                          transfer_start=bool(params.get("transfer_start")),
-                                          targeted=preset.targeted)],
-            "step_schedule": [list(s) for s in SCHEDULE],
+            "runs": [r.name for r in plan_runs(adaptive_plan, transfer_start=bool(params.get("transfer_start")),
+                                               targeted=preset.targeted, num_classes=bundle.num_classes)],
+            "plan": adaptive_plan.as_dict(),
+            "optimiser": "APGD step-size schedule with momentum 0.75 (Croce & Hein 2020)",
             "decision_check": "exact REGroup.predict after every step; first fooling iterate kept"}
     return Target(model, defended, device, bundle.num_classes)
 
@@ -212,7 +214,7 @@ def run_attack(bundle: ModelBundle, images: torch.Tensor, labels: torch.Tensor,
             ``surrogate``, or any key of the preset's ``params``, e.g. ``binary_search_steps=3``).
             ``threat``: ``transfer`` (attack the softmax model), ``blackbox`` (query the exact
             REGroup; decision/score-based attacks) or ``adaptive`` (white-box on
-            :class:`SoftRegroup`; PGD runs :func:`~regroup_core.attacks.adaptive.adaptive_pgd`).
+            :class:`SoftRegroup`; PGD runs :func:`~regroup_core.attacks.adaptive_plan.run_plan`).
             ``epsilon_255`` is the budget on the 0–255 scale (used as ``/ 255``); ``seed`` seeds
             the attack's randomness (batch ``b`` uses ``seed`` and ``b``) and the random targets.
         defended: the REGroup classifier (required for blackbox and adaptive).

@@ -77,13 +77,20 @@ class Method(str, enum.Enum):
     SQUARE = "square"              # torchattacks.Square, score-based (margin loss)
     TRUST_REGION = "trust-region"  # adv_lib.attacks.tr (Yao et al. 2019, the paper's)
     FMN = "fmn"                    # adv_lib.attacks.fmn (fast minimum-norm)
+    PMF_MATCH = "pmf-match"        # ours: feature-space attack on REGroup's voters (attacks/pmf_match.py)
+    AUTOATTACK = "autoattack"      # pyautoattack (Croce & Hein's own AutoAttack), standard version
+
+    @property
+    def needs_voters(self) -> bool:
+        """Attacks that read REGroup's voters directly: only the adaptive threat model gives them."""
+        return self is Method.PMF_MATCH
 
     @property
     def supports_targets(self) -> bool:
         """foolbox's DeepFool and SpatialAttack silently ignore a targeted criterion; APGD-T picks
         its own targets; Square, Trust Region and FMN run untargeted here."""
         return self in (Method.PGD_LINF, Method.PGD_L2, Method.CARLINI_WAGNER, Method.EAD, Method.BOUNDARY,
-                        Method.HOPSKIPJUMP, Method.SPSA)
+                        Method.HOPSKIPJUMP, Method.SPSA, Method.PMF_MATCH)
 
     @property
     def needs_starting_point(self) -> bool:
@@ -170,8 +177,9 @@ EPSILON_LADDER_255 = (4.0, 8.0, 16.0, 32.0, 48.0, 64.0, 76.5)
 
 # restarts: extra random starts (transfer: foolbox PGD again on the images not yet fooled; adaptive:
 # margin runs from random points); runner_up_targets / transfer_start: the adaptive plan's targeted
-# runs and its start from the transfer adversarial (regroup_core.attacks.adaptive)
-_PGD = {"steps": 40, "abs_stepsize": 0.01, "random_start": True, "restarts": 1, "runner_up_targets": 2,
+# runs (the r-th wrong class by clean soft-Borda score, r = 1..9: every wrong class of a 10-class
+# model) and its start from the transfer adversarial (regroup_core.attacks.adaptive_plan)
+_PGD = {"steps": 40, "abs_stepsize": 0.01, "random_start": True, "restarts": 1, "runner_up_targets": 9,
         "transfer_start": True}
 # C&W/EAD: the paper's 5 binary steps; 100 steps each instead of 1000 (CPU), hence a larger step size
 # and initial constant than the paper's 0.005 / 0.01 (with those, 100 steps fool 25 % of the MNIST
@@ -184,7 +192,7 @@ PRESETS: Mapping[str, AttackSpec] = MappingProxyType({p.name: p for p in (
                  description="PGD L∞ ε=4/255, 40 steps of 0.01, random start (Table 2)"),
     AttackSpec("pgd-l2", Method.PGD_L2, AttackFamily.GRADIENT, Norm.L2, Budget.FIXED, 127.5,
                  {"steps": 40, "rel_stepsize": 2.5 / 40, "random_start": True, "restarts": 1,
-                  "runner_up_targets": 2, "transfer_start": True},
+                  "runner_up_targets": 9, "transfer_start": True},
                  description="PGD L2 ε=127.5/255 (0.5), 40 steps (not in the paper)"),
     AttackSpec("deepfool", Method.DEEPFOOL, AttackFamily.GRADIENT, Norm.L2, Budget.MINIMAL, None,
                  {"steps": 100, "candidates": 10, "overshoot": 0.02, "paper_epsilon_255": 2.0},
@@ -249,6 +257,21 @@ PRESETS: Mapping[str, AttackSpec] = MappingProxyType({p.name: p for p in (
                {"steps": 100, "alpha_init": 1.0, "gamma_init": 0.05, "gamma_final": 0.001,
                 "binary_search_steps": 10},
                description="Fast Minimum-Norm attack L2 (adv-lib), 100 steps (not in the paper)"),
+    AttackSpec("pmf-match", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+               {"steps": 50, "target_classes": 9, "keep_softmax": False},
+               description="feature-space attack: every voter's PMF toward a wrong class's mixtures (Σ log KL), "
+                           "APGD 50 steps per class, every wrong class in turn; adaptive only (not in the paper)"),
+    AttackSpec("pmf-match-targeted", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+               {"steps": 100, "target_classes": 1, "keep_softmax": False}, targeted=True,
+               description="feature-space attack toward a random target class, APGD 100 steps; adaptive only"),
+    AttackSpec("pmf-match-softmax", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+               {"steps": 50, "target_classes": 9, "keep_softmax": True},
+               description="feature-space attack that keeps the undefended softmax right (REGroup-only failures); "
+                           "adaptive only"),
+    AttackSpec("autoattack", Method.AUTOATTACK, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+               {"version": "standard"},
+               description="AutoAttack, standard version (pyautoattack: APGD-CE, APGD-T, FAB-T, Square), with its "
+                           "flag checks; on REGroup through the soft-Borda surrogate (not in the paper)"),
 )})
 
 

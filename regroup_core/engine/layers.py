@@ -21,6 +21,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
 import torch.fx
 from torch import nn
 from torchvision.models import VGG, ResNet
@@ -40,6 +41,7 @@ __all__ = [
 
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_NORM_TYPES = (*_BN_TYPES, nn.LayerNorm)
 
 
 class LayerKind(str, enum.Enum):
@@ -160,14 +162,16 @@ def vgg_layers(model: nn.Module, prefix: str = "") -> tuple[LayerInfo, ...]:
     return _build(model, pairs)
 
 
-def preset_layers(model: nn.Module, prefix: str = "") -> tuple[LayerInfo, ...]:
-    """The paper preset matching ``model`` (ResNet or VGG family), else generic discovery."""
+def preset_layers(model: nn.Module, prefix: str = "", example: torch.Tensor | None = None
+                  ) -> tuple[LayerInfo, ...]:
+    """The paper preset matching ``model`` (ResNet or VGG family), else generic discovery
+    (run on ``example`` when given, see :func:`discover_layers`)."""
     root = model.get_submodule(prefix.rstrip(".")) if prefix else model
     if isinstance(root, ResNet):
         return resnet_layers(model, prefix)
     if isinstance(root, VGG):
         return vgg_layers(model, prefix)
-    return discover_layers(model)
+    return discover_layers(model, example)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,17 +214,93 @@ def _pairs_by_registration(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
-def discover_layers(model: nn.Module) -> tuple[LayerInfo, ...]:
-    """Every Conv/Linear of ``model`` in network order, tapped after a directly following BN.
+def discover_layers(model: nn.Module, example: torch.Tensor | None = None) -> tuple[LayerInfo, ...]:
+    """Every Conv/Linear of ``model`` in network order, tapped after a directly following norm.
 
-    Uses ``torch.fx`` to see which module consumes each conv output and in which order they
-    run; a model that cannot be traced falls back to module registration order.
+    With ``example`` (one input batch) the network is run once and the rule of
+    :func:`_pairs_by_run` applies (any architecture); without it ``torch.fx`` traces the graph,
+    and a model that cannot be traced falls back to module registration order.
     """
+    if example is not None:
+        return _build(model, _pairs_by_run(model, example))
     try:
         pairs = _pairs_by_fx(model)
     except Exception:  # noqa: BLE001 - any tracing failure means: use the fallback
         pairs = _pairs_by_registration(model)
     return _build(model, pairs)
+
+
+@dataclass
+class _Run:
+    """What one forward pass showed about each module (filled by :func:`_pairs_by_run`'s hooks)."""
+
+    calls: dict[str, int]
+    order: list[str]                            # Conv/Linear names in first-call order
+    tapped: dict[str, str]                      # conv name → norm that directly normalises its output
+    spatial_in: dict[str, int]                  # Conv/Linear name → positions in its input (H×W, tokens)
+    same_shape: set[str]                        # modules whose 4-D output has their input's shape
+    last: tuple[str, torch.Tensor, int] | None = None
+
+
+def _record(run: _Run, name: str, module: nn.Module, inputs: tuple, output: object) -> None:
+    run.calls[name] = run.calls.get(name, 0) + 1
+    first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+    if (isinstance(output, torch.Tensor) and first is not None and output.dim() == 4
+            and output.shape == first.shape and output.shape[2] * output.shape[3] > 1):
+        run.same_shape.add(name)
+    if any(True for _ in module.children()):
+        return  # containers: shapes only; the pairing looks at leaf modules in call order
+    if isinstance(module, _NORM_TYPES) and run.last is not None and first is not None:
+        conv, out, version = run.last
+        if first is out and out._version == version and isinstance(output, torch.Tensor) \
+                and output.shape == out.shape:
+            run.tapped.setdefault(conv, name)
+    run.last = None
+    if isinstance(module, (*_CONV_TYPES, nn.Linear)) and isinstance(output, torch.Tensor):
+        if name not in run.spatial_in:
+            run.order.append(name)
+            spatial = first.shape[2:] if isinstance(module, _CONV_TYPES) else first.shape[1:-1]
+            run.spatial_in[name] = int(torch.tensor(spatial).prod()) if len(spatial) else 1
+        if isinstance(module, _CONV_TYPES):
+            run.last = (name, output, output._version)
+
+
+def _gating(name: str, run: _Run) -> bool:
+    """A squeeze-excitation voter: a Conv/Linear on a pooled (1×1) input inside a module whose
+    output has its input's shape (the block rescales its input channel by channel)."""
+    if run.spatial_in[name] != 1:
+        return False
+    parts = name.split(".")
+    return any(".".join(parts[:i]) in run.same_shape for i in range(1, len(parts)))
+
+
+def _pairs_by_run(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
+    """(source, tapped) pairs seen in one forward pass of ``example``.
+
+    The rule, for any architecture: every Conv (grouped and depthwise included) and Linear that
+    runs exactly once per pass, in the order they first run; a conv is tapped at the BatchNorm or
+    LayerNorm (timm's LayerNorm2d included) that runs next on its very output, unchanged
+    (no in-place activation in between, same shape: a norm over a permuted view is not taken),
+    else at the conv itself. Left out: modules that never run (an auxiliary head in eval mode,
+    attention projections called functionally), modules run more than once (shared), and
+    squeeze-excitation gates (:func:`_gating`). A Linear on (B, ..., C) inputs (ConvNeXt's
+    channels-last MLPs, transformer tokens) is a voter over its C outputs.
+    """
+    run = _Run(calls={}, order=[], tapped={}, spatial_in={}, same_shape=set())
+    handles = []
+    try:
+        for name, module in model.named_modules():
+            handles.append(module.register_forward_hook(
+                lambda m, i, o, name=name: _record(run, name, m, i, o)))
+        with torch.no_grad():  # not inference_mode: in-place version counters must be kept
+            model(example)
+    except Exception as exc:  # noqa: BLE001 - the model refused the example input
+        raise LayerError(f"expected {type(model).__name__} to run on an input of shape {tuple(example.shape)} "
+                         f"to find its layers, got {type(exc).__name__}: {str(exc)[:160]}") from None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [(n, run.tapped.get(n, n)) for n in run.order if run.calls.get(n) == 1 and not _gating(n, run)]
 
 
 def layers_from_names(model: nn.Module, names: Sequence[str]) -> tuple[LayerInfo, ...]:
@@ -238,15 +318,17 @@ def layers_from_names(model: nn.Module, names: Sequence[str]) -> tuple[LayerInfo
         module = modules[name]
         if isinstance(module, (*_CONV_TYPES, nn.Linear)):
             pairs.append((name, name))
-        elif isinstance(module, _BN_TYPES):
+        elif isinstance(module, _NORM_TYPES):
             idx = ordered.index(name)
+            width = module.num_features if isinstance(module, _BN_TYPES) else module.normalized_shape[-1]
             prev = [n for n in ordered[:idx] if isinstance(modules[n], _CONV_TYPES)
-                    and modules[n].out_channels == module.num_features]
+                    and modules[n].out_channels == width]
             if not prev:
-                raise LayerError(f"expected a conv before BatchNorm '{name}', got none")
+                raise LayerError(f"expected a conv before norm '{name}', got none")
             pairs.append((prev[-1], name))
         else:
-            raise LayerError(f"expected '{name}' to be a Conv, Linear or BatchNorm, got {type(module).__name__}")
+            raise LayerError(f"expected '{name}' to be a Conv, Linear, BatchNorm or LayerNorm, got "
+                             f"{type(module).__name__}")
     return _build(model, pairs)
 
 

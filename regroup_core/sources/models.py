@@ -1,141 +1,84 @@
-"""Models REGroup can defend — the embedded MNIST defaults, torchvision's ResNets and VGGs,
-any user module — and what the rest of the project needs to know about each (:class:`ModelSpec`).
+"""Models REGroup can defend — any :class:`~.references.ModelReference` (embedded networks,
+torchvision, timm, RobustBench, a spec file), or any module the caller built — and what the rest
+of the project needs to know about each (:class:`~.metadata.ModelSpec`).
 
 :func:`load_model` returns a :class:`ModelBundle`: the network in eval mode taking images in
-[0, 1] (ImageNet normalisation is a module inside it, so attacks and taps see one input
-space), the matching ``preprocess`` (PIL image → tensor in [0, 1]), class names, the tapped
-layers (the paper's presets for ResNets/VGGs) and the model's :class:`ModelSpec` (its data,
-sample images and attack budgets), so no caller has to guess them from the model's name.
+[0, 1] (normalisation is a module inside it, so attacks and taps see one input space), the
+matching ``preprocess`` (PIL image → tensor in [0, 1]), class names, the tapped layers (the
+paper's presets for ResNets/VGGs, :func:`~regroup_core.engine.discover_layers` elsewhere) and
+the model's :class:`ModelSpec` (its data, sample images and attack budgets), so no caller has to
+guess them from the model's name.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
-import json
 import os
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from types import MappingProxyType
 
-import numpy as np
 import torch
-import torchvision.models as tvm
 from PIL import Image
-from safetensors.torch import load_file
 from torch import nn
-from torchvision.transforms import v2
 
-from ..checks import device as parse_device
-from ..checks import path_kind
 from ..engine import LayerInfo, discover_layers, layers_from_names, preset_layers
-from ..errors import DataError, ImageError, ModelError, one_line
-from ..rng import global_rng
-from .images import max_pixels
-from .mnist import MNIST_CLASS_NAMES, build_mnist_model
+from ..errors import DataError, ModelError
+from .assets import ASSETS_DIR
+from .metadata import ModelKind, ModelSpec
+from .preprocess import ImagenetPreprocess, imagenet_preprocess, mnist_preprocess, preprocess_for
+from .references import EMBEDDED_NAMES, PAPER_ALIASES, ModelReference, RefKind
+from .zoo import DownloadProgress, build, describe
 
-__all__ = ["ASSETS_DIR", "MODEL_SPECS", "ModelBundle", "ModelKind", "ModelSpec", "Normalize", "bundle_from_module",
-           "load_model", "model_names", "model_spec", "resolve_device", "weights_fingerprint"]
+__all__ = ["ASSETS_DIR", "MODEL_SPECS", "ImagenetPreprocess", "ModelBundle", "ModelKind", "ModelSpec", "Normalize",
+           "bundle_from_module", "imagenet_preprocess", "load_model", "mnist_preprocess", "model_names",
+           "model_spec", "resolve_device", "weights_fingerprint"]
 
-ASSETS_DIR = Path(os.environ.get("REGROUP_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
-"""Shipped weights, classifier files and results (``REGROUP_ASSETS`` overrides)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class ModelKind(str, enum.Enum):
-    """Where a model comes from, which decides how it is built and which weights it takes."""
+class _KnownSpecs(Mapping[str, ModelSpec]):
+    """The embedded networks and the paper's torchvision aliases, described on first access."""
 
-    EMBEDDED = "embedded"        # shipped weights in assets/models, works offline
-    TORCHVISION = "torchvision"  # torchvision architecture, ImageNet weights from its cache/download
-    USER = "user"                # a module the caller built (bundle_from_module)
+    def __getitem__(self, name: str) -> ModelSpec:
+        if name not in EMBEDDED_NAMES and name not in PAPER_ALIASES:
+            raise KeyError(name)
+        return describe(name)
 
+    def __iter__(self) -> Iterator[str]:
+        return iter((*EMBEDDED_NAMES, *PAPER_ALIASES))
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the project knows about a model before loading it.
-
-    Attributes:
-        name: the model id.
-        kind: :class:`ModelKind`.
-        input_shape: (C, H, W) the model takes, values in ``bounds``.
-        fit_data, selection_data, test_data: default data specs (``mnist:train``...), None
-            where no data ships (ImageNet).
-        sample_set: foolbox's bundled sample set matching the model (``mnist`` / ``imagenet``),
-            None when there is none.
-        demo_epsilon_255: an L∞ budget (0–255 scale) at which a PGD attack on the softmax
-            succeeds on most images: the paper's 4/255 for ImageNet photos, 32/255 for MNIST
-            digits (4/255 fools 1 MNIST digit in 100).
-        epsilon_grid_255: the L∞ budgets of default ε sweeps.
-    """
-
-    name: str
-    kind: ModelKind
-    input_shape: tuple[int, int, int]
-    bounds: tuple[float, float] = (0.0, 1.0)
-    fit_data: str | None = None
-    selection_data: str | None = None
-    test_data: str | None = None
-    sample_set: str | None = None
-    demo_epsilon_255: float = 4.0
-    epsilon_grid_255: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
-
-    @property
-    def ships_data(self) -> bool:
-        """Whether test data ships with the project (so experiments run offline)."""
-        return self.test_data is not None
-
-    @property
-    def top1(self) -> float | None:
-        """Top-1 accuracy (fraction) of the default weights, when known: torchvision's ImageNet
-        metadata (no download), or the test accuracy recorded in ``assets/models/<name>.json``."""
-        if self.kind is ModelKind.TORCHVISION:
-            meta = tvm.get_model_weights(self.name).IMAGENET1K_V1.meta
-            return float(meta["_metrics"]["ImageNet-1K"]["acc@1"]) / 100.0
-        record = ASSETS_DIR / "models" / f"{self.name}.json"
-        if self.kind is ModelKind.EMBEDDED and record.is_file():
-            return float(json.loads(record.read_text())["test_top1"])
-        return None
+    def __len__(self) -> int:
+        return len(EMBEDDED_NAMES) + len(PAPER_ALIASES)
 
 
-def _embedded_spec(name: str) -> ModelSpec:
-    return ModelSpec(name=name, kind=ModelKind.EMBEDDED, input_shape=(1, 28, 28), fit_data="mnist:train",
-                     selection_data="mnist:selection", test_data="mnist:test", sample_set="mnist",
-                     demo_epsilon_255=32.0, epsilon_grid_255=(2.0, 4.0, 8.0, 16.0, 32.0, 64.0))
-
-
-def _torchvision_spec(name: str) -> ModelSpec:
-    return ModelSpec(name=name, kind=ModelKind.TORCHVISION, input_shape=(3, 224, 224), sample_set="imagenet",
-                     demo_epsilon_255=4.0)
-
-
-MODEL_SPECS = MappingProxyType({
-    **{n: _embedded_spec(n) for n in ("mnist-vgg", "mnist-resnet")},
-    **{n: _torchvision_spec(n) for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11",
-                                         "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")},
-})
-"""Every model :func:`load_model` knows, by name."""
+MODEL_SPECS: Mapping[str, ModelSpec] = _KnownSpecs()
+"""The short names (embedded networks, the paper's torchvision aliases); any other model is
+named by a reference (``torchvision:NAME``, ``timm:NAME``...): see :func:`model_spec`."""
 
 
 def model_names(kind: ModelKind | None = None) -> tuple[str, ...]:
-    return tuple(n for n, s in MODEL_SPECS.items() if kind is None or s.kind is ModelKind(kind))
+    """The short names: embedded networks and the paper's torchvision aliases."""
+    if kind is None:
+        return tuple(MODEL_SPECS)
+    wanted = ModelKind(kind)
+    return tuple(n for n in MODEL_SPECS
+                 if (ModelKind.EMBEDDED if n in EMBEDDED_NAMES else ModelKind.TORCHVISION) is wanted)
 
 
-def model_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of a known model (a clear error for an unknown name)."""
-    try:
-        return MODEL_SPECS[name]
-    except KeyError:
-        raise ModelError(f"expected a model name in {list(MODEL_SPECS)}, got '{name}'") from None
+def model_spec(name: str | ModelReference, weights: str | None = None) -> ModelSpec:
+    """The :class:`ModelSpec` of a model reference (a clear error for an unknown one)."""
+    return describe(name, weights)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` → CUDA when present, else CPU; ``cuda``/``cuda:N`` without such a GPU and any
     other string are clear errors (:func:`regroup_core.checks.device`)."""
+    from ..checks import device as parse_device
+
     return parse_device(device)
 
 
@@ -234,186 +177,72 @@ class ModelBundle:
         return torch.stack([self.preprocess(img) for img in images])
 
 
-# ---------------------------------------------------------------------------------------------
-# Preprocessing
-# ---------------------------------------------------------------------------------------------
-
-def mnist_preprocess(img: Image.Image) -> torch.Tensor:
-    """Any image → (1, 28, 28) in [0, 1], white digit on black like MNIST.
-
-    Dark-on-light pictures (a digit drawn on paper) are inverted: the decision uses the mean
-    of the border pixels, which are background in any centred digit.
-    """
-    gray = img.convert("L")
-    if gray.size != (28, 28):
-        gray = gray.resize((28, 28), Image.Resampling.BILINEAR)
-    arr = np.asarray(gray, dtype=np.float32) / 255.0
-    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
-    if border.mean() > 0.5:
-        arr = 1.0 - arr
-    return torch.from_numpy(arr.copy()).unsqueeze(0)
+def _taps(model: nn.Module, spec: ModelSpec, layers: Sequence[str] | None, prefix: str,
+          device: torch.device) -> tuple[LayerInfo, ...]:
+    """Explicit names (``layers`` as listed by ``layers``; a spec file's relative to the user's
+    network), else the paper's preset for ResNets/VGGs, else :func:`discover_layers` run on one
+    example of the model's input shape."""
+    if layers is not None:
+        return layers_from_names(model, list(layers))
+    if spec.layers is not None:
+        return layers_from_names(model, [prefix + name for name in spec.layers])
+    example = torch.zeros(1, *spec.input_shape, device=device)
+    return preset_layers(model, prefix=prefix, example=example)
 
 
-class ImagenetPreprocess:
-    """Resize the short side, centre-crop, to tensor in [0, 1] (normalisation is in the model).
-
-    A class rather than a closure so DataLoader workers started with ``spawn`` can pickle it.
-    """
-
-    def __init__(self, resize: int = 256, crop: int = 224) -> None:
-        self.resize = resize
-        self.transform = v2.Compose([v2.PILToTensor(), v2.Resize(resize, antialias=True), v2.CenterCrop(crop),
-                                     v2.ToDtype(torch.float32, scale=True)])
-
-    def __call__(self, img: Image.Image) -> torch.Tensor:
-        short, long = sorted(img.size)
-        resized = self.resize * self.resize * long / max(short, 1)
-        if resized > max_pixels():  # a 1×20000 strip would be resized to 256×5 120 000 before the crop
-            raise ImageError(f"expected an image whose short side resized to {self.resize} stays within "
-                             f"{max_pixels():,} pixels (REGROUP_MAX_IMAGE_PIXELS), got {img.width}x{img.height} "
-                             f"(aspect ratio {long / max(short, 1):.0f}:1)")
-        return self.transform(img.convert("RGB"))
-
-
-def imagenet_preprocess(resize: int = 256, crop: int = 224) -> Callable[[Image.Image], torch.Tensor]:
-    return ImagenetPreprocess(resize, crop)
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading
-# ---------------------------------------------------------------------------------------------
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from .safetensors or a torch file, never unpickling arbitrary objects."""
-    if not path_kind(path, ModelError, "a weights file"):
-        raise ModelError(f"expected a weights file, got no file at '{path}'")
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path), device="cpu")
-        else:
-            with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
-                warnings.simplefilter("ignore")
-                state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any loader failure is a bad file for the user
-        if "Weights only load failed" in str(exc):
-            # torch's message advises weights_only=False: never pass that on. Only "Unsupported
-            # global" proves Python objects; other refusals may be random bytes or another format.
-            got = ("a file holding Python objects other than tensors" if "Unsupported global" in str(exc) else
-                   "a file that is not a PyTorch state dict (damaged, another format, or a pickle of other "
-                   "Python objects)")
-            raise ModelError(f"expected a weights file (state dict) at '{path}', got {got}: refused, nothing was "
-                             "unpickled (weights_only=True)") from None
-        raise ModelError(f"expected a weights file (state dict) at '{path}', got an unreadable file: "
-                         f"{one_line(exc, 200)}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
-        raise ModelError(f"expected a state dict of named tensors in '{path}', got {type(state).__name__}")
-    return state
-
-
-def _apply_state(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    own = net.state_dict()
-    for name, t in state.items():
-        mine = own.get(name)
-        # load_state_dict casts silently: float16/bfloat16/float64 checkpoints are ordinary and cast
-        # to the model's float dtype (overflow becomes inf and is refused below); an int, bool or
-        # complex tensor where a float belongs (or the reverse) is a wrong file, not a precision.
-        if mine is not None and (t.dtype.is_complex or t.is_floating_point() != mine.is_floating_point()
-                                 or (not mine.is_floating_point() and t.dtype != mine.dtype)):
-            raise ModelError(f"expected weights for {type(net).__name__} in '{source}', got tensor '{name}' of "
-                             f"dtype {t.dtype} where a {mine.dtype} tensor belongs (convert the file to "
-                             f"{mine.dtype})")
-    try:
-        net.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        lines = [ln.strip() for ln in one_line(exc, 1000).split(". ") if ln.strip()]
-        raise ModelError(f"expected weights for {type(net).__name__} in '{source}', got a mismatch: "
-                         f"{'. '.join(lines[:3])[:300]}") from None
-    bad = [name for name, t in net.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
-    if bad:
-        raise ModelError(f"expected finite weights in '{source}', got NaN or inf in {bad[:3]}"
-                         f"{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}")
-
-
-RANDOM_WEIGHTS_SEED = 0
-"""``weights="random"`` initialises under this seed: the same random network (and fingerprint) in
-every process, so a classifier fitted on it with the CLI loads in the app and links reproduce."""
-
-
-def _seeded_build(build: Callable[[], nn.Module]) -> nn.Module:
-    """``build()`` (which initialises from torch's global RNG) seeded by :data:`RANDOM_WEIGHTS_SEED`
-    under the process-wide lock of :func:`~regroup_core.rng.global_rng`: another thread's seeded
-    draws cannot interleave, and the caller's RNG state is left as it was."""
-    with global_rng(RANDOM_WEIGHTS_SEED):
-        return build()
-
-
-def _embedded(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.Module, str]:
-    if weights == "random":
-        return _seeded_build(lambda: build_mnist_model(name)), "random"
-    net = build_mnist_model(name)
-    path = Path(weights) if weights is not None else ASSETS_DIR / "models" / f"{name}.safetensors"
-    _apply_state(net, _read_state_dict(path), str(path))
-    return net, "embedded" if weights is None else str(path)
-
-
-def _torchvision(name: str, weights: str | os.PathLike[str] | None) -> tuple[nn.Module, tuple[str, ...], str]:
-    builder = getattr(tvm, name)
-    enum_cls = tvm.get_model_weights(name)
-    categories = tuple(enum_cls.IMAGENET1K_V1.meta["categories"])  # shipped with torchvision, no download
-    if weights == "random":
-        return _seeded_build(lambda: builder(weights=None)), categories, "random"
-    net = builder(weights=None)
-    if weights in (None, "imagenet"):
-        url = enum_cls.IMAGENET1K_V1.url  # the paper's V1 weights
-        try:
-            state = torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - no network, proxy, corrupt cache...
-            raise ModelError(f"expected ImageNet weights for {name} from torchvision's cache or download, "
-                             f"got {type(exc).__name__}: {str(exc)[:160]}; pass a local weights file "
-                             f"(--weights FILE) instead") from None
-        _apply_state(net, state, url)
-        return net, categories, "imagenet"
-    _apply_state(net, _read_state_dict(Path(weights)), str(weights))
-    return net, categories, str(weights)
-
-
-def load_model(name: str, weights: str | os.PathLike[str] | None = None, *,
-               device: str | torch.device = "auto", layers: Sequence[str] | None = None) -> ModelBundle:
-    """Load a model by name.
+def load_model(name: str | os.PathLike[str] | ModelReference, weights: str | os.PathLike[str] | None = None, *,
+               device: str | torch.device = "auto", layers: Sequence[str] | None = None,
+               progress: DownloadProgress | None = None) -> ModelBundle:
+    """Load the model a reference names.
 
     Args:
-        name: ``mnist-vgg``, ``mnist-resnet`` (embedded, offline) or a torchvision ResNet/VGG
-            (``resnet50``, ``vgg19``, ``vgg19_bn``...); see :data:`MODEL_SPECS`.
-        weights: ``None`` → the model's default (embedded weights; ImageNet V1 weights from
-            torchvision's cache or download); ``"random"`` → random init; ``"imagenet"``; or a
-            path to a ``.safetensors``/``.pth`` state dict (loaded with ``weights_only=True``).
+        name: a model reference (text or :class:`ModelReference`): ``mnist-vgg``,
+            ``cifar10-resnet18``, ``resnet50``, ``torchvision:NAME``, ``timm:NAME``,
+            ``robustbench:DATASET:THREAT:NAME``, ``spec:PATH`` or ``PATH.toml``
+            (:mod:`regroup_core.sources.references`).
+        weights: ``None`` → the model's default (embedded weights; torchvision's DEFAULT enum, or
+            IMAGENET1K_V1 for the paper's bare names; timm's/RobustBench's pretrained; a spec's
+            ``weights``); ``"random"`` → random init under a fixed seed; a torchvision enum name
+            (``IMAGENET1K_V2``); ``"pretrained"``; or a ``.safetensors``/``.pth`` state dict path
+            (loaded with ``weights_only=True``).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        layers: explicit module names to tap instead of the preset.
+        layers: explicit module names to tap instead of the preset / discovered layers.
+        progress: ``progress(done_bytes, total_bytes)`` during a torchvision weights download.
     """
-    spec = model_spec(name)
+    ref = ModelReference.parse(name)
     if isinstance(weights, str) and not weights.strip():
-        raise ModelError(f"weights: expected 'random', 'imagenet' or the path of a .safetensors/.pth state dict, "
-                         f"got {weights!r}")
+        raise ModelError("weights: expected 'random', a named weights set or the path of a .safetensors/.pth "
+                         f"state dict, got {weights!r}")
+    text = os.fspath(weights) if weights is not None else None
+    spec = describe(ref, text)
     dev = resolve_device(device)
-    if spec.kind is ModelKind.EMBEDDED:
-        net, source = _embedded(name, weights)
-        model, class_names, preprocess = net, MNIST_CLASS_NAMES, mnist_preprocess
-    else:
-        net, class_names, source = _torchvision(name, weights)
-        model, preprocess = _Normalized(net, IMAGENET_MEAN, IMAGENET_STD), imagenet_preprocess()
-    model = model.to(dev).eval()
-    if layers is not None:
-        taps = layers_from_names(model, list(layers))
-    elif spec.kind is ModelKind.TORCHVISION:
-        taps = preset_layers(model, prefix="net.")
-    else:
-        taps = discover_layers(model)
-    return ModelBundle(name=name, model=model, preprocess=preprocess, class_names=tuple(class_names),
-                       layers=taps, input_shape=spec.input_shape, weights=source, spec=spec)
+    net, label = build(ref, text, progress)
+    prefix = ""
+    if spec.mean is not None and spec.std is not None:
+        net, prefix = _Normalized(net, spec.mean, spec.std), "net."
+    model = net.to(dev).eval()
+    preprocess = preprocess_for(spec.input_shape, spec.resize, spec.interpolation, spec.mnist_input)
+    class_names = spec.class_names
+    if ref.kind is RefKind.SPEC or ref.kind is RefKind.TIMM:
+        _check_outputs(model, spec, dev)
+    return ModelBundle(name=str(ref), model=model, preprocess=preprocess, class_names=tuple(class_names),
+                       layers=_taps(model, spec, layers, prefix, dev), input_shape=spec.input_shape, weights=label,
+                       spec=spec)
+
+
+def _check_outputs(model: nn.Module, spec: ModelSpec, device: torch.device) -> None:
+    """One forward pass of a zero image: the network takes the declared input and returns one
+    logit per declared class (a spec's classes.txt that does not match its network)."""
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, *spec.input_shape, device=device))
+    except Exception as exc:  # noqa: BLE001 - the user's network refused the declared input
+        raise ModelError(f"expected '{spec.name}' to take inputs of shape {spec.input_shape}, got "
+                         f"{type(exc).__name__}: {str(exc)[:160]}") from None
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] != len(spec.class_names):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelError(f"expected '{spec.name}' to return {len(spec.class_names)} logits (one per class name), "
+                         f"got output of shape {got}")
 
 
 def bundle_from_module(model: nn.Module, *, name: str, class_names: Sequence[str],

@@ -141,7 +141,7 @@ def test_adv_lib_attacks_run_on_the_float64_surrogate_of_a_real_model():
     from regroup_core.sources.mnist import mnist_split
 
     bundle = load_model("mnist-resnet", device="cpu")
-    defended = load_defended(bundle, "assets/classifiers/mnist-resnet.safetensors")
+    defended = load_defended(bundle, "regroup_core/assets/classifiers/mnist-resnet.safetensors")
     x, y = mnist_split("test").tensors
     for attack, options in (("trust-region", {"steps": 3, "c": 3}), ("fmn", {"steps": 3})):
         r = run_attack(bundle, x[:3], y[:3], attack, threat="adaptive", defended=defended, **options)

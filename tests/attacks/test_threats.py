@@ -88,7 +88,7 @@ def test_zero_gradient_share_on_mnist_resnet():
     from regroup_core.sources.mnist import mnist_split
 
     bundle = load_model("mnist-resnet", device="cpu")
-    defended = load_defended(bundle, "assets/classifiers/mnist-resnet.safetensors")
+    defended = load_defended(bundle, "regroup_core/assets/classifiers/mnist-resnet.safetensors")
     x, y = mnist_split("test").tensors
     x, y = x[:20], y[:20]
     with torch.no_grad():

@@ -101,7 +101,7 @@ def test_explicit_names_and_errors():
         ("layer4.1.bn2", "layer4.1.conv2", 512), ("fc", "fc", 1000)]
     with pytest.raises(LayerError, match="no_such"):
         layers_from_names(net, ["no_such"])
-    with pytest.raises(LayerError, match="Conv, Linear or BatchNorm"):
+    with pytest.raises(LayerError, match="Conv, Linear, BatchNorm or LayerNorm"):
         layers_from_names(net, ["relu"])
 
 

@@ -6,7 +6,7 @@ import json
 
 from regroup_core.cli import main
 
-CLASSIFIER = "assets/classifiers/mnist-vgg.safetensors"
+CLASSIFIER = "regroup_core/assets/classifiers/mnist-vgg.safetensors"
 
 
 def test_evaluate_json_shape_and_files(tmp_path, capsys):

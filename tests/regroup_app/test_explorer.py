@@ -345,7 +345,7 @@ def test_shipped_benchmark_table_is_what_the_code_computes_now():
     from regroup_app.state import shipped_classifier
     from regroup_core import load_defended, load_model
 
-    shipped = json.loads(Path("assets/app-results/mnist-vgg.json").read_text())
+    shipped = json.loads(Path("regroup_core/assets/app-results/mnist-vgg.json").read_text())
     entry = next(e for e in shipped["entries"] if e["kind"] == "table")
     p = entry["params"]
     bundle = load_model("mnist-vgg")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from regroup_app.launch import CONFIG, ENTRY, build_command, config_flags, launch_env
@@ -41,3 +42,24 @@ def test_missing_config_gives_no_flags(tmp_path):
 def test_launch_env_makes_openmp_wait_passively_unless_the_user_chose():
     assert launch_env({"PATH": "/bin"}) == {"PATH": "/bin", "OMP_WAIT_POLICY": "PASSIVE"}
     assert launch_env({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_main_runs_streamlit_in_this_process_with_the_packaged_config(monkeypatch):
+    import streamlit.web.cli
+
+    from regroup_app import launch
+
+    seen = {}
+
+    def fake_main(prog_name):
+        seen.update(prog=prog_name, argv=list(sys.argv), omp=os.environ.get("OMP_WAIT_POLICY"))
+        return 0
+
+    monkeypatch.setattr(streamlit.web.cli, "main", fake_main)
+    monkeypatch.setattr(sys, "argv", ["regroup-explorer"])
+    monkeypatch.setenv("OMP_WAIT_POLICY", "")  # recorded, so that what main() sets is undone afterwards
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert launch.main(["--server.port", "8600"]) == 0
+    assert seen["argv"][:3] == ["streamlit", "run", str(ENTRY)] and seen["prog"] == "streamlit"
+    assert "--server.headless=true" in seen["argv"] and seen["argv"][-2:] == ["--server.port", "8600"]
+    assert seen["omp"] == "PASSIVE" and ENTRY.is_file() and CONFIG.is_file()

@@ -269,7 +269,7 @@ def test_weights_and_classifier_paths_on_the_server(tmp_path, monkeypatch):
     _friendly(at, "no such file on the server")
     at.text_input(key="weights-path-mnist-vgg").set_value(str(tmp_path)).run()
     _friendly(at, "got a directory")
-    weights = Path(__file__).resolve().parents[2] / "assets" / "models" / "mnist-vgg.safetensors"
+    weights = Path(__file__).resolve().parents[2] / "regroup_core" / "assets" / "models" / "mnist-vgg.safetensors"
     at.text_input(key="weights-path-mnist-vgg").set_value(str(weights)).run()
     assert_clean(at)
     choice = at.session_state["model_choice"]

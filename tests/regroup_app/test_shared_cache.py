@@ -18,7 +18,7 @@ from regroup_core.errors import ArgumentError
 from regroup_core.sources.mnist import mnist_split
 from apptest_helpers import assert_clean, start
 
-CLASSIFIER = "assets/classifiers/mnist-vgg.safetensors"
+CLASSIFIER = "regroup_core/assets/classifiers/mnist-vgg.safetensors"
 
 
 def _never(*args, **kwargs):

@@ -40,7 +40,7 @@ def test_measure_on_tiny_model_and_classifier_size():
     assert m.classifier_bytes == classifier_bytes(bundle) == (6 + 6 + 8 + 12 + 4) * 4 * 2 * 8
     assert m.peak_rss_bytes > 10 * 2**20 and m.cuda_max_allocated_bytes is None
     assert model_spec("resnet50").top1 == pytest.approx(0.7613)
-    assert model_spec("mnist-vgg").top1 == pytest.approx(0.99)  # assets/models/mnist-vgg.json
+    assert model_spec("mnist-vgg").top1 == pytest.approx(0.99)  # regroup_core/assets/models/mnist-vgg.json
 
 
 def test_estimate_cli_json(capsys):

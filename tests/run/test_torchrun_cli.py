@@ -77,7 +77,7 @@ def test_one_folder_fits_into_one_classifier_through_the_cli_the_api_and_torchru
 
 @pytest.mark.slow  # three interpreters and an attack: ~25 s on 2 shared cores
 def test_torchrun_evaluate_equals_single_process_evaluate(tmp_path):
-    classifier = str(REPO / "assets" / "classifiers" / "mnist-vgg.safetensors")
+    classifier = str(REPO / "regroup_core" / "assets" / "classifiers" / "mnist-vgg.safetensors")
     args = ["evaluate", "--model", "mnist-vgg", "--device", "cpu", "--classifier", classifier, "--attacks", "pgd",
             "--threat", "transfer", "--num-images", "4", "--steps", "2", "--chunk-size", "1", "--seed", "1", "--json"]
     assert main(args + ["--out", str(tmp_path / "one")]) == 0

@@ -31,7 +31,7 @@ def test_folder_samples_map_folders_by_class_name(tmp_path):
 def test_folder_with_wrong_number_of_classes_is_an_error(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "y").mkdir()
-    with pytest.raises(DataError, match="expected 4 class sub-folders"):
+    with pytest.raises(DataError, match="named like the model.s 4 classes .* or exactly 4 folders"):
         folder_samples(tmp_path, CLASSES)
 
 

@@ -11,7 +11,7 @@ from regroup_core.sources.mnist import mnist_split
 @pytest.mark.parametrize("name", ["mnist-vgg", "mnist-resnet"])
 def test_shipped_classifier_defends_shipped_model(name):
     bundle = rc.load_model(name)
-    defended = rc.load_defended(bundle, f"assets/classifiers/{name}.safetensors")
+    defended = rc.load_defended(bundle, f"regroup_core/assets/classifiers/{name}.safetensors")
     assert defended.classifiers.class_count.tolist() == [50] * 10
     x, y = mnist_split("test").tensors
     pred = defended.predict(x)

@@ -93,7 +93,7 @@ def test_unknown_split_raises() -> None:
 
 # ---- the embedded networks ---------------------------------------------------------------------
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "models"
+ASSETS = Path(__file__).resolve().parents[2] / "regroup_core" / "assets" / "models"
 NAMES = list(MNIST_MODELS)
 
 

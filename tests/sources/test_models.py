@@ -125,7 +125,7 @@ def test_weights_of_another_kind_are_refused_not_cast(tmp_path, dtype):
 
 def test_empty_and_unusable_weights_paths_are_refused(tmp_path):
     for weights in ("", " "):
-        with pytest.raises(ModelError, match="expected 'random', 'imagenet' or the path"):
+        with pytest.raises(ModelError, match="expected 'random', a named weights set or the path"):
             load_model("mnist-vgg", weights=weights)
     with pytest.raises(ModelError, match="unusable path"):
         load_model("mnist-vgg", weights=tmp_path / ("a" * 5000 + ".pth"))

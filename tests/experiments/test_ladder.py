@@ -1,0 +1,40 @@
+"""The attacker-knowledge ladder: rungs in order, never going up, minimisation attacks bounded at ε."""
+
+from __future__ import annotations
+
+from tiny_defended import tiny, tiny_batch
+
+from regroup_core.experiments.ladder import LADDER, Rung, format_ladder, ladder
+from regroup_core.experiments.suite import TestImages as Images
+from regroup_core.store import AdversarialCache
+
+RUNGS = (
+    Rung("transfer", "nothing", (("pgd", "transfer"),), (("pgd", "transfer"),), "m1"),
+    Rung("decision", "decisions", (("hopskipjump", "blackbox"),), (("hopskipjump", "transfer"),), "m2"),
+    Rung("adaptive", "everything", (("pgd", "adaptive"),), (("pgd", "transfer"),), "m3"),
+)
+
+
+def test_ladder_rows_never_go_up_and_name_their_attacks(tmp_path):
+    bundle, defended = tiny()
+    x, y = tiny_batch(6, seed=51)
+    test = Images(images=x, labels=y, ids=tuple(range(6)), source="tiny", n_available=6, n_scanned=6,
+                  softmax_top1_all=100.0, regroup_top1_all=None)
+    rows = ladder(bundle, defended, test, epsilons_255=(8.0, 48.0), cache=AdversarialCache(tmp_path), rungs=RUNGS)
+    assert [(r["epsilon_255"], r["rung"]) for r in rows] == [(e, r.name) for e in (8.0, 48.0) for r in RUNGS]
+    for eps in (8.0, 48.0):
+        part = [r for r in rows if r["epsilon_255"] == eps]
+        reg = [r["regroup_robust"] for r in part]
+        assert reg == sorted(reg, reverse=True)
+        assert all(lo <= v <= hi for r in part for v, (lo, hi) in [(r["regroup_robust"], r["regroup_robust_ci"])])
+    big = [r for r in rows if r["epsilon_255"] == 48.0]
+    small = [r for r in rows if r["epsilon_255"] == 8.0]
+    assert big[-1]["regroup_robust"] <= small[-1]["regroup_robust"]
+    text = "\n".join(format_ladder(rows))
+    assert "| nothing |" in text and "ε = 48/255" in text
+
+
+def test_the_default_ladder_goes_from_transfer_to_adaptive():
+    assert [r.name for r in LADDER] == ["transfer", "decision", "score", "feature", "adaptive"]
+    assert all(r.meaning.endswith(".") for r in LADDER)
+    assert ("pgd", "adaptive") in LADDER[-1].regroup and ("pmf-match", "adaptive") in LADDER[3].regroup
