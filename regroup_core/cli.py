@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import torch
 
 from . import checks
-from .api import FitOptions, defend, fit_result
+from .api import FitOptions, defend, fit_result, load_defended
 from .engine import DEFAULT_THRESHOLD, REGroup, Variant, layers_from_names
 from .errors import ArgumentError, ClassifierFileError, EmptyClassError, LayerError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
