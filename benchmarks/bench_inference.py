@@ -12,7 +12,7 @@ drifts of the machine hit all of them alike. The classifiers are synthetic (rand
 the right shapes: ImageNet's M = 1000): speed does not depend on their values.
 Fit memory: resident set size after fitting n and 3n images (statistics are fixed-size sums).
 
-Usage: python -m benchmarks.bench_inference [--rounds 5] [--batch 16] [--device cpu] --json
+Usage: python -m benchmarks.bench_inference [--rounds 5] [--batch 16] [--device cpu] [--workspace N] --json
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from regroup_core.engine import GenerativeClassifiers, REGroup
+from regroup_core.engine import GenerativeClassifiers, REGroup, taps
 from regroup_core.run.fit import Candidates, fit_statistics
 from regroup_core.sources.models import load_model
 
@@ -67,7 +67,11 @@ def main() -> None:
     parser.add_argument("--fit-batches", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--workspace", type=int, default=None,
+                        help="scratch elements of the hooks' chunked sums (default: taps.WORKSPACE_ELEMENTS)")
     args = parser.parse_args()
+    if args.workspace is not None:  # compare sizes: the sums are the same bits, only the speed differs
+        taps.WORKSPACE_ELEMENTS = args.workspace
 
     torch.manual_seed(0)
     bundle = load_model(args.model, weights="random", device=args.device)
@@ -121,7 +125,7 @@ def main() -> None:
 
     result = {
         "model": args.model, "device": str(bundle.device), "batch": args.batch, "rounds": args.rounds,
-        "threads": torch.get_num_threads(), "layers": len(bundle.layers),
+        "threads": torch.get_num_threads(), "layers": len(bundle.layers), "workspace": taps.WORKSPACE_ELEMENTS,
         "plain_s": round(med["plain"], 4), "regroup_k5_s": round(med["k5"], 4), "regroup_all_s": round(med["all"], 4),
         "plain_images_per_s": round(plain_throughput, 2), "fit_images_per_s": round(fit_throughput, 2),
         "fit_rss_mb": {"before": round(rss_before), f"after_{args.fit_batches * args.batch}_images": round(rss_small),

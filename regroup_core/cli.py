@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import torch
 
 from . import checks
-from .api import FitOptions, defend, fit_result
+from .api import FitOptions, defend, fit_result, load_defended
 from .engine import DEFAULT_THRESHOLD, REGroup, Variant, layers_from_names
 from .errors import ArgumentError, ClassifierFileError, EmptyClassError, LayerError, RegroupError, one_line
 from .run.dist import DistContext, barrier, init_from_env, shutdown
@@ -391,7 +391,6 @@ def _fit_options(args: argparse.Namespace, selection: str | None, progress: bool
 
 
 def _fit(args: argparse.Namespace) -> int:
-
     _check_out_file(args.out, "--out")
     _check_out_dir(Path(args.checkpoint) if args.checkpoint is not None else None, "--checkpoint")
     _data_option(args.data, "--data")

@@ -25,12 +25,17 @@ from torch import nn
 from ..errors import DataError, LayerError
 from .layers import LayerInfo, LayerKind
 
-__all__ = ["Accumulators", "capture", "reduce_accumulators"]
+__all__ = ["WORKSPACE_ELEMENTS", "Accumulators", "capture", "reduce_accumulators"]
 
 _HALF = (torch.float16, torch.bfloat16)
 
-_WORKSPACE_ELEMENTS = 1 << 18
-"""Scratch size for |φ| (1 MiB of float32: stays in cache while it is summed)."""
+WORKSPACE_ELEMENTS = 1 << 22
+"""Scratch size for the clamped chunks (16 MiB of float32). Every chunk costs two clamps and two sums,
+each a parallel op with a fixed cost (the threads fork and join): with 1 MiB a ResNet-50 batch of 16
+took 722 chunks (2 888 ops) per forward, with 16 MiB 74 (296 ops); on a busy 2-core machine the
+fixed cost outweighed the cache the small buffer saved (``python -m benchmarks.bench_inference
+--workspace 262144`` runs the old size). The sums are the same bits whatever the size (each row is
+reduced whole by one op; ``tests/engine/test_taps.py`` checks it)."""
 
 
 @dataclass(frozen=True)
@@ -50,14 +55,14 @@ def _chunked_parts(output: torch.Tensor, acc: torch.dtype, workspace: torch.Tens
     """Exact ``P = Σ max(0, φ)`` and ``N = Σ max(0, −φ)`` per (sample, channel).
 
     The maps are visited a few at a time: each chunk is read from memory once, its clamped
-    copies go to the small cache-resident ``workspace`` and are summed from there, so the
+    copies go to the ``workspace`` (:data:`WORKSPACE_ELEMENTS`) and are summed from there, so the
     network-sized map is never copied and zeros stay exact zeros.
     """
     rows = output.reshape(output.shape[0] * output.shape[1], -1)  # a view for contiguous maps
     size = rows.shape[1]
     if workspace is None or workspace.numel() < size or workspace.dtype != output.dtype \
             or workspace.device != output.device:
-        workspace = torch.empty(max(size, _WORKSPACE_ELEMENTS), dtype=output.dtype, device=output.device)
+        workspace = torch.empty(max(size, WORKSPACE_ELEMENTS), dtype=output.dtype, device=output.device)
     step = workspace.numel() // size
     n = rows.shape[0]
     pos, neg = (torch.empty(n, dtype=acc, device=output.device) for _ in range(2))
@@ -73,8 +78,8 @@ def reduce_accumulators(output: torch.Tensor, differentiable: bool = False,
                         workspace: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Reduce a pre-activation of shape (B, D, *spatial) or (B, D) to (P, N), each (B, D).
 
-    Fast path (no autograd): the clamps are applied chunk by chunk into a small cache-resident
-    ``workspace`` and summed from there, so the result is exact (no ``(Σ|φ| ± Σφ)/2``
+    Fast path (no autograd): the clamps are applied chunk by chunk into a ``workspace`` and summed
+    from there, so the result is exact (no ``(Σ|φ| ± Σφ)/2``
     cancellation, dead channels give exactly 0) while the network-sized map is read from memory
     once and never copied. Two full-size clamps would cost ~35 % of a ResNet-50 forward for
     all 53 conv layers; this costs about a quarter of that (``benchmarks/bench_inference.py``).
@@ -123,7 +128,7 @@ class _Recorder:
                 output = output.movedim(-1, 1)
             if self.workspace is None or self.workspace.device != output.device \
                     or self.workspace.dtype != output.dtype:
-                self.workspace = torch.empty(_WORKSPACE_ELEMENTS, dtype=output.dtype, device=output.device)
+                self.workspace = torch.empty(WORKSPACE_ELEMENTS, dtype=output.dtype, device=output.device)
             pos, neg = reduce_accumulators(output, self.differentiable, self.workspace)
             # accumulators are at least float32, also for fp16/bf16 fully connected outputs
             self.pos[name], self.neg[name] = (pos.float(), neg.float()) if pos.dtype in _HALF else (pos, neg)

@@ -140,3 +140,21 @@ def test_concurrent_captures_from_two_threads_equal_serial():
             for layer in layers:
                 assert torch.equal(acc.pos[layer.name], serial[i].pos[layer.name])
                 assert torch.equal(acc.neg[layer.name], serial[i].neg[layer.name])
+
+
+@pytest.mark.parametrize("elements", [1 << 10, 1 << 16])
+def test_the_workspace_size_does_not_change_a_bit(monkeypatch, elements):
+    """The scratch size only decides how many rows one op reduces: every row is still summed whole,
+    so the accumulators are the same bits (the size is a speed knob, never a numerical one)."""
+    from regroup_core.engine import taps
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 8, 3), nn.Flatten(),
+                          nn.Linear(8 * 16 * 16, 4)).eval()
+    layers = discover_layers(model)
+    x = torch.randn(6, 3, 20, 20)
+    reference = capture(model, x, layers)
+    monkeypatch.setattr(taps, "WORKSPACE_ELEMENTS", elements)
+    other = capture(model, x, layers)
+    for name in reference.pos:
+        assert torch.equal(reference.pos[name], other.pos[name]) and torch.equal(reference.neg[name], other.neg[name])
