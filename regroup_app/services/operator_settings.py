@@ -16,6 +16,7 @@ else the checkout's ``streamlit_config.toml``. A variable that is set wins over 
 from __future__ import annotations
 
 import os
+from importlib import resources
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +31,8 @@ CONFIG_ENV = "REGROUP_APP_CONFIG"
 DATA_ROOTS_ENV = "REGROUP_DATA_ROOTS"
 SPEC_DIR_ENV = MODEL_SPECS_ENV
 SECTION = "regroup"
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "streamlit_config.toml"
+DEFAULT_CONFIG = Path(str(resources.files("regroup_app") / "streamlit_config.toml"))
+"""The packaged copy of streamlit_config.toml (a test keeps it equal to the checkout's)."""
 
 
 def config_path() -> Path:

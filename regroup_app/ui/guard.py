@@ -31,8 +31,11 @@ log = logging.getLogger("regroup_app")
 def without_cache_paths(text: str) -> str:
     """``text`` with every path inside the app's cache folder cut to its file name: a message names
     the file (``classifiers-….safetensors``), never where the server keeps it."""
-    root = str(default_cache_dir().expanduser())
-    variants = {root, str(default_cache_dir().expanduser().resolve())}
+    try:
+        root = str(default_cache_dir().expanduser())
+        variants = {root, str(default_cache_dir().expanduser().resolve())}
+    except RegroupError:  # an unusable REGROUP_CACHE: that setting's own message says so, with no cache path
+        return text
     for prefix in sorted(variants, key=len, reverse=True):
         text = re.sub(re.escape(prefix) + r"/(?:[^\s'\"/]+/)*([^\s'\"/]*)", r"\1", text)
     return text

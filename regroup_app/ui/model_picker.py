@@ -18,6 +18,7 @@ from regroup_core.sources.zoo.download import Download, fetch
 from ..services import model_catalog as catalog
 from ..services.weight_files import is_hub_file, offline_message
 from ..state import state
+from .text import md
 
 __all__ = ["RANDOM", "SERVER", "UPLOAD", "download_ready", "is_file_weights", "pick_reference", "weights_options"]
 
@@ -47,7 +48,7 @@ def pick_reference(current: str) -> str | None:
         try:
             return catalog.app_reference(typed.strip())
         except RegroupError as exc:
-            st.error(one_line(exc), icon=":material/warning:")
+            st.error(md(one_line(exc), 400), icon=":material/warning:")
             return None
     if not options:
         st.info("No model spec files are offered: the operator puts them (`model.toml` with its code and weights) "
@@ -101,7 +102,7 @@ def download_ready(reference: str, weights: str | None) -> bool:
     try:
         download = weights_download(reference, weights)
     except ModelError as exc:
-        st.error(one_line(exc), icon=":material/warning:")
+        st.error(md(one_line(exc), 400), icon=":material/warning:")
         return False
     if download is None or download.cached:
         return True
@@ -127,7 +128,7 @@ def _fetch(download: Download) -> bool:
         fetch(download, progress)
     except ModelError as exc:
         box.empty()
-        st.error(offline_message(download, exc), icon=":material/cloud_off:")
+        st.error(md(offline_message(download, exc), 600), icon=":material/cloud_off:")
         return False
     box.success(f"Downloaded {download.what} ({download.size_text}).", icon=":material/check:")
     return True

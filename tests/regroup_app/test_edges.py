@@ -239,7 +239,7 @@ def test_glossary_opens_as_a_dialog_with_the_missing_terms():
 def test_a_fifo_named_pth_is_named_a_fifo_never_opened(tmp_path, monkeypatch):
     import os
 
-    from regroup_app.services.weights import check_server_path
+    from regroup_app.services.weight_files import check_server_path
     from regroup_core.errors import RegroupError
 
     fifo = tmp_path / "weights.pth"
