@@ -263,7 +263,7 @@ def _selftest(args: argparse.Namespace) -> int:
     rows = run_selftest(bundle, defended, test.images, test.labels, attacks=attacks, epsilons_255=epsilons,
                         seed=args.seed, steps=args.steps, keys=[str(i) for i in test.ids], callback=say)
     payload = {"rows": [r.as_dict() for r in rows], "passed": all(r.verdict == "PASS" for r in rows),
-               "model": args.model, "classifier": str(args.classifier), "n": len(test.labels)}
+               "model": str(args.model), "classifier": str(args.classifier), "n": len(test.labels)}
     if args.json:
         print(json.dumps(payload))
     else:
@@ -283,7 +283,7 @@ def _ladder(args: argparse.Namespace) -> int:
     say = None if args.json else (lambda msg: print(msg, flush=True))
     rows = ladder(bundle, defended, test, epsilons_255=epsilons, cache=cache, seed=args.seed, callback=say)
     if args.json:
-        print(json.dumps({"rows": rows, "model": args.model, "n": len(test.labels)}))
+        print(json.dumps({"rows": rows, "model": str(args.model), "n": len(test.labels)}))
     else:
         print("\n".join(format_ladder(rows)))
     return 0

@@ -262,7 +262,7 @@ def _switch(name: str, weights: str | None) -> bool:
             message = pretrained_help(name, weights, exc) if weights != "random" else one_line(exc)
         else:
             message = str(exc).replace(weights, shown) if shown else str(exc)
-        st.error(md(message, 400), icon=":material/cloud_off:" if weights is None else ":material/warning:")
+        st.error(md(message, 1200), icon=":material/cloud_off:" if weights is None else ":material/warning:")
         return False
     classifier = shipped_classifier(name) if weights is None else None
     state().model_choice = ModelChoice(name, weights, classifier)

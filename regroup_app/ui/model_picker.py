@@ -128,7 +128,7 @@ def _fetch(download: Download) -> bool:
         fetch(download, progress)
     except ModelError as exc:
         box.empty()
-        st.error(md(offline_message(download, exc), 600), icon=":material/cloud_off:")
+        st.error(md(offline_message(download, exc), 1200), icon=":material/cloud_off:")
         return False
     box.success(f"Downloaded {download.what} ({download.size_text}).", icon=":material/check:")
     return True

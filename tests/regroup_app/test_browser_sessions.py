@@ -36,11 +36,14 @@ def _serial_pngs(tmp_path) -> list[bytes]:
     from regroup_app.state import AttackChoice, ModelChoice
     from regroup_app.ui import widgets
 
+    from regroup_core.sources.models import model_spec
+
+    epsilon = model_spec("mnist-vgg").default_epsilon_255  # the page's default: the model's softmax budget
     out = []
     for idx in range(SESSIONS):
         item = gallery.gallery("Model's test set", "mnist-vgg")[idx]
         x = cache.model_bundle("mnist-vgg", None).preprocess(item.image).numpy()
-        result = attack_image(ModelChoice(), x, item.label, AttackChoice("pgd", "transfer", 32.0, 40, None, 0))
+        result = attack_image(ModelChoice(), x, item.label, AttackChoice("pgd", "transfer", epsilon, 40, None, 0))
         out.append(widgets.png_bytes(result.adversarial[0].numpy()))
     return out
 

@@ -301,7 +301,7 @@ def test_offline_pretrained_weights_say_what_to_do(monkeypatch, tmp_path):
     assert any("103 MB" in i.value for i in at.info)  # the size, before anything is fetched
     next(b for b in at.button if b.key.startswith("download-")).click().run()
     assert not at.exception
-    text = " ".join(e.value for e in at.error)
+    text = " ".join(rendered(e.value) for e in at.error)
     assert "could not be downloaded" in text and "A weights file on the server" in text and "Random" in text
     assert "resnet50-0676ba61.pth" in text and "hub folder" in text
     assert "--weights" not in text and "URLError" not in text
