@@ -118,6 +118,15 @@ class Prediction:
         """(B, L) per-layer predictions argmax_y B^{ℓy} (ties → lower index)."""
         return top_classes(self.layer_borda(), 1)[..., 0]
 
+    def layer_correct(self, labels: torch.Tensor) -> torch.Tensor:
+        """(B, L) bool: each layer's own vote names ``labels`` *outright*; a tie at the top of a
+        layer's count is an error (as in :meth:`regroup_correct`), whatever the class index says."""
+        counts = self.layer_borda()
+        top2 = torch.topk(counts, min(2, self.num_classes), dim=-1).values
+        tied = (top2[..., 0] == top2[..., -1]) if self.num_classes > 1 else torch.zeros(counts.shape[:2],
+                                                                                       dtype=torch.bool)
+        return (top_classes(counts, 1)[..., 0] == labels.to(counts.device).unsqueeze(1)) & ~tied
+
 
 class REGroup:
     """A pretrained classifier defended by REGroup.

@@ -175,7 +175,8 @@ def evaluate_clean(bundle: ModelBundle, defended: REGroup, data: Data, *, k: int
 def layer_accuracy(defended: REGroup, data: Data, bundle: ModelBundle, *, only_correct: bool = True,
                    batch_size: int = 64, workers: int = 0, amp: Precision | str | None = None,
                    progress: bool = False, callback: Progress | None = None) -> tuple[np.ndarray, int]:
-    """Top-1 accuracy of each layer's own Borda vote (argmax_y B^{ℓy}) on held-out ``data``.
+    """Top-1 accuracy of each layer's own Borda vote (argmax_y B^{ℓy}) on held-out ``data``; a tie at
+    the top of a layer's count is an error (the project's counting everywhere).
 
     With ``only_correct`` (the paper's protocol) only samples the base model classifies
     correctly count. Returns (accuracies of shape (L,), number of samples counted). Collective
@@ -191,7 +192,7 @@ def layer_accuracy(defended: REGroup, data: Data, bundle: ModelBundle, *, only_c
             with autocast(bundle.device, amp):
                 pred = defended.predict(images, k=layers, scope="all")
             keep = pred.softmax_labels == labels if only_correct else torch.ones_like(labels, dtype=torch.bool)
-            hits[:layers] += (pred.layer_labels()[keep] == labels[keep].unsqueeze(1)).sum(0)
+            hits[:layers] += pred.layer_correct(labels)[keep].sum(0)  # a tie is an error, as everywhere
             hits[layers] += int(keep.sum())
             bar.update(1)
     hits = all_reduce_sum(hits)

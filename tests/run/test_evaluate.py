@@ -88,10 +88,35 @@ def test_layer_accuracy_counts_each_layers_own_vote_on_correct_samples(tmp_path)
     y = torch.tensor([data[i][1] for i in range(len(data))])
     pred = defended.predict(x, k=len(defended.layers), scope="all")
     keep = pred.softmax_labels == y
-    expected = (pred.layer_labels()[keep] == y[keep].unsqueeze(1)).double().mean(0).numpy()
+    expected = pred.layer_correct(y)[keep].double().mean(0).numpy()
     assert n == int(keep.sum()) > 0 and np.allclose(ours, expected)
     every, n_all = layer_accuracy(defended, str(tmp_path / "data"), bundle, only_correct=False, batch_size=40)
-    assert n_all == 40 and np.allclose(every, (pred.layer_labels() == y.unsqueeze(1)).double().mean(0).numpy())
+    assert n_all == 40 and np.allclose(every, pred.layer_correct(y).double().mean(0).numpy())
+
+
+def test_layer_accuracy_counts_a_tie_at_the_top_of_a_layer_as_an_error(monkeypatch):
+    """Layer 0's two voters put classes 0 and 1 level (Borda 5 : 5): the tie-break by class index would
+    name the true class 0, but a tie is an error for the fit's k selection as for every other count."""
+    from torch.utils.data import TensorDataset
+
+    from regroup_core.engine.predictor import Prediction
+    from regroup_core.engine.voting import Variant
+
+    bundle = tiny_bundle()
+    data = TensorDataset(torch.zeros(3, *bundle.input_shape), torch.zeros(3, dtype=torch.int64))
+    tied = torch.tensor([[1, 2, 3, 4], [1, 2, 3, 4]], dtype=torch.int32)  # pos: layer 0 and layer 1
+    neg = torch.tensor([[2, 1, 3, 4], [1, 2, 3, 4]], dtype=torch.int32)  # layer 0 tied, layer 1 outright 0
+
+    def crafted(self, images, **kwargs):
+        b = len(images)
+        return Prediction(layers=self.layers[:2], logits=torch.tensor([[5.0, 0, 0, 0]]).repeat(b, 1),
+                          pos_ranks=tied.repeat(b, 1, 1), neg_ranks=neg.repeat(b, 1, 1), k=2, variant=Variant.BOTH)
+
+    monkeypatch.setattr(REGroup, "predict", crafted)
+    fake = REGroup.__new__(REGroup)
+    monkeypatch.setattr(REGroup, "layers", property(lambda self: bundle.layers[:2]))
+    accuracy, n = layer_accuracy(fake, data, bundle, batch_size=2)
+    assert n == 3 and accuracy.tolist() == [0.0, 1.0]
 
 
 def test_shard_helpers_cover_everything_once():

