@@ -27,8 +27,9 @@ from regroup_core.sources.budgets import budget_note, largest_budget_255
 
 
 def _section(kind: str, params: dict, compute: Callable[[Any], Any], label: str, bundle: ModelBundle,
-             defended: REGroup) -> Any:
-    """Stored result for ``params``, else the shipped one, else a Run button that computes (and stores) it."""
+             defended: REGroup, *, first_step: str = "") -> Any:
+    """Stored result for ``params``, else the shipped one, else a Run button that computes (and stores) it,
+    in a status box whose label names the step under way (``first_step`` until the first report)."""
     stored = suites.stored_result(kind, params, None)
     if stored is not None:
         st.caption("Stored result (same model, classifiers and settings).")
@@ -38,11 +39,8 @@ def _section(kind: str, params: dict, compute: Callable[[Any], Any], label: str,
         st.caption(f"Shipped result for these settings (made by `{MADE_BY}`); change a setting to compute your own.")
         return shipped
     if st.button(label, type="primary", key=f"run-{kind}"):
-        bar, callback = widgets.progress_callback(label)
-        with st.spinner(label + "…"), all_cores():
-            result = suites.stored_result(kind, params, lambda: compute(callback))
-        bar.empty()
-        return result
+        with widgets.status_progress(label.removeprefix("Run the "), first_step) as callback, all_cores():
+            return suites.stored_result(kind, params, lambda: compute(callback))
     st.info("Not computed yet for these settings: press the button (a few seconds per attack on the "
             "embedded model).")
     return None
@@ -93,7 +91,8 @@ def _voters_tab(v: _View) -> tuple[list[str], report.Section | None]:
         rows = _section("variants", {**v.base, "attacks": attacks},
                         lambda cb: suites.variant_table(v.bundle, v.defended, attacks=attacks, n=v.n,
                                                         epsilon_255=v.eps, callback=cb),
-                        "Run the voter ablation", v.bundle, v.defended)
+                        "Run the voter ablation", v.bundle, v.defended,
+                        first_step=f"{', '.join(attacks)} (transfer) on {v.n} images")
     if not rows:
         return attacks, None
     df = pd.DataFrame(rows)
@@ -124,7 +123,7 @@ def _k_tab(v: _View) -> tuple[str, report.Section | None]:
     curves = _section("k-ablation", {**v.base, "attack": attack},
                       lambda cb: suites.k_ablation(v.bundle, v.defended, attack=attack, n=v.n, epsilon_255=v.eps,
                                                    callback=cb),
-                      "Run the k-ablation", v.bundle, v.defended)
+                      "Run the k-ablation", v.bundle, v.defended, first_step=f"{attack} (transfer) on {v.n} images")
     if not curves:
         return attack, None
     k = v.defended.classifiers.k
@@ -142,6 +141,37 @@ def _k_tab(v: _View) -> tuple[str, report.Section | None]:
     return attack, report.Section(f"k-ablation ({attack})", figures=[fig], note=note)
 
 
+def _sweep_figure(v: _View, epsilons: Sequence[float], sweep: dict[str, list[float]]) -> Any:
+    """The ε sweep's chart: the points computed so far (all of them once the sweep is done)."""
+    done = list(epsilons)[:len(next(iter(sweep.values())))]
+    fig = plots.line_chart(done, sweep, title=f"PGD L∞ (transfer) on {v.n} images", x_title="ε (0–255 scale)",
+                           y_title="accuracy (%)", vline=v.eps, vline_text=f"ε = {v.eps:g} (slider)",
+                           intervals={name: _interval(c, [v.n] * len(c)) for name, c in sweep.items()})
+    top = largest_budget_255(v.bundle.spec)
+    if top is not None:  # left of this line the attack is too weak to make the softmax fall
+        fig.add_vline(x=top, line_dash="dot", line_color="#555", annotation_position="bottom right",
+                      annotation_text=f"softmax budget {top:g}")
+    if len(done) < len(epsilons):  # the whole ε range from the first point on: the curve grows, nothing jumps
+        fig.update_xaxes(range=[min(epsilons) - 2, max(epsilons) + 2])
+    return fig
+
+
+def _streamed_sweep(v: _View, epsilons: list[float], callback: Callable[[int, int, str], None]) -> dict:
+    """The ε sweep, each ε's point drawn as soon as its attack is done (a few seconds each on a CPU)."""
+    sweep: dict[str, list[float]] = {"softmax": [], "REGroup": []}
+    chart = st.empty()
+    total = len(epsilons)
+    for i, (eps, softmax, regroup) in enumerate(suites.epsilon_sweep_points(v.bundle, v.defended,
+                                                                            epsilons_255=epsilons, n=v.n)):
+        sweep["softmax"].append(softmax)
+        sweep["REGroup"].append(regroup)
+        chart.plotly_chart(_sweep_figure(v, epsilons, sweep), width="stretch", key=f"chart-abl-eps-partial-{i}")
+        following = f"; now PGD at ε = {epsilons[i + 1]:g}/255" if i + 1 < total else ""
+        callback(i + 1, total, f"ε = {eps:g}/255 drawn: softmax {softmax:.0f} %, REGroup {regroup:.0f} %{following}")
+    chart.empty()  # the finished chart is drawn below the box
+    return sweep
+
+
 def _sweep_tab(v: _View) -> tuple[list[float], report.Section | None]:
     n, eps = v.n, v.eps
     default = list(v.bundle.spec.epsilon_grid_255)
@@ -149,18 +179,12 @@ def _sweep_tab(v: _View) -> tuple[list[float], report.Section | None]:
                             sorted({*default, 1.0, 4.0, 48.0, 96.0, 128.0}), default=default,
                             key=state().keep("abl-eps-list"))
     epsilons = sorted({float(e) for e in picked} | {eps})
-    sweep = _section("eps-sweep", {**v.base, "epsilons": epsilons},
-                     lambda cb: suites.epsilon_sweep(v.bundle, v.defended, epsilons_255=epsilons, n=n, callback=cb),
-                     "Run the ε sweep", v.bundle, v.defended)
+    sweep = _section("eps-sweep", {**v.base, "epsilons": epsilons}, lambda cb: _streamed_sweep(v, epsilons, cb),
+                     "Run the ε sweep", v.bundle, v.defended,
+                     first_step=f"PGD at ε = {epsilons[0]:g}/255 on {n} images (point 1 of {len(epsilons)})")
     if not sweep:
         return epsilons, None
-    fig = plots.line_chart(epsilons, sweep, title=f"PGD L∞ (transfer) on {n} images", x_title="ε (0–255 scale)",
-                           y_title="accuracy (%)", vline=eps, vline_text=f"ε = {eps:g} (slider)",
-                           intervals={name: _interval(c, [n] * len(c)) for name, c in sweep.items()})
-    top = largest_budget_255(v.bundle.spec)
-    if top is not None:  # left of this line the attack is too weak to make the softmax fall
-        fig.add_vline(x=top, line_dash="dot", line_color="#555", annotation_position="bottom right",
-                      annotation_text=f"softmax budget {top:g}")
+    fig = _sweep_figure(v, epsilons, sweep)
     st.plotly_chart(fig, width="stretch", key="chart-abl-eps")
     at = epsilons.index(eps)
     parts = [f"{name} **{values[at]:.0f} %**" for name, values in sweep.items()]

@@ -8,7 +8,7 @@ in the results store so a page shows them again, in any session, without pressin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -27,6 +27,7 @@ __all__ = [
     "BACKEND",
     "attack_table",
     "epsilon_sweep",
+    "epsilon_sweep_points",
     "headline",
     "k_ablation",
     "stored_result",
@@ -113,13 +114,27 @@ def k_ablation(bundle: ModelBundle, defended: REGroup, *, attack: str, n: int,
     return out
 
 
+def epsilon_sweep_points(bundle: ModelBundle, defended: REGroup, *, epsilons_255: Sequence[float],
+                         n: int) -> Iterator[tuple[float, float, float]]:
+    """Fig. 2 one ε at a time: (ε, softmax top-1 %, REGroup top-1 %) as soon as that ε's PGD (transfer) is
+    done, so a page can draw each point at once. Each ε is an independent attack with the same images and
+    seed, so the points are those of one :func:`regroup_core.experiments.epsilon_sweep` over the grid."""
+    test = test_images(bundle, defended, n)
+    for eps in epsilons_255:
+        df = lib.epsilon_sweep(bundle, defended, test, epsilons_255=[float(eps)], cache=cache.adversarial_cache())
+        yield float(eps), float(df["softmax_top1"].iloc[0]), float(df["regroup_top1"].iloc[0])
+
+
 def epsilon_sweep(bundle: ModelBundle, defended: REGroup, *, epsilons_255: Sequence[float], n: int,
                   callback: Progress = _noop) -> dict[str, list[float]]:
     """Fig. 2: softmax and REGroup top-1 (%) under PGD L∞ (transfer) for each ε (0–255 scale)."""
-    test = test_images(bundle, defended, n)
-    df = lib.epsilon_sweep(bundle, defended, test, epsilons_255=list(epsilons_255),
-                           cache=cache.adversarial_cache(), callback=callback)
-    return {"softmax": [float(v) for v in df["softmax_top1"]], "REGroup": [float(v) for v in df["regroup_top1"]]}
+    out: dict[str, list[float]] = {"softmax": [], "REGroup": []}
+    for i, (eps, softmax, regroup) in enumerate(epsilon_sweep_points(bundle, defended, epsilons_255=epsilons_255,
+                                                                     n=n)):
+        out["softmax"].append(softmax)
+        out["REGroup"].append(regroup)
+        callback(i + 1, len(epsilons_255), f"pgd/transfer ε={eps:g}/255")
+    return out
 
 
 def attack_table(bundle: ModelBundle, defended: REGroup, *, attacks: Sequence[str], threats: Sequence[str], n: int,

@@ -3,8 +3,9 @@ image conversions for display. UI glue only; the work is done by regroup_core.""
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from .text import md
 from .verdicts import label_text, tie_text
 
 __all__ = ["IMAGE_SOURCES", "UNKNOWN", "amplified", "class_picker", "ensure_image", "image_picker", "png_bytes",
-           "prediction_bars", "progress_callback", "restore_image_source", "to_pil"]
+           "prediction_bars", "progress_callback", "status_progress", "restore_image_source", "to_pil"]
 
 
 def to_pil(x: np.ndarray, *, size: int | None = None) -> Image.Image:
@@ -200,6 +201,27 @@ def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int
     v = verdict(pred, i, label, classifier="regroup")
     if v.tied:
         c2.caption(f":material/balance: {tie_text(bundle, v)}")
+
+
+@contextlib.contextmanager
+def status_progress(label: str, first_step: str = "") -> Iterator[Callable[[int, int, str], None]]:
+    """A status box for long work whose label names the step under way, with a progress bar; yields a
+    ``callback(done, total, message)`` that moves both. Results drawn inside the body stream into the box.
+    The box is marked done (collapsed) when the body ends, and as failed when it raises."""
+    with st.status(f"{label}: {first_step or 'starting'}…", expanded=True) as box:
+        bar = st.progress(0.0, text=first_step or label)
+
+        def callback(done: int, total: int, message: str) -> None:
+            box.update(label=f"{label}: {message} ({done} of {total})")
+            bar.progress(min(1.0, done / max(total, 1)), text=message)
+
+        try:
+            yield callback
+        except BaseException:
+            box.update(label=f"{label}: stopped", state="error", expanded=False)
+            raise
+        bar.empty()
+        box.update(label=f"{label}: done", state="complete", expanded=False)
 
 
 def progress_callback(text: str) -> tuple[Any, Callable[[int, int, str], None]]:
