@@ -4,17 +4,19 @@ their originals; clicking or box-selecting points shows their images."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
 from regroup_app.services.gallery import sample_set
-from regroup_app.services.tsne_map import tsne_points
+from regroup_app.services.tsne_map import TSNE_ATTACK_STEPS, class_adversarial, tsne_points
 from regroup_app.state import state
 from regroup_app.ui import glossary, links, plots, verdicts, widgets
 from regroup_app.ui.guard import require_defended, run_page
 from regroup_app.ui.synced import synced
+from regroup_app.ui.text import md
 from regroup_core import ModelBundle
 from regroup_core.sources.budgets import budget_note
 
@@ -60,19 +62,58 @@ def _show_selected(bundle: ModelBundle, data: dict[str, np.ndarray], chosen: lis
                     f"REGroup {bundle.class_names[int(data['regroup'][idx])]}")
 
 
-def _maps(bundle: ModelBundle, data: dict[str, Any], variants: tuple[str, ...], layer: str) -> list[int]:
-    """The map (or the three maps side by side in one figure, one shared legend: three legends squeezed
-    them); returns the points selected in it."""
+def _figure(bundle: ModelBundle, data: dict[str, Any], variants: tuple[str, ...], layer: str) -> Any:
+    """One map, or the three maps side by side in one figure with one shared legend."""
     common = {"labels": data["labels"], "adversarial": data["adversarial"], "class_names": bundle.class_names,
               "regroup_labels": data["regroup"], "origins": data["origin"]}
     if len(variants) > 1:
-        fig = plots.tsne_grid({v: data[v] for v in variants}, title=f"pos, neg and pos+neg accumulators — {layer}",
-                              **common)
-    else:
-        fig = plots.tsne_scatter(data[variants[0]], title=f"{variants[0]} accumulators — {layer}", **common)
+        return plots.tsne_grid({v: data[v] for v in variants}, title=f"pos, neg and pos+neg accumulators — {layer}",
+                               **common)
+    return plots.tsne_scatter(data[variants[0]], title=f"{variants[0]} accumulators — {layer}", **common)
+
+
+def _maps(bundle: ModelBundle, data: dict[str, Any], variants: tuple[str, ...], layer: str) -> list[int]:
+    """The map (or the three maps side by side in one figure, one shared legend: three legends squeezed
+    them); returns the points selected in it."""
+    fig = _figure(bundle, data, variants, layer)
     event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
                             key=f"chart-tsne-{'-'.join(variants)}")
     return _selected(event)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What the map shows: a layer, classes, images per class, the overlay (and its ε), the views."""
+
+    layer: str
+    classes: tuple[int, ...]
+    per_class: int
+    with_adv: bool
+    eps: float
+    variants: tuple[str, ...]
+
+
+def _computed(bundle: ModelBundle, r: _Request) -> dict[str, Any]:
+    """The map's data, in a status box naming each step: the clean map first (drawn at once, in a second
+    or so), then each class's PGD overlay (cached per class), then the adversarial points placed into the
+    map. Both boxes are cleared when the finished map is drawn below them."""
+    choice = state().model_choice
+    box, early = st.empty(), st.empty()
+    with box.container(), widgets.status_progress(
+            "t-SNE", f"accumulators of {len(r.classes)} classes at {md(r.layer)} and the clean map") as callback:
+        total = len(r.classes) + 2
+        data = tsne_points(choice, r.layer, r.classes, r.per_class, False, r.eps, r.variants)
+        if r.with_adv:
+            early.plotly_chart(_figure(bundle, data, r.variants, r.layer), width="stretch", key="chart-tsne-early")
+            for i, c in enumerate(r.classes):
+                callback(i + 1, total, f"PGD ({TSNE_ATTACK_STEPS} steps, ε = {r.eps:g}/255) on the {r.per_class} "
+                                       f"images of class {md(verdicts.label_text(bundle, c))}")
+                class_adversarial(choice, c, r.per_class, r.eps)
+            callback(total - 1, total, "placing the adversarial points into the map")
+            data = tsne_points(choice, r.layer, r.classes, r.per_class, True, r.eps, r.variants)
+    box.empty()
+    early.empty()
+    return data
 
 
 def body() -> None:
@@ -115,8 +156,7 @@ def body() -> None:
         st.warning("Choose at least two classes.")
         return
     variants = VIEWS[shown]
-    with st.spinner("Computing accumulators and t-SNE…"):
-        data = tsne_points(state().model_choice, layer, tuple(sorted(classes)), per_class, with_adv, eps, variants)
+    data = _computed(bundle, _Request(layer, tuple(sorted(classes)), per_class, with_adv, float(eps), variants))
     chosen = _maps(bundle, data, variants, layer)
     if with_adv:
         st.caption(f"PGD (transfer) {budget_note(bundle.spec, float(eps))}. The overlay runs 10 steps, fewer than "

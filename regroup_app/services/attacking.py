@@ -22,6 +22,7 @@ __all__ = [
     "default_steps",
     "describe",
     "is_targeted",
+    "running_text",
     "takes_linf_epsilon",
 ]
 
@@ -64,6 +65,16 @@ def takes_linf_epsilon(name: str) -> bool:
 
 def applicable(name: str, threat: str) -> bool:
     return bool(lib.applicable(lib.get_preset(name), lib.ThreatModel(threat)))
+
+
+def running_text(request: AttackChoice) -> str:
+    """What the page says while an attack runs: the attack, the threat model and its work, e.g.
+    'Running cw (transfer): 5 binary-search rounds × 100 steps on one image…'."""
+    params = lib.get_preset(request.attack).params
+    steps = request.steps if request.steps is not None else params.get("steps")
+    rounds = params.get("binary_search_steps")
+    work = f"{rounds} binary-search rounds × {steps} steps" if rounds and steps else f"{steps} steps" if steps else ""
+    return f"Running {request.attack} ({request.threat}){': ' + work if work else ''} on one image…"
 
 
 def attack_batch(choice: ModelChoice, x: np.ndarray, labels: np.ndarray, request: AttackChoice,

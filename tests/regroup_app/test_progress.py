@@ -73,3 +73,46 @@ def test_streamed_points_equal_the_one_call_sweep():
     whole = lib.epsilon_sweep(bundle, defended, suites.test_images(bundle, defended, 3), epsilons_255=[4.0, 64.0])
     assert points == [(4.0, float(whole["softmax_top1"][0]), float(whole["regroup_top1"][0])),
                       (64.0, float(whole["softmax_top1"][1]), float(whole["regroup_top1"][1]))]
+
+
+def test_tsne_draws_the_clean_map_while_the_overlay_attacks_run(monkeypatch):
+    """The overlay's second class fails on purpose: the clean map is on the page already and the status
+    box names the step that stopped."""
+    from regroup_app.services import tsne_map
+
+    real = tsne_map.class_adversarial
+    attacked = []
+
+    def second_fails(choice, c, *args, **kwargs):
+        attacked.append(c)
+        if len(attacked) == 2:
+            raise DataError("expected the test's second class to fail, got it failing")
+        return real(choice, c, *args, **kwargs)
+
+    monkeypatch.setattr(tsne_map, "class_adversarial", second_fails)
+    at = start("tsne")
+    attacked.clear()
+    at.slider(key="tsne-n").set_value(10).run()  # settings no other test uses: nothing cached
+    assert not at.exception, [e.value for e in at.exception]
+    assert attacked == [0, 1]
+    [early] = at.get("plotly_chart")
+    spec = json.loads(early.proto.spec)
+    assert spec["data"] and not any("adversarial" in str(t.get("legendgroup", "")) for t in spec["data"])
+    assert [s.label for s in at.status] == ["t-SNE: stopped"]
+    assert len(at.error) == 1 and "second class" in at.error[0].value
+
+
+def test_tsne_page_clears_its_status_box_once_the_map_is_drawn():
+    at = start("tsne")
+    assert_clean(at)
+    assert not at.status and len(at.get("plotly_chart")) == 1
+
+
+def test_attack_spinner_names_the_work():
+    from regroup_app.services.attacking import running_text
+    from regroup_app.state import AttackChoice
+
+    assert running_text(AttackChoice("cw", "transfer")) == \
+        "Running cw (transfer): 5 binary-search rounds × 100 steps on one image…"
+    assert running_text(AttackChoice("pgd", "adaptive", epsilon=44.0, steps=7)) == \
+        "Running pgd (adaptive): 7 steps on one image…"
