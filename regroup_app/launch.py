@@ -18,7 +18,8 @@ from pathlib import Path
 
 _PACKAGE = resources.files("regroup_app")  # a folder: a checkout's regroup_app/ or an installed one
 CONFIG = Path(str(_PACKAGE.joinpath("streamlit_config.toml")))
-ENTRY = Path(str(_PACKAGE.joinpath("streamlit_app.py")))
+PAGES_ENTRY = Path(str(_PACKAGE.joinpath("streamlit_app.py")))  # the pages (AppTest and `streamlit run` take it too)
+ENTRY = Path(str(_PACKAGE.joinpath("asgi.py")))  # what the launcher serves: the pages + one middleware
 
 
 def _flatten(table: Mapping[str, object], prefix: str = "") -> dict[str, object]:

@@ -20,8 +20,9 @@ SHIM = ROOT / "app"  # `python -m app` from a checkout: only starts regroup_app.
 
 # The app's rooms, top to bottom: a room may import the rooms below it (and itself), never above.
 APP_ROOMS = ("app_pages", "ui", "services", "state")
-APP_TOP = {"streamlit_app": {"ui", "services", "state"}, "launch": set(), "__main__": {"launch"}}
-ENTRY_POINTS = {APP / "streamlit_app.py", SHIM / "__main__.py"}  # the only files that may edit sys.path
+APP_TOP = {"streamlit_app": {"ui", "services", "state"}, "launch": set(), "__main__": {"launch"},
+           "asgi": {"backend_base", "launch"}, "backend_base": set()}
+ENTRY_POINTS = {APP / "streamlit_app.py", APP / "asgi.py", SHIM / "__main__.py"}  # the only ones editing sys.path
 
 # What each part of the package may import (besides itself, errors and checks).
 ALLOWED = {

@@ -33,6 +33,8 @@ ALLOWED: dict[str, str] = {
     "regroup_app/streamlit_app.py": "puts the folder holding the regroup_app package on sys.path (`streamlit run` "
                                     "puts regroup_app/ itself there); it reads no file from it, and in an installed "
                                     "package that folder is site-packages",
+    "regroup_app/asgi.py": "the same as streamlit_app.py: `streamlit run regroup_app/asgi.py` puts regroup_app/ "
+                           "on sys.path, not the folder holding the package",
 }
 
 
