@@ -29,8 +29,9 @@ def base_script(base_url_path: str) -> bytes:
     """The inline script: ``window.__streamlit = {BACKEND_BASE_URL: <origin>/<base path>/}``."""
     path = "/" + "/".join(p for p in base_url_path.split("/") if p)
     path = path if path.endswith("/") else path + "/"
+    literal = json.dumps(path).replace("<", "\\u003c")  # a configured path never closes the script element
     return (f"<script>window.__streamlit=Object.assign({{}},window.__streamlit,"
-            f"{{BACKEND_BASE_URL:window.location.origin+{json.dumps(path)}}});</script>").encode()
+            f"{{BACKEND_BASE_URL:window.location.origin+{literal}}});</script>").encode()
 
 
 def _base_url_path() -> str:

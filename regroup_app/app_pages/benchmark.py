@@ -121,10 +121,9 @@ def _tables(df: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFra
     """The attack table (short headers; ε against the model's softmax budget next to REGroup's number) and
     the minimisation attacks' curves, shown; both returned."""
     table = format_attack_table(df, spec)
-    small = {c: st.column_config.TextColumn(c, width="small") for c in ("threat", "#S / n", "ties")}
-    st.dataframe(table[list(MAIN)].rename(columns=MAIN), hide_index=True, width="stretch",
-                 column_config={**small, "ε vs softmax budget": st.column_config.TextColumn("ε vs softmax budget",
-                                                                                            width="medium")})
+    # A static table that wraps its cells: the grid (st.dataframe) kept every cell on one line, so the last
+    # columns ("ε vs softmax budget", the medians) needed a horizontal scroll at the app's default width.
+    st.table(table[list(MAIN)].rename(columns=MAIN).style.hide(axis="index"))
     st.caption("Like the paper: top-1 on #S, the images the attack succeeded on (for transfer: fooled the "
                "softmax), shown as a count below 20 images; *robust* columns count all n images, a failed attack "
                "counting as correct; *worst* rows: correct under every threat model (bounded attacks only). "

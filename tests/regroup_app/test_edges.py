@@ -95,7 +95,7 @@ def test_benchmark_states_the_budget_next_to_the_numbers():
     at = _open("benchmark", {"epsilon": "16", "n": "3", "attacks": "pgd", "threats": "transfer"}, timeout=300)
     at.button(key="bench-run").click().run(timeout=300)
     assert_clean(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value  # the main table (a static table: its cells wrap)
     column = list(table.columns)
     note = "ε vs softmax budget"
     assert column.index(note) == column.index("REGroup robust %") + 1  # next to the number it qualifies

@@ -326,7 +326,7 @@ def test_ablations_epsilon_slider_drives_the_sweep():
 def test_benchmark_shipped_table_is_clean_and_reports_download():
     at = start("benchmark")
     assert_clean(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value  # the main table; at.dataframe[0]: "All columns"
     cells = table.astype(str).to_numpy().ravel().tolist()
     assert not any(c in ("None", "nan") or c.endswith(".000000") for c in cells), cells
     assert "REGroup robust %" in table.columns and len(table.columns) <= 11
