@@ -23,6 +23,9 @@ LIMIT = 200
 
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 _BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_AUTOLINK = re.compile(r"(?i)(?=\\[:@])|(?<=www)(?=\\\.)")
+"""Where a joiner goes: before every (escaped) colon and ``@`` (a scheme's ``://``, an e-mail address) and
+between ``www`` and its dot."""
 
 
 def bounded(value: object, limit: int = LIMIT) -> str:
@@ -31,5 +34,11 @@ def bounded(value: object, limit: int = LIMIT) -> str:
 
 
 def md(value: object, limit: int = LIMIT) -> str:
-    """``value`` as literal Markdown text: :func:`bounded`, then every ASCII punctuation escaped."""
-    return _PUNCTUATION.sub(r"\\\1", bounded(value, limit))
+    """``value`` as literal Markdown text: :func:`bounded`, then every ASCII punctuation escaped, and a
+    word joiner (U+2060, invisible) where a GFM autolink literal would start.
+
+    Why the joiner: Streamlit's renderer finds autolink literals (``http://…``, ``www.…``, ``a@b.co``) in
+    the text *after* escapes are resolved, so ``http\\:\\/\\/198\\.51…`` still became a clickable link
+    (seen in Chromium, tests/regroup_app/test_browser_pages.py); ``http⁠://`` (joiner before the colon)
+    no longer matches."""
+    return _AUTOLINK.sub("\u2060", _PUNCTUATION.sub(r"\\\1", bounded(value, limit)))

@@ -21,7 +21,7 @@ from ..services import gallery
 from ..services.uploads import IMAGE_MAX_MB, conversion_note, read_image_upload
 from ..state import CurrentImage, image_from_pil, state
 from . import plots
-from .text import md
+from .text import bounded, md
 from .verdicts import label_text, tie_text
 
 __all__ = ["IMAGE_SOURCES", "UNKNOWN", "amplified", "class_picker", "ensure_image", "image_picker", "png_bytes",
@@ -212,8 +212,10 @@ def status_progress(label: str, first_step: str = "") -> Iterator[Callable[[int,
         bar = st.progress(0.0, text=first_step or label)
 
         def callback(done: int, total: int, message: str) -> None:
-            box.update(label=f"{label}: {message} ({done} of {total})")
-            bar.progress(min(1.0, done / max(total, 1)), text=message)
+            # the message is the app's own words (attack names, ε values; a class name from a file comes
+            # escaped by the caller): bounded to one short line here, not escaped again
+            box.update(label=f"{label}: {bounded(message, 160)} ({done} of {total})")
+            bar.progress(min(1.0, done / max(total, 1)), text=bounded(message, 160))
 
         try:
             yield callback

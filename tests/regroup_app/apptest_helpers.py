@@ -34,8 +34,9 @@ def charts(at) -> int:
 
 
 def rendered(markdown: str) -> str:
-    """What the browser shows for Markdown source (outside text reaches it escaped: ``\\:`` shows ``:``)."""
+    """What the browser shows for Markdown source (outside text reaches it escaped: ``\\:`` shows ``:``, and the
+    word joiner md() puts before a colon is invisible)."""
     import re
 
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 

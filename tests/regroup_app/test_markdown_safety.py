@@ -53,5 +53,8 @@ def test_md_makes_every_payload_inert_and_short():
         out = md(payload)
         assert not re.search(r"(?<!\\)[\[\]()`!:<>$@]", out.replace("\\\\", "")), out
         assert "http://" not in out and "www.example" not in out
+        # what the renderer sees once escapes are resolved: no GFM autolink literal may form there
+        shown = re.sub(r"\\(.)", r"\1", out)
+        assert not re.search(r"(?i)(https?://|www\.)[-.\w]|[-.+\w]@[-\w]+\.", shown), shown
     assert len(md("x" * 100_000)) == 200 and "\n" not in md("a\nb\rc")
     assert md("‮gnp.exe") == "gnp\\.exe"  # no bidi control to reorder the line
