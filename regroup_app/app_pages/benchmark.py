@@ -123,7 +123,9 @@ def _tables(df: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFra
     table = format_attack_table(df, spec)
     # A static table that wraps its cells: the grid (st.dataframe) kept every cell on one line, so the last
     # columns ("ε vs softmax budget", the medians) needed a horizontal scroll at the app's default width.
-    st.table(table[list(MAIN)].rename(columns=MAIN).style.hide(axis="index"))
+    # st.table renders each cell as Markdown: a lone "-" (the clean row's threat) would become a list bullet
+    main = table[list(MAIN)].rename(columns=MAIN).replace({"-": "–"})
+    st.table(main.style.hide(axis="index"))
     st.caption("Like the paper: top-1 on #S, the images the attack succeeded on (for transfer: fooled the "
                "softmax), shown as a count below 20 images; *robust* columns count all n images, a failed attack "
                "counting as correct; *worst* rows: correct under every threat model (bounded attacks only). "

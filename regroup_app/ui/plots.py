@@ -96,7 +96,7 @@ def _key_line(fig: go.Figure, entries: Sequence[str]) -> None:
     tags: outside the cells it explains and clear of the axis labels, whatever their angle."""
     if entries:
         fig.add_annotation(xref="paper", yref="paper", x=0, y=1, xanchor="left", yanchor="bottom", yshift=50,
-                           text="   ".join(entries), showarrow=False, font={"size": 11}, align="left")
+                           text="  ".join(entries), showarrow=False, font={"size": 11}, align="left")
         margin = fig.layout.margin
         fig.update_layout(margin={"l": margin.l, "r": margin.r, "t": (margin.t or 50) + 36, "b": margin.b})
 
@@ -108,7 +108,8 @@ def _voter_band(fig: go.Figure, n_layers: int, k: int | None) -> list[str]:
         return []
     fig.add_shape(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=n_layers - k - 0.5, y1=n_layers - 0.5,
                   line={"color": VOTER_BAND_COLOR, "width": 2, "dash": "dash"}, fillcolor="rgba(0,0,0,0)")
-    return [f"<span style='color:{VOTER_BAND_COLOR}'>dashed rows = the k = {k} voting layers</span>"]
+    # short: the key is one line above a map that may be half the page wide (Layer ranks' two maps)
+    return [f"<span style='color:{VOTER_BAND_COLOR}'>dashed = k = {k} voting layers</span>"]
 
 
 LOG_SCALE_FROM = 20
