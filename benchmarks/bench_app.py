@@ -15,6 +15,8 @@ Embedded model (mnist-vgg), the app's torch thread cap (:func:`regroup_app.servi
                              accumulators and attacks computed, the others from cache)       goal ≤ 1.5 s
   * ``tsne_open_s``          t-SNE page opened cold (AppTest, fresh caches): 3 classes × 25 images,
                              accumulators, PGD overlay (10 steps) and the map                goal ≤ 2 s
+  * ``tsne_clean_map_s``     the same page without the overlay: the clean map, which the page draws
+                             first while the overlay's attacks run                           (no goal)
   * ``eps_sweep_s``          Ablations ε sweep, n = 10, the default ε grid, PGD preset (transfer),
                              an empty adversarial cache                                      goal ≤ 2 s
   * ``eps_sweep_first_point_s``  the same, until the first ε's point is drawn (the page streams
@@ -162,7 +164,20 @@ def tsne_cold(repeats: int) -> dict:
             at.run()
             times.append(time.perf_counter() - t0)
         assert not at.exception, [e.value for e in at.exception]
-    return {"tsne_open_s": {**_summary(times), "note": "default view (classes 0, 1, 7, 25 each, overlay on)"}}
+    clean = []  # what the page draws first while the overlay's attacks run: the clean map (caches cleared)
+    for _ in range(max(1, repeats // 5)):
+        st.cache_data.clear()
+        at = AppTest.from_file(str(ROOT / "regroup_app" / "streamlit_app.py"), default_timeout=300)
+        at.query_params["adversarial"] = "0"
+        at.switch_page("app_pages/tsne.py")
+        with _empty_cache():
+            t0 = time.perf_counter()
+            at.run()
+            clean.append(time.perf_counter() - t0)
+        assert not at.exception, [e.value for e in at.exception]
+    return {"tsne_open_s": {**_summary(times), "note": "default view (classes 0, 1, 7, 25 each, overlay on)"},
+            "tsne_clean_map_s": {**_summary(clean), "note": "the same without the overlay: the map the page draws "
+                                                            "first (modules already imported by the run above)"}}
 
 
 def app_paths(repeats: int) -> dict:
@@ -298,8 +313,9 @@ def _slow(repeats: int) -> dict:
 def _report(details: dict, as_json: bool) -> int:
     """Print the details and, last, one JSON line of medians; exit 1 when a goal is missed."""
     summary = {key: details[key]["median"] for key in GOALS if key in details}
-    if "eps_sweep_first_point_s" in details:
-        summary["eps_sweep_first_point_s"] = details["eps_sweep_first_point_s"]["median"]
+    for streamed in ("eps_sweep_first_point_s", "tsne_clean_map_s"):  # no goal: what a page shows first
+        if streamed in details:
+            summary[streamed] = details[streamed]["median"]
     summary["goals_met"] = all(summary[k] <= goal for k, goal in GOALS.items() if k in summary and k not in SLOW) \
         and not any(details.get("loads_during_switches", {}).values())
     summary["goals_not_met"] = [k for k, goal in GOALS.items() if k in summary and summary[k] > goal]
