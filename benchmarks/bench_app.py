@@ -114,7 +114,8 @@ def adaptive_pgd(images: int) -> dict:
             rows.append({"index": i, "seconds": round(seconds, 2), "regroup_fooled": bool(result.success[0])})
         per_model[name] = {"epsilon_255": eps, "digits": rows}
     return {"adaptive_pgd_s": {**_summary(times), "max": round(max(times), 4), "by_model": per_model,
-                               "note": "mnist:test digits 0..n-1, one run each after one warm-up attack on the last test digit"}}
+                               "note": "mnist:test digits 0..n-1, one run each, after one warm-up attack on the "
+                                       "last test digit"}}
 
 
 @contextlib.contextmanager

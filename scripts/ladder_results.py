@@ -4,7 +4,8 @@
 
 For each embedded model at two budgets on the first n = 100 test digits of the headline selection
 (mnist-vgg: 32/255, the headline's, and 44/255, where PGD fools 90 % of its softmax; mnist-resnet: 16/255 and
-21/255, the same two for it; ``--epsilons "mnist-vgg=8,32;mnist-resnet=16"`` chooses others), the rungs of :mod:`regroup_core.experiments.ladder` (the same as
+21/255, the same two for it; ``--epsilons "mnist-vgg=8,32;mnist-resnet=16"`` chooses others), the rungs
+of :mod:`regroup_core.experiments.ladder` (the same as
 ``python -m regroup_core ladder --model M --classifier regroup_core/assets/classifiers/M.safetensors --json``),
 through the shared adversarial cache (the headline's runs are reused). The text between the
 README's ``ladder`` markers is replaced; nothing else is touched. The rows also go into the package

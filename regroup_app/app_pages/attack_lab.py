@@ -125,7 +125,7 @@ def body() -> None:
                    f"({verdicts.label_text(bundle, label)}) as the label to move away from.")
     linked = links.take("run") == "1" and link_may_run(request)  # a shared link shows its result again
     if st.button("Run attack", type="primary", key="attack-run") or linked:
-        with st.spinner(f"Running {request.attack} ({request.threat})…"):
+        with widgets.step_progress(f"Running {request.attack} ({request.threat})…"):  # names the plan's run
             remember_attack(image, x, int(label), request)
     _result(bundle, image, x, request)
 

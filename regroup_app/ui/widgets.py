@@ -4,7 +4,8 @@ image conversions for display. UI glue only; the work is done by regroup_core.""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 from regroup_core import ModelBundle, Prediction
 from regroup_core.analysis.outcome import verdict
 from regroup_core.errors import RegroupError
+from regroup_core.run.progress import listen_steps
 from regroup_core.sources.models import ModelKind
 
 from ..services import gallery
@@ -24,7 +26,7 @@ from .text import md
 from .verdicts import label_text, tie_text
 
 __all__ = ["IMAGE_SOURCES", "UNKNOWN", "amplified", "class_picker", "ensure_image", "image_picker", "png_bytes",
-           "prediction_bars", "progress_callback", "restore_image_source", "to_pil"]
+           "prediction_bars", "progress_callback", "restore_image_source", "step_progress", "to_pil"]
 
 
 def to_pil(x: np.ndarray, *, size: int | None = None) -> Image.Image:
@@ -200,6 +202,26 @@ def prediction_bars(bundle: ModelBundle, pred: Prediction, i: int, *, label: int
     v = verdict(pred, i, label, classifier="regroup")
     if v.tied:
         c2.caption(f":material/balance: {tie_text(bundle, v)}")
+
+
+@contextmanager
+def step_progress(title: str) -> Iterator[None]:
+    """While the block runs, a status box titled ``title`` whose progress bar names the step under way
+    (what the library reports with :func:`regroup_core.run.progress.report_step`, e.g. the adaptive plan's
+    runs); cleared when the block ends."""
+    slot = st.empty()
+    with slot.container():
+        status = st.status(title, state="running")
+        bar = status.progress(0.0, text="starting…")
+
+    def heard(done: int, total: int, message: str) -> None:
+        bar.progress(min(1.0, done / total) if total else 0.0, text=message)
+
+    try:
+        with listen_steps(heard):
+            yield
+    finally:
+        slot.empty()
 
 
 def progress_callback(text: str) -> tuple[Any, Callable[[int, int, str], None]]:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ...rng import global_rng
+from ...run.progress import report_step
 from ..specs import Method
 from ..threats import ThreatModel
 from .base import Adapter, AttackJob, Extras, Target, fooled, register
@@ -100,6 +101,8 @@ def _pgd(job: AttackJob, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | Non
     if job.threat is not ThreatModel.ADAPTIVE:
         return _transfer_pgd(job, x, y, t, eps, seed), {}
     softmax = Target(job.softmax, None, job.target.device, job.target.num_classes)
+    if job.params.get("transfer_start"):
+        report_step(0, 0, "a PGD start on the undefended softmax (the plan's transfer start)")
     start = _transfer_pgd(job.on(softmax), x, y, t, eps, seed) if job.params.get("transfer_start") else None
     return adaptive_pgd_batch(job, x, y, t, eps, seed, start)
 
