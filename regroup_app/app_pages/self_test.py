@@ -94,13 +94,13 @@ def body() -> None:
     if rows is None:
         st.info("Press the button to run the test; results are stored and shown again next time. On the command "
                 "line:", icon=":material/info:")
-        st.code(command, language="bash")
+        st.code(command, language="bash", wrap_lines=True)
         return
     selftest_view.verdict_lines(rows)
     st.dataframe(selftest_view.results_table(rows), hide_index=True, width="stretch")
     st.markdown(selftest_view.MEANING)
     st.caption("The same test on the command line (the same images and tasks):")
-    st.code(command, language="bash")
+    st.code(command, language="bash", wrap_lines=True)
 
 
 run_page(body)

@@ -64,10 +64,9 @@ def ladder_figure(rows: Sequence[dict[str, Any]], model: str) -> go.Figure:
         fig.update_xaxes(categoryorder="array", categoryarray=[rung.name for rung in LADDER], row=1, col=col,
                          title_text="the attacker knows more →")
     fig.update_yaxes(range=[0, 105], row=1, col=1, title_text="robust accuracy (%)")
-    fig.update_layout(title=f"{html.escape(model)}: robust accuracy as the attacker learns more about REGroup "
-                            f"(n = {n} digits each; 95 % intervals; a REGroup tie counts as an error)",
-                      height=430, margin={"l": 10, "r": 10, "t": 90, "b": 10},
-                      legend={"orientation": "h", "y": 1.13, "x": 0})
+    fig.update_layout(title=f"{html.escape(model)}: robust accuracy as the attacker learns more (n = {n} each)",
+                      height=460, margin={"l": 10, "r": 10, "t": 70, "b": 10},
+                      legend={"orientation": "h", "y": -0.22, "x": 0})
     return fig
 
 
@@ -98,7 +97,8 @@ def _missing(bundle: ModelBundle, shipped: ShippedLadder) -> None:
             "CPU (every rung attacks 100 digits at each budget), so the page does not run it; the command line "
             "makes it (add `--weights` as on the Model page for other weights; the shipped classifier's path is "
             "the one in a checkout):", icon=":material/info:")
-    st.code(ladder_command(choice.name, classifier, [bundle.spec.default_epsilon_255]), language="bash")
+    st.code(ladder_command(choice.name, classifier, [bundle.spec.default_epsilon_255]), language="bash",
+            wrap_lines=True)
 
 
 def ladder_section(bundle: ModelBundle, defended: REGroup) -> None:
@@ -107,7 +107,8 @@ def ladder_section(bundle: ModelBundle, defended: REGroup) -> None:
     st.caption("Each rung adds what the attacker knows of REGroup, from nothing (a transfer attack made on the "
                "softmax) to everything (an adaptive white-box attack on the vote). A rung's figure is the per-digit "
                "worst case over its own attacks and every rung below it, so the line never goes up; the softmax "
-               "gets the same kind of attack aimed at it.")
+               "gets the same kind of attack aimed at it. Error bars: 95 % Wilson intervals; a REGroup tie counts "
+               "as an error.")
     shipped = shipped_ladder(bundle, defended)
     if not shipped.rows:
         _missing(bundle, shipped)

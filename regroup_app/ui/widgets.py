@@ -211,10 +211,11 @@ def step_progress(title: str) -> Iterator[None]:
     runs); cleared when the block ends."""
     slot = st.empty()
     with slot.container():
-        status = st.status(title, state="running")
+        status = st.status(title, state="running", expanded=True)
         bar = status.progress(0.0, text="starting…")
 
     def heard(done: int, total: int, message: str) -> None:
+        status.update(label=f"{title} {message}")  # the label too: it shows even if someone folds the box
         bar.progress(min(1.0, done / total) if total else 0.0, text=message)
 
     try:

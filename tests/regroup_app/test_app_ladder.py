@@ -34,8 +34,7 @@ def _markdown(at) -> str:
 
 
 def _ladder_figure(at) -> dict:
-    charts = [c for c in at.get("plotly_chart") if "what the attacker knows" in c.proto.spec.lower()
-              or "learns more about regroup" in c.proto.spec.lower()]
+    charts = [c for c in at.get("plotly_chart") if "as the attacker learns more" in c.proto.spec]
     assert len(charts) == 1, [c.proto.spec[:80] for c in at.get("plotly_chart")]
     return json.loads(charts[0].proto.spec)
 
@@ -68,7 +67,7 @@ def test_no_shipped_ladder_says_so_and_gives_the_command(shipped_ladder):
     assert any("No ladder ships for **mnist\\-resnet**" in i.value for i in at.info), [i.value for i in at.info]
     assert any("python -m regroup_core ladder --model mnist-resnet --classifier "
                "regroup_core/assets/classifiers/mnist-resnet.safetensors --epsilons 21" in c.value for c in at.code)
-    assert not [c for c in at.get("plotly_chart") if "learns more" in c.proto.spec]
+    assert not [c for c in at.get("plotly_chart") if "as the attacker learns more" in c.proto.spec]
 
 
 def test_a_ladder_of_other_weights_is_not_shown_as_this_ones(shipped_ladder):
