@@ -40,8 +40,8 @@ from ..engine import REGroup, capture, to_pmf
 from .apgd import project
 from .specs import Norm
 
-__all__ = ["CONTROL_VERTICES", "MIN_TASKS", "PASS_SHARE", "SelfTestRow", "Task", "binarized", "plant", "selftest_threat",
-           "selftest_attack", "verdict"]
+__all__ = ["CONTROL_VERTICES", "MIN_TASKS", "PASS_SHARE", "SelfTestRow", "Task", "binarized", "plant",
+           "selftest_attack", "selftest_threat", "verdict"]
 
 PASS_SHARE = 0.95
 """Share of the meaningful tasks an attack must solve to PASS."""
