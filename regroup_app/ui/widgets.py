@@ -215,8 +215,8 @@ def step_progress(title: str) -> Iterator[None]:
         bar = status.progress(0.0, text="starting…")
 
     def heard(done: int, total: int, message: str) -> None:
-        status.update(label=f"{title} {message}")  # the label too: it shows even if someone folds the box
-        bar.progress(min(1.0, done / total) if total else 0.0, text=message)
+        status.update(label=f"{title} {md(message, 300)}")  # the label too: it shows even if the box is folded
+        bar.progress(min(1.0, done / total) if total else 0.0, text=md(message, 300))
 
     try:
         with listen_steps(heard):
