@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from regroup_core import defend, fit, load_model
 from regroup_core.cli import main
@@ -89,6 +90,26 @@ def test_own_architecture_from_a_spec_file_api(own_model):
     x = torch.stack([test[i][0] for i in range(4)])
     prediction = defended.predict(x)
     assert prediction.borda.shape == (4, 3) and bundle.weights == "spec"
+
+
+def test_a_spec_classifier_follows_its_folder_when_moved(own_model, capsys, tmp_path):
+    """The spec's path names the model, but a moved or shared folder is the same model (same weights)."""
+    spec, data = own_model
+    out_file = tmp_path / "own.safetensors"
+    code, out, err = cli(capsys, "fit", "--model", spec, "--data", data / "train", "--per-class", 4, "--k", 2,
+                         "--out", out_file)
+    assert code == 0, err
+    moved = tmp_path / "moved"
+    shutil.copytree(spec.parent, moved)
+    image = next((data / "test" / "circle").glob("*.png"))
+    code, out, err = cli(capsys, "predict", "--model", moved / "model.toml", "--classifier", out_file, "--json", image)
+    assert code == 0, err
+    other = tmp_path / "other"  # same architecture, other weights: still refused, by the fingerprint
+    shutil.copytree(spec.parent, other)
+    weights = load_file(other / "tiny_cnn.safetensors")
+    save_file({k: v + 0.5 if v.is_floating_point() else v for k, v in weights.items()}, other / "tiny_cnn.safetensors")
+    code, out, err = cli(capsys, "predict", "--model", other / "model.toml", "--classifier", out_file, "--json", image)
+    assert code != 0 and "other weights" in err
 
 
 def test_a_folder_whose_names_are_not_the_model_classes_is_one_error(own_model, tmp_path):
