@@ -99,7 +99,8 @@ def body() -> None:
     selftest_view.verdict_lines(rows)
     st.dataframe(selftest_view.results_table(rows), hide_index=True, width="stretch")
     st.markdown(selftest_view.MEANING)
-    st.caption("The same test on the command line (the same images and tasks):")
+    st.caption("The same test on the command line (the same images and tasks where the model's test data ships "
+               "with it, as for the embedded models):")
     st.code(command, language="bash", wrap_lines=True)
 
 

@@ -187,6 +187,7 @@ _PGD = {"steps": 40, "abs_stepsize": 0.01, "random_start": True, "restarts": 1, 
 _CW = {"binary_search_steps": 5, "steps": 100, "paper_steps": 1000, "stepsize": 0.05, "paper_stepsize": 0.005,
        "confidence": 0.0, "initial_const": 1.0, "paper_initial_const": 0.01, "abort_early": True}
 
+
 def _pmf_match(name: str, steps: int, target_classes: int, *, description: str, keep_softmax: bool = False,
                targeted: bool = False) -> AttackSpec:
     """A feature-space preset (:mod:`~regroup_core.attacks.pmf_match`): L∞, fixed budget, 4/255 by default."""

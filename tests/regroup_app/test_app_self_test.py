@@ -75,3 +75,28 @@ def test_no_attack_chosen_is_a_warning():
     at.multiselect(key="selftest-attacks").set_value([]).run()
     assert not at.exception
     assert any("Choose at least one attack" in w.value for w in at.warning)
+
+
+def test_image_by_image_gives_the_clis_numbers():
+    """The page's streamed run equals ``run_selftest`` (what ``python -m regroup_core selftest`` calls) on the
+    same images, budgets and steps, but for the seconds; and it names each image's step."""
+    from regroup_app.services.attack_checks import SelfTestRequest, run_selftest_streamed
+    from regroup_core import load_defended, load_model
+    from regroup_core.attacks.selftest import run_selftest
+    from regroup_core.experiments import select_correct
+    from regroup_core.sources.assets import shipped_classifier
+
+    bundle = load_model("mnist-vgg")
+    defended = load_defended(bundle, shipped_classifier("mnist-vgg"))
+    steps, rows = [], []
+    streamed = run_selftest_streamed(bundle, defended, SelfTestRequest(("pgd",), (32.0, 44.0), 4, steps=1),
+                                     lambda d, t, m: steps.append(m), rows.append)
+    test = select_correct(bundle, bundle.spec.test_data, 4, seed=0, defended=defended)
+    batch = run_selftest(bundle, defended, test.images, test.labels, attacks=["pgd"], epsilons_255=[32.0, 44.0],
+                         steps=1, keys=[str(i) for i in test.ids])
+    def without_seconds(result: list) -> list[dict]:
+        return [{k: v for k, v in r.as_dict().items() if k != "seconds"} for r in result]
+
+    assert without_seconds(streamed) == without_seconds(batch)
+    assert rows == streamed and len(rows) == 2
+    assert "pgd (steps=1) at ε 44/255, image 4 of 4: planting a known adversarial, then attacking" in steps
