@@ -31,6 +31,7 @@ _FIELDS: dict[str, Any] = {"model": str, "epsilon_255": _NUMBER, "n": int, "rung
                            "softmax_robust_ci": list, "regroup_attacks": list, "softmax_attacks": list,
                            "meaning": str}
 _RUNGS = tuple(rung.name for rung in LADDER)
+_ROUNDING = 0.05  # the rows' percentages and bounds are each rounded to 0.1
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def _check_row(i: int, row: Any) -> dict[str, Any]:
         lo_hi = row[f"{side}_ci"]
         values = [row[side], *lo_hi]
         if len(lo_hi) != 2 or not all(isinstance(v, _NUMBER) and 0 <= v <= 100 for v in values) \
-                or not lo_hi[0] <= row[side] <= lo_hi[1]:
+                or not lo_hi[0] - _ROUNDING <= row[side] <= lo_hi[1] + _ROUNDING:
             raise DataError(f"expected ladder row {i}'s {side} in [0, 100] inside its interval, got "
                             f"{row[side]!r:.20} {lo_hi!r:.40}")
     return row
