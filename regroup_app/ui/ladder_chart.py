@@ -83,6 +83,8 @@ def _meanings(rows: Sequence[dict[str, Any]]) -> None:
                             f"{mine[e]['softmax_robust']:.0f} %" for e in budgets if e in mine)
         lines.append(f"- **{md(rung.name)}** — knows {md(first['knows'], 300)} ({md(figures, 300)}). "
                      f"{md(first['meaning'], 400)}")
+        lines += [f"    - at ε {e:g}: {md(mine[e]['reading'], 400)}" for e in budgets
+                  if e in mine and isinstance(mine[e].get("reading"), str)]
     st.markdown("**What each rung means if you deploy REGroup:**\n" + "\n".join(lines))
 
 
