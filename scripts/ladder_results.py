@@ -51,6 +51,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--readme", type=Path, default=Path("README.md"))
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     ap.add_argument("--shipped", type=Path, default=SHIPPED, help="the copy shipped in the package")
+    ap.add_argument("--costs-from", type=Path, nargs="*", default=[], metavar="LADDER_JSON",
+                    help="ladder.json files of earlier runs of this script on an empty cache: their per-model "
+                         "seconds are recorded as the ladder's cost (a rerun on a filled cache costs little)")
     ap.add_argument("--ship-only", type=Path, default=None, metavar="LADDER_JSON",
                     help="only write the packaged copy of this finished run's ladder.json (nothing rerun)")
     return ap.parse_args()
@@ -73,6 +76,24 @@ def _run(args: argparse.Namespace, cache: AdversarialCache, t0: float) -> dict:
             "command": f"OMP_NUM_THREADS=1 python -m scripts.ladder_results --n {args.n} --epsilons '{args.epsilons}'"}
 
 
+def _costs(paths: list[Path]) -> dict[str, float]:
+    """model → seconds of the earlier runs (``--costs-from``): what the ladder costs on an empty cache."""
+    costs: dict[str, float] = {}
+    for path in paths:
+        costs.update(json.loads(path.read_text()).get("seconds_by_model", {}))
+    return costs
+
+
+def _cost_text(record: dict) -> str:
+    costs = record.get("empty_cache_seconds") or {}
+    if not costs:
+        return ""
+    each = ", ".join(f"{model} {seconds:,.0f} s".replace(",", " ") for model, seconds in costs.items())
+    return (f" On an empty cache the ladder costs {each} of one CPU thread per model (measured with the two models "
+            "run side by side as two one-thread processes on the project's 2-core machine, colleagues' tests "
+            "running too); half to two thirds of it is HopSkipJump's label queries (the decision rung).")
+
+
 def ship(record: dict, path: Path) -> dict:
     """Write the packaged copy of ``record`` to ``path``: its rows checked, and per model the weights
     fingerprint and classifier digest the rows were made with (the app shows a ladder only for those)."""
@@ -82,7 +103,8 @@ def ship(record: dict, path: Path) -> dict:
         bundle = load_model(model, device="cpu")
         defended = load_defended(bundle, _classifier(model))
         models[model] = {"fingerprint": bundle.fingerprint, "classifier": classifier_digest(defended.classifiers)}
-    shipped = {**{k: record[k] for k in ("seconds", "seconds_by_model", "command") if k in record},
+    shipped = {**{k: record[k] for k in ("seconds", "seconds_by_model", "command", "empty_cache_seconds")
+                  if k in record},
                "models": models, "rows": rows}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(shipped, indent=1) + "\n")
@@ -99,7 +121,7 @@ def _readme_lines(record: dict, cache: AdversarialCache, n: int) -> list[str]:
              "own attacks and every rung below it (who knows more can do what the less informed do); the softmax "
              "column is the undefended network under the same kind of attack aimed at it. HopSkipJump (decision "
              "rung) is a minimisation attack run once; a digit counts as fooled at ε when its adversarial is "
-             "misclassified and within ε in L∞.", ""]
+             f"misclassified and within ε in L∞.{_cost_text(record)}", ""]
     return lines + format_ladder(record["rows"]) + [""]
 
 
@@ -112,6 +134,7 @@ def main() -> int:
     t0 = time.time()
     cache = AdversarialCache.default()
     record = _run(args, cache, t0)
+    record["empty_cache_seconds"] = _costs(args.costs_from)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ladder.json").write_text(json.dumps(record, indent=1))
     ship(record, args.shipped)

@@ -46,9 +46,11 @@ LADDER: tuple[Rung, ...] = (
          "If attackers cannot tell REGroup is there, this is what it keeps: the paper's threat model."),
     Rung("decision", "REGroup's decisions (labels only)", (("hopskipjump", "blackbox"),),
          (("hopskipjump", "transfer"),),
-         "An attacker who can only query the deployed labels (any public endpoint) gets this far."),
+         "Adds queries of the deployed labels (any public endpoint) to what the rungs below can do; our "
+         "HopSkipJump has a small query budget, so read its own figure before trusting this rung."),
     Rung("score", "REGroup's scores (Borda counts)", (("square", "blackbox"),), (("square", "transfer"),),
-         "Exposing the Borda counts (or any confidence) gives an attacker this much more."),
+         "Exposing the Borda counts (or any confidence) adds score queries (Square, 1 000 queries) to the "
+         "rungs below."),
     Rung("feature", "REGroup's voters (the fitted class mixtures)", (("pmf-match", "adaptive"),),
          _WHITE_BOX_SOFTMAX,
          "If the fitted classifier file leaks, an attacker can steer the voters directly."),
@@ -108,7 +110,8 @@ def ladder(bundle: ModelBundle, defended: REGroup, test: TestImages, *, epsilons
             for key, mask in (("regroup_robust", reg_all), ("softmax_robust", soft_all),
                               ("regroup_own", reg_own), ("softmax_own", soft_own)):
                 row[key], row[f"{key}_ci"] = _pct_ci(mask)
-            row["reading"] = reading(row, first=not rows or rows[-1]["epsilon_255"] != float(eps))
+            first = not rows or rows[-1]["epsilon_255"] != float(eps)
+            row["reading"] = reading(row, first=first, below=None if first else rows[-1]["regroup_robust"])
             rows.append(row)
     return rows
 
@@ -117,9 +120,11 @@ def _overlap(a: Sequence[float], b: Sequence[float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def reading(row: dict[str, Any], *, first: bool) -> str:
+def reading(row: dict[str, Any], *, first: bool, below: float | None = None) -> str:
     """One sentence on a ladder row: what this rung's attacks did on their own and against the rungs below,
-    and REGroup against the softmax at this rung (intervals that overlap are no measurable difference)."""
+    and REGroup against the softmax at this rung (intervals that overlap are no measurable difference).
+    ``below``: REGroup's figure on the rung below; a rung whose own attacks alone leave REGroup well above
+    it is said to be carried by the rungs below (its attacks are weak at this budget, not the attacker)."""
     reg, soft = row["regroup_robust"], row["softmax_robust"]
     if _overlap(row["regroup_robust_ci"], row["softmax_robust_ci"]):
         versus = f"REGroup {reg:.0f} % vs the softmax {soft:.0f} %: the intervals overlap, no measurable difference"
@@ -128,11 +133,16 @@ def reading(row: dict[str, Any], *, first: bool) -> str:
         versus = f"REGroup {reg:.0f} % is measurably {word} the softmax's {soft:.0f} %"
     attacks = ", ".join(row["regroup_attacks"])
     if first:
-        return f"Its attacks ({attacks}) leave {versus}."
+        return f"With its attacks ({attacks}): {versus}."
     new = row["regroup_new"]
     gain = "no digit" if new == 0 else f"{new} digit{'s' if new != 1 else ''}"
+    weak = ""
+    if below is not None and row["regroup_own"] >= below + 10:
+        weak = (" These attacks alone are far weaker than the rungs below at this budget: the rung's figure is "
+                "carried by the rungs below, and a stronger attack of this kind (more queries, an L∞ variant) "
+                "may go lower.")
     return (f"Its own attacks ({attacks}) alone leave REGroup {row['regroup_own']:.0f} % and fool {gain} that the "
-            f"rungs below did not; {versus}.")
+            f"rungs below did not; {versus}.{weak}")
 
 
 def format_ladder(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -33,7 +33,8 @@ def test_ladder_rows_never_go_up_and_name_their_attacks(tmp_path):
     for eps in (8.0, 48.0):  # own figures and added digits add up to the cumulative ones
         part = [r for r in rows if r["epsilon_255"] == eps]
         robust = [round(r["regroup_robust"] * r["n"] / 100) for r in part]
-        assert part[0]["regroup_own"] == part[0]["regroup_robust"] and part[0]["regroup_new"] == part[0]["n"] - robust[0]
+        assert part[0]["regroup_own"] == part[0]["regroup_robust"]
+        assert part[0]["regroup_new"] == part[0]["n"] - robust[0]
         for before, now, r in zip(robust, robust[1:], part[1:]):
             assert before - now == r["regroup_new"] and r["regroup_own"] >= r["regroup_robust"]
             assert f"fool {'no digit' if r['regroup_new'] == 0 else r['regroup_new']}" in r["reading"]
@@ -56,4 +57,7 @@ def test_reading_says_when_intervals_overlap_and_which_side_is_above():
     apart = {**row, "regroup_robust": 90.0, "regroup_robust_ci": [82.6, 94.5], "regroup_new": 0}
     assert "measurably above the softmax's 51 %" in reading(apart, first=False)
     assert "fool no digit" in reading(apart, first=False)
-    assert reading(apart, first=True).startswith("Its attacks (square/blackbox) leave REGroup 90 %")
+    assert reading(apart, first=True) == "With its attacks (square/blackbox): REGroup 90 % is measurably above the " \
+        "softmax's 51 %."
+    assert "far weaker than the rungs below" in reading(row, first=False, below=54.0)  # alone 80 % vs 54 % below
+    assert "far weaker" not in reading(row, first=False, below=75.0)
