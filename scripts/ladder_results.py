@@ -52,8 +52,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     ap.add_argument("--shipped", type=Path, default=SHIPPED, help="the copy shipped in the package")
     ap.add_argument("--costs-from", type=Path, nargs="*", default=[], metavar="LADDER_JSON",
-                    help="ladder.json files of earlier runs of this script on an empty cache: their per-model "
-                         "seconds are recorded as the ladder's cost (a rerun on a filled cache costs little)")
+                    help="ladder.json files of the earlier runs of this script that filled the cache from empty: "
+                         "their per-model seconds, added up, are recorded as the ladder's cost (a rerun on a "
+                         "filled cache costs little)")
     ap.add_argument("--ship-only", type=Path, default=None, metavar="LADDER_JSON",
                     help="only write the packaged copy of this finished run's ladder.json (nothing rerun)")
     return ap.parse_args()
@@ -79,8 +80,9 @@ def _run(args: argparse.Namespace, cache: AdversarialCache, t0: float) -> dict:
 def _costs(paths: list[Path]) -> dict[str, float]:
     """model → seconds of the earlier runs (``--costs-from``): what the ladder costs on an empty cache."""
     costs: dict[str, float] = {}
-    for path in paths:
-        costs.update(json.loads(path.read_text()).get("seconds_by_model", {}))
+    for path in paths:  # runs that each filled part of the cache: their costs add up
+        for model, seconds in json.loads(path.read_text()).get("seconds_by_model", {}).items():
+            costs[model] = costs.get(model, 0) + seconds
     return costs
 
 

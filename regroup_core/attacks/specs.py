@@ -236,6 +236,11 @@ PRESETS: Mapping[str, AttackSpec] = MappingProxyType({p.name: p for p in (
                  {"steps": 10, "initial_gradient_eval_steps": 50, "max_gradient_eval_steps": 200,
                   "gamma": 1.0},
                  description="HopSkipJump L2, 10 steps of ≤200 queries (not in the paper)"),
+    AttackSpec("hopskipjump-linf", Method.HOPSKIPJUMP, AttackFamily.DECISION, Norm.LINF, Budget.MINIMAL, None,
+                 {"steps": 40, "initial_gradient_eval_steps": 50, "max_gradient_eval_steps": 200,
+                  "gamma": 1.0, "constraint": "linf"},
+                 description="HopSkipJump L∞, 40 steps of ≤200 queries (not in the paper; the label-only attack "
+                             "whose distance is the L∞ budget's)"),
     AttackSpec("spatial", Method.SPATIAL, AttackFamily.DECISION, Norm.SPATIAL, Budget.NONE, None,
                  {"max_translation": 5.0, "max_rotation": 5.0, "num_translations": 11, "num_rotations": 11,
                   "grid_search": True},

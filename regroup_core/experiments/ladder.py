@@ -44,10 +44,12 @@ _WHITE_BOX_SOFTMAX = (("pgd", "transfer"), ("apgd-ce", "transfer"), ("apgd-t", "
 LADDER: tuple[Rung, ...] = (
     Rung("transfer", "nothing of REGroup (white-box on the softmax only)", _WHITE_BOX_SOFTMAX, _WHITE_BOX_SOFTMAX,
          "If attackers cannot tell REGroup is there, this is what it keeps: the paper's threat model."),
-    Rung("decision", "REGroup's decisions (labels only)", (("hopskipjump", "blackbox"),),
-         (("hopskipjump", "transfer"),),
+    Rung("decision", "REGroup's decisions (labels only)",
+         (("hopskipjump", "blackbox"), ("hopskipjump-linf", "blackbox")),
+         (("hopskipjump", "transfer"), ("hopskipjump-linf", "transfer")),
          "Adds queries of the deployed labels (any public endpoint) to what the rungs below can do; our "
-         "HopSkipJump has a small query budget, so read its own figure before trusting this rung."),
+         "HopSkipJump runs (L2 and L∞) have a bounded query budget, so read their own figure before trusting this "
+         "rung."),
     Rung("score", "REGroup's scores (Borda counts)", (("square", "blackbox"),), (("square", "transfer"),),
          "Exposing the Borda counts (or any confidence) adds score queries (Square, 1 000 queries) to the "
          "rungs below."),

@@ -57,7 +57,8 @@ def _make(method: Method, p: dict[str, Any]) -> Any:
                                                         step_adaptation=p["step_adaptation"]),
         Method.HOPSKIPJUMP: lambda: attacks.HopSkipJumpAttack(
             steps=p["steps"], initial_gradient_eval_steps=p["initial_gradient_eval_steps"],
-            max_gradient_eval_steps=p["max_gradient_eval_steps"], gamma=p["gamma"]),
+            max_gradient_eval_steps=p["max_gradient_eval_steps"], gamma=p["gamma"],
+            constraint=p.get("constraint", "l2")),
         Method.SPATIAL: lambda: attacks.SpatialAttack(
             max_translation=p["max_translation"], max_rotation=p["max_rotation"],
             num_translations=p["num_translations"], num_rotations=p["num_rotations"], grid_search=p["grid_search"]),
