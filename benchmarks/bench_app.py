@@ -1,6 +1,7 @@
 """Speed of the app's hot paths, through the calls the pages make (medians; not a test).
 
     python -m benchmarks.bench_app [--repeats 10] [--json] [--skip-resnet] [--paint-runs 3] [--first-paint-only]
+                                   [--adaptive-images 3] [--adaptive-only]
     python -m benchmarks.bench_app --slow-only [--repeats 5] [--json]    # only the four SLOW timings
 
 In a real browser (Chromium + Playwright; :mod:`benchmarks.first_paint`), ``--paint-runs`` cold launches of
@@ -23,6 +24,10 @@ Embedded model (mnist-vgg), the app's torch thread cap (:func:`regroup_app.servi
                              the sweep: each point as soon as its attack is done)            (no goal)
   * ``ablation_voters_s``    Ablations pos / neg / pos+neg voters, PGD on n = 20, empty cache goal ≤ 2 s
   * ``cw_s``                 C&W preset (5 × 100 steps) on one image (Attack lab)             goal ≤ 2 s
+  * ``adaptive_pgd_s``       the Attack lab's PGD aimed at REGroup (threat ``adaptive``: the whole adaptive
+                             plan, the model's default ε) on one test digit, each embedded MNIST model, the
+                             first ``--adaptive-images`` test digits (the time depends on how long the digit
+                             holds out: the plan stops at its first fooling iterate)             goal ≤ 2 s
 ResNet-50 with random weights and synthetic 1 000-class classifiers (timing does not depend on
 the values; no download):
   * ``resnet50_predict_s``   one 224 × 224 image, REGroup k = 5                              goal ≤ 2 s
@@ -50,8 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 GOALS = {"first_paint_s": 3.0, "predict_all_ranks_s": 1.0, "pgd_s": 2.0, "page_switch_s": 0.5,
          "tsne_add_class_s": 1.5, "resnet50_predict_s": 2.0, "resnet50_layer_ranks_all_classes_s": 5.0,
-         "tsne_open_s": 2.0, "eps_sweep_s": 2.0, "ablation_voters_s": 2.0, "cw_s": 2.0}
-SLOW = ("tsne_open_s", "eps_sweep_s", "ablation_voters_s", "cw_s")
+         "tsne_open_s": 2.0, "eps_sweep_s": 2.0, "ablation_voters_s": 2.0, "cw_s": 2.0, "adaptive_pgd_s": 2.0}
+SLOW = ("tsne_open_s", "eps_sweep_s", "ablation_voters_s", "cw_s", "adaptive_pgd_s")
 """Goals not met on a 2-core CPU (see the README's Speed section for why): their pages show a progress
 bar that names the step under way instead, so they do not decide ``goals_met``."""
 
@@ -97,6 +102,35 @@ def cw(repeats: int) -> dict:
     bundle = regroup_core.load_model("mnist-vgg")
     x, y = mnist_split("test").tensors
     return {"cw_s": _summary(_times(lambda: run_attack(bundle, x[:1], y[:1], "cw"), max(2, repeats // 4)))}
+
+
+def adaptive_pgd(images: int) -> dict:
+    """The Attack lab's adaptive PGD on single digits (no cache: :func:`run_attack` itself), per model and
+    digit: seconds, whether REGroup fell and the plan's run that fooled it."""
+    import regroup_core
+    from regroup_app.state import shipped_classifier
+    from regroup_core.attacks import run_attack
+    from regroup_core.sources.mnist import mnist_split
+
+    x, y = mnist_split("test").tensors
+    times, per_model = [], {}
+    for name in ("mnist-vgg", "mnist-resnet"):
+        bundle = regroup_core.load_model(name)
+        defended = regroup_core.load_defended(bundle, shipped_classifier(name))
+        eps = bundle.spec.default_epsilon_255
+        run_attack(bundle, x[-1:], y[-1:], "pgd", threat="adaptive", defended=defended, epsilon_255=eps)  # warm-up
+        rows = []
+        for i in range(images):
+            t0 = time.perf_counter()
+            result = run_attack(bundle, x[i:i + 1], y[i:i + 1], "pgd", threat="adaptive", defended=defended,
+                                epsilon_255=eps)
+            seconds = time.perf_counter() - t0
+            times.append(seconds)
+            rows.append({"index": i, "seconds": round(seconds, 2), "regroup_fooled": bool(result.success[0])})
+        per_model[name] = {"epsilon_255": eps, "digits": rows}
+    return {"adaptive_pgd_s": {**_summary(times), "max": round(max(times), 4), "by_model": per_model,
+                               "note": "mnist:test digits 0..n-1, one run each, after one warm-up attack on the "
+                                       "last test digit"}}
 
 
 @contextlib.contextmanager
@@ -271,6 +305,9 @@ def main() -> int:
     parser.add_argument("--first-paint-only", action="store_true", help="only the launches in Chromium")
     parser.add_argument("--slow-only", action="store_true",
                         help=f"only the timings that show progress instead of meeting 2 s: {', '.join(SLOW)}")
+    parser.add_argument("--adaptive-images", type=int, default=3,
+                        help="test digits for adaptive_pgd_s, per embedded model (0: skip it)")
+    parser.add_argument("--adaptive-only", action="store_true", help="only adaptive_pgd_s")
     args = parser.parse_args()
     if args.first_paint_only:
         return _report(first_paint(args.paint_runs), args.json)
@@ -283,9 +320,13 @@ def main() -> int:
 
     from regroup_app.services.threads import configure_threads
 
-    details: dict = first_paint(args.paint_runs) if args.paint_runs else {}  # before anything else loads here
-    configure_threads()  # what the app does at start
+    details: dict = first_paint(args.paint_runs) if args.paint_runs and not args.adaptive_only else {}
+    configure_threads()  # what the app does at start (first paint ran before anything else loads here)
     details.update({"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "device": "cpu"})
+    if args.adaptive_images:
+        details.update(adaptive_pgd(args.adaptive_images))
+    if args.adaptive_only:
+        return _report(details, args.json)
     details.update(embedded(args.repeats))
     details.update(experiments_cold(args.repeats))
     details.update(tsne_cold(args.repeats))

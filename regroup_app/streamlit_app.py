@@ -61,6 +61,7 @@ PAGES = [
     st.Page("app_pages/tsne.py", title="t-SNE", icon=":material/scatter_plot:"),
     st.Page("app_pages/classroom.py", title="Voting classroom", icon=":material/how_to_vote:"),
     st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/table_chart:"),
+    st.Page("app_pages/self_test.py", title="Self-test", icon=":material/fact_check:"),
 ]
 
 state().persist_widgets()

@@ -161,6 +161,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="directory for per-rank checkpoints; rerunning the same command resumes a killed run")
     p.add_argument("--checkpoint-every", type=_int(1), default=50, help="steps between checkpoints (default 50)")
     p.add_argument("--seed", type=_SEED, default=0, help="seed of the per-class draw from an image folder/list")
+    p.add_argument("--rule", choices=("paper", "exploring"), default="paper",
+                   help="which samples a class's mixture takes: 'paper' (correctly classified only, Eq. 1; default) "
+                   "or 'exploring' (every labelled sample, to look at the layers of a network that classifies few of "
+                   "them correctly; not the paper's rule, recorded in the file)")
 
     p = sub.add_parser("estimate", help="project time and memory of a full ImageNet fit and evaluation")
     p.add_argument("--model", required=True, type=_typed_model, help=_MODEL_HELP)
@@ -387,7 +391,7 @@ def _fit_options(args: argparse.Namespace, selection: str | None, progress: bool
     return FitOptions(per_class=args.per_class, selection=selection, threshold=args.threshold, k=args.k,
                       on_empty=args.on_empty, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
                       checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, seed=args.seed,
-                      progress=progress)
+                      progress=progress, rule=args.rule)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -416,7 +420,10 @@ def _fit(args: argparse.Namespace) -> int:
         if run.unreadable:
             print(f"skipped {run.unreadable} unreadable image(s) (see the warnings above)")
         if classifiers.excluded:
-            print(f"excluded classes (no fitting sample): {list(classifiers.excluded)}")
+            excluded, names = classifiers.excluded, classifiers.class_names
+            shown = ", ".join(f"{y} ({names[y]})" for y in excluded[:10])
+            more = f" and {len(excluded) - 10} more (listed in the file's 'excluded')" if len(excluded) > 10 else ""
+            print(f"excluded {len(excluded)} class(es) without a fitting sample from every vote: {shown}{more}")
     barrier()
     return 0
 

@@ -4,10 +4,17 @@
 
 For each embedded model at two budgets on the first n = 100 test digits of the headline selection
 (mnist-vgg: 32/255, the headline's, and 44/255, where PGD fools 90 % of its softmax; mnist-resnet: 16/255 and
-21/255, the same two for it; ``--epsilons "mnist-vgg=8,32;mnist-resnet=16"`` chooses others), the rungs of :mod:`regroup_core.experiments.ladder` (the same as
+21/255, the same two for it; ``--epsilons "mnist-vgg=8,32;mnist-resnet=16"`` chooses others), the rungs
+of :mod:`regroup_core.experiments.ladder` (the same as
 ``python -m regroup_core ladder --model M --classifier regroup_core/assets/classifiers/M.safetensors --json``),
 through the shared adversarial cache (the headline's runs are reused). The text between the
-README's ``ladder`` markers is replaced; nothing else is touched.
+README's ``ladder`` markers is replaced; nothing else is touched. The rows also go into the package
+(``regroup_core/assets/app-results/ladder.json``, with each model's weights fingerprint and classifier
+digest), where the app's Benchmark page finds them offline.
+
+    python -m scripts.ladder_results --ship-only docs/results/ladder.json
+
+only writes that packaged copy from a finished run's file (nothing is rerun; the README is left alone).
 """
 
 from __future__ import annotations
@@ -22,13 +29,20 @@ import torch
 from regroup_core import load_defended, load_model
 from regroup_core.experiments import select_correct
 from regroup_core.experiments.ladder import format_ladder, ladder
-from regroup_core.store import AdversarialCache
+from regroup_core.experiments.ladder_file import SHIPPED_NAME, check_rows
+from regroup_core.experiments.markers import replace_marked
+from regroup_core.store import AdversarialCache, classifier_digest
 
 MODELS = ("mnist-vgg", "mnist-resnet")
-BEGIN, END = "<!-- ladder:begin -->", "<!-- ladder:end -->"
+SECTION = "ladder"  # the README markers <!-- ladder:begin/end -->
+SHIPPED = Path("regroup_core/assets/app-results") / SHIPPED_NAME
 
 
-def main() -> int:
+def _classifier(model: str) -> str:
+    return f"regroup_core/assets/classifiers/{model}.safetensors"
+
+
+def _parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--epsilons", default="mnist-vgg=32,44;mnist-resnet=16,21",
@@ -36,46 +50,99 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--readme", type=Path, default=Path("README.md"))
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
-    args = ap.parse_args()
-    t0 = time.time()
-    cache = AdversarialCache.default()
+    ap.add_argument("--shipped", type=Path, default=SHIPPED, help="the copy shipped in the package")
+    ap.add_argument("--costs-from", type=Path, nargs="*", default=[], metavar="LADDER_JSON",
+                    help="ladder.json files of the earlier runs of this script that filled the cache from empty: "
+                         "their per-model seconds, added up, are recorded as the ladder's cost (a rerun on a "
+                         "filled cache costs little)")
+    ap.add_argument("--ship-only", type=Path, default=None, metavar="LADDER_JSON",
+                    help="only write the packaged copy of this finished run's ladder.json (nothing rerun)")
+    return ap.parse_args()
+
+
+def _run(args: argparse.Namespace, cache: AdversarialCache, t0: float) -> dict:
+    """The ladder of every model in ``--epsilons``: the record docs/results/ladder.json holds."""
     epsilons = {name.strip(): [float(e) for e in values.split(",")]
                 for name, values in (part.split("=", 1) for part in args.epsilons.split(";") if part.strip())}
     rows, seconds_by_model = [], {}
     for model in (m for m in MODELS if m in epsilons):
         started = time.time()
         bundle = load_model(model, device="cpu")
-        defended = load_defended(bundle, f"regroup_core/assets/classifiers/{model}.safetensors")
+        defended = load_defended(bundle, _classifier(model))
         test = select_correct(bundle, bundle.spec.test_data, args.n, seed=args.seed, defended=defended)
         rows += ladder(bundle, defended, test, epsilons_255=epsilons[model], cache=cache, seed=args.seed,
                        callback=lambda msg, m=model: print(f"[{time.time() - t0:7.0f}s] {m} {msg}", flush=True))
         seconds_by_model[model] = round(time.time() - started)
-    seconds = time.time() - t0
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ladder.json").write_text(json.dumps({"rows": rows, "seconds": round(seconds),
-                                                             "seconds_by_model": seconds_by_model,
-                                                             "command": "OMP_NUM_THREADS=1 python -m scripts.ladder_results "
-                                                                        f"--n {args.n} --epsilons '{args.epsilons}'"},
-                                                            indent=1))
-    lines = [BEGIN, "", "### What the attacker knows: the ladder", "",
+    return {"rows": rows, "seconds": round(time.time() - t0), "seconds_by_model": seconds_by_model,
+            "command": f"OMP_NUM_THREADS=1 python -m scripts.ladder_results --n {args.n} --epsilons '{args.epsilons}'"}
+
+
+def _costs(paths: list[Path]) -> dict[str, float]:
+    """model → seconds of the earlier runs (``--costs-from``): what the ladder costs on an empty cache."""
+    costs: dict[str, float] = {}
+    for path in paths:  # runs that each filled part of the cache: their costs add up
+        for model, seconds in json.loads(path.read_text()).get("seconds_by_model", {}).items():
+            costs[model] = costs.get(model, 0) + seconds
+    return costs
+
+
+def _cost_text(record: dict) -> str:
+    costs = record.get("empty_cache_seconds") or {}
+    if not costs:
+        return ""
+    each = ", ".join(f"{model} {seconds:,.0f} s".replace(",", " ") for model, seconds in costs.items())
+    return (f" On an empty cache the ladder costs {each} of one CPU thread per model (measured with the two models "
+            "run side by side as two one-thread processes on the project's 2-core machine, colleagues' tests "
+            "running too); half to two thirds of it is HopSkipJump's label queries (the decision rung).")
+
+
+def ship(record: dict, path: Path) -> dict:
+    """Write the packaged copy of ``record`` to ``path``: its rows checked, and per model the weights
+    fingerprint and classifier digest the rows were made with (the app shows a ladder only for those)."""
+    rows = list(check_rows(record.get("rows")))
+    models = {}
+    for model in sorted({r["model"] for r in rows}):
+        bundle = load_model(model, device="cpu")
+        defended = load_defended(bundle, _classifier(model))
+        models[model] = {"fingerprint": bundle.fingerprint, "classifier": classifier_digest(defended.classifiers)}
+    shipped = {**{k: record[k] for k in ("seconds", "seconds_by_model", "command", "empty_cache_seconds")
+                  if k in record},
+               "models": models, "rows": rows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(shipped, indent=1) + "\n")
+    return shipped
+
+
+def _readme_lines(record: dict, cache: AdversarialCache, n: int) -> list[str]:
+    lines = ["", "### What the attacker knows: the ladder", "",
              "Every number here comes from `OMP_NUM_THREADS=1 python -m scripts.ladder_results` (this run: "
-             f"{seconds:.0f} s on 2 shared CPU cores, {cache.hits} of {cache.hits + cache.misses} attack chunks from "
-             "the shared cache; per model: `python -m regroup_core ladder --model M --classifier "
+             f"{record['seconds']:.0f} s on 2 shared CPU cores, {cache.hits} of {cache.hits + cache.misses} attack "
+             "chunks from the shared cache; per model: `python -m regroup_core ladder --model M --classifier "
              "regroup_core/assets/classifiers/M.safetensors --json`). "
-             f"The first {args.n} `mnist:test` digits of the headline. Each rung is the per-image worst case over its "
+             f"The first {n} `mnist:test` digits of the headline. Each rung is the per-image worst case over its "
              "own attacks and every rung below it (who knows more can do what the less informed do); the softmax "
              "column is the undefended network under the same kind of attack aimed at it. HopSkipJump (decision "
              "rung) is a minimisation attack run once; a digit counts as fooled at ε when its adversarial is "
-             "misclassified and within ε in L∞.", ""]
-    lines += format_ladder(rows)
-    lines += ["", END]
-    (args.out / "ladder.md").write_text("\n".join(lines[2:-1]) + "\n")
-    text = args.readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"expected the markers {BEGIN} and {END} in {args.readme}, got none")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    args.readme.write_text(head + "\n".join(lines) + tail)
+             f"misclassified and within ε in L∞.{_cost_text(record)}", ""]
+    return lines + format_ladder(record["rows"]) + [""]
+
+
+def main() -> int:
+    args = _parse()
+    if args.ship_only is not None:
+        ship(json.loads(args.ship_only.read_text()), args.shipped)
+        print(f"wrote {args.shipped}")
+        return 0
+    t0 = time.time()
+    cache = AdversarialCache.default()
+    record = _run(args, cache, t0)
+    record["empty_cache_seconds"] = _costs(args.costs_from)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ladder.json").write_text(json.dumps(record, indent=1))
+    ship(record, args.shipped)
+    lines = _readme_lines(record, cache, args.n)
+    (args.out / "ladder.md").write_text("\n".join(lines[1:-1]) + "\n")
+    replace_marked(args.readme, SECTION, lines)
     print("\n".join(lines))
     return 0
 

@@ -31,10 +31,11 @@ from regroup_core.attacks.selftest import preset_attack, selftest_attack
 from regroup_core.cli import main as cli_main
 from regroup_core.experiments import headline, select_correct
 from regroup_core.experiments.formatting import headline_verdict
+from regroup_core.experiments.markers import replace_marked
 from regroup_core.store import AdversarialCache
 
 MODELS = ("mnist-vgg", "mnist-resnet")
-BEGIN, END = "<!-- attack-results:begin -->", "<!-- attack-results:end -->"
+SECTION = "attack-results"  # the README markers <!-- attack-results:begin/end -->
 ACCEPTANCE_EPSILON = {"mnist-vgg": "32", "mnist-resnet": "16"}
 ACCEPTANCE = ["--attacks", "pgd", "--threat", "adaptive", "--epsilon", "E", "--n", "100"]
 
@@ -111,7 +112,7 @@ def main() -> int:
     (args.out / "headline.json").write_text(json.dumps({"rows": rows, "checks": checks, "selftest": tests}, indent=1,
                                                        default=str))
 
-    lines = [BEGIN, "",
+    lines = ["",
              "Every number in this section comes from",
              "",
              "```bash",
@@ -175,13 +176,8 @@ def main() -> int:
               "a tie; REGroup breaks a tie by the lower class index, which sometimes is the true class. The project "
               "counts a tie as an error (the vote did not name the class); the tie-broken column is an upper bound, "
               "not a robust accuracy (the attack did not try to push past the tie)."]
-    lines += ["", END]
-    text = args.readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"expected the markers {BEGIN} and {END} in {args.readme}, got none")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    args.readme.write_text(head + "\n".join(lines) + tail)
+    lines += [""]
+    replace_marked(args.readme, SECTION, lines)
     print("\n".join(lines))
     return 0
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from regroup_core import defend, fit, load_model
 from regroup_core.cli import main
@@ -91,6 +92,26 @@ def test_own_architecture_from_a_spec_file_api(own_model):
     assert prediction.borda.shape == (4, 3) and bundle.weights == "spec"
 
 
+def test_a_spec_classifier_follows_its_folder_when_moved(own_model, capsys, tmp_path):
+    """The spec's path names the model, but a moved or shared folder is the same model (same weights)."""
+    spec, data = own_model
+    out_file = tmp_path / "own.safetensors"
+    code, out, err = cli(capsys, "fit", "--model", spec, "--data", data / "train", "--per-class", 4, "--k", 2,
+                         "--out", out_file)
+    assert code == 0, err
+    moved = tmp_path / "moved"
+    shutil.copytree(spec.parent, moved)
+    image = next((data / "test" / "circle").glob("*.png"))
+    code, out, err = cli(capsys, "predict", "--model", moved / "model.toml", "--classifier", out_file, "--json", image)
+    assert code == 0, err
+    other = tmp_path / "other"  # same architecture, other weights: still refused, by the fingerprint
+    shutil.copytree(spec.parent, other)
+    weights = load_file(other / "tiny_cnn.safetensors")
+    save_file({k: v + 0.5 if v.is_floating_point() else v for k, v in weights.items()}, other / "tiny_cnn.safetensors")
+    code, out, err = cli(capsys, "predict", "--model", other / "model.toml", "--classifier", out_file, "--json", image)
+    assert code != 0 and "other weights" in err
+
+
 def test_a_folder_whose_names_are_not_the_model_classes_is_one_error(own_model, tmp_path):
     spec, _ = own_model
     for name in ("circle", "square", "hexagon"):
@@ -152,7 +173,8 @@ def test_cifar10_resnet18_real_weights_on_foolbox_samples(capsys, tmp_path):
     code, out, err = cli(capsys, "fit", "--model", "cifar10-resnet18", "--data", "foolbox:cifar10",
                          "--on-empty", "exclude", "--per-class", 5, "--out", out_file)
     assert code == 0, err
-    assert "21 layers, 10 classes, 20 samples" in out and "excluded classes (no fitting sample): [2, 4]" in out
+    assert "21 layers, 10 classes, 20 samples" in out
+    assert "excluded 2 class(es) without a fitting sample from every vote: 2 (bird), 4 (deer)" in out
     code, out, err = cli(capsys, "evaluate", "--model", "cifar10-resnet18", "--classifier", out_file, "--data",
                          "foolbox:cifar10", "--n", 3, "--steps", 3, "--epsilon", 8, "--attacks", "pgd",
                          "--out", tmp_path / "e", "--json")

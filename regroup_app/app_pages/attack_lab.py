@@ -125,7 +125,7 @@ def body() -> None:
                    f"({verdicts.label_text(bundle, label)}) as the label to move away from.")
     linked = links.take("run") == "1" and link_may_run(request)  # a shared link shows its result again
     if st.button("Run attack", type="primary", key="attack-run") or linked:
-        with st.spinner(attacking.running_text(request)):
+        with widgets.step_progress(attacking.running_text(request)):  # names the adaptive plan's run too
             remember_attack(image, x, int(label), request)
     _result(bundle, image, x, request)
 

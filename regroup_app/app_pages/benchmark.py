@@ -1,5 +1,7 @@
 """Benchmark: an attack table (attacks × threat models) with progress, shown like the paper's
-Table 2 with 95 % intervals, downloadable as CSV, JSON or one self-contained HTML report."""
+Table 2 with 95 % intervals, downloadable as CSV, JSON or one self-contained HTML report; below it
+the attacker-knowledge ladder (shipped results; here rather than on Ablations because it is an
+evaluation of attacks by threat model, like the table, while Ablations takes REGroup's parts apart)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from regroup_app.services.threads import all_cores
 from regroup_app.state import state
 from regroup_app.ui import glossary, links, plots, report, widgets
 from regroup_app.ui.guard import require_defended, run_page
+from regroup_app.ui.ladder_chart import ladder_section
 from regroup_app.ui.synced import synced
 from regroup_core import ModelBundle, REGroup
 from regroup_core.experiments import format_attack_table, format_robust_curves
@@ -166,10 +169,8 @@ def _downloads(bundle: ModelBundle, defended: REGroup, params: dict[str, Any], r
         icon=":material/description:")
 
 
-def body() -> None:
-    st.title("Benchmark")
-    glossary.intro("benchmark")
-    bundle, defended = require_defended()
+def _attack_table(bundle: ModelBundle, defended: REGroup) -> None:
+    """The form, the table (stored, shipped or run on a click), its chart and downloads."""
     attacks, threats, n, eps = _form(bundle)
     links.publish(with_image=False)
     jobs = [(a, t) for a in attacks for t in threats if attacking.applicable(a, t)]
@@ -193,6 +194,15 @@ def body() -> None:
     fig = _chart(df, n, bundle.spec)
     st.plotly_chart(fig, width="stretch", key="chart-bench")
     _downloads(bundle, defended, params, rows, df, (table, curves, fig))
+
+
+def body() -> None:
+    st.title("Benchmark")
+    glossary.intro("benchmark")
+    bundle, defended = require_defended()
+    _attack_table(bundle, defended)
+    st.divider()
+    ladder_section(bundle, defended)  # shipped results, below the table: visible whatever the form says
 
 
 run_page(body)

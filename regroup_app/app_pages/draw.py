@@ -130,7 +130,7 @@ def _attack(bundle: ModelBundle, image: CurrentImage, x: np.ndarray, pred: Predi
     linked = links.take("run") == "1" and link_may_run(request)  # a shared link shows its attack again
     c4.write("")
     if c4.button("Attack", type="primary", key="draw-run") or linked:
-        with st.spinner(attacking.running_text(request)):
+        with widgets.step_progress(attacking.running_text(request)):  # names the adaptive plan's run too
             remember_attack(image, x, attacked_label, request)
     run = state().last_attack
     shown = run is not None and run.settings.get("page") == request.link()

@@ -217,7 +217,7 @@ def step_adaptive(bundle: ModelBundle, defended: REGroup, image: CurrentImage, x
         "**adaptive** attack follows the gradient of a smooth stand-in for it — every voter's KL divergences "
         f"turned into soft preferences — with the same budget (ε = {case.epsilon_255:g}/255) and seed. "
         "REGroup's exact vote then judges the result.")
-    with st.spinner("Attacking REGroup (adaptive)…"):
+    with widgets.step_progress("Attacking REGroup (adaptive)…"):
         result, pred, outcome = tour.attacked(x, image.label, "adaptive")
     _attack_view(bundle, x, result, outcome, "adaptive")
     st.dataframe(_ballot_change(bundle, clean, pred, image.label), hide_index=True, width="stretch")

@@ -73,7 +73,9 @@ def running_text(request: AttackChoice) -> str:
     params = lib.get_preset(request.attack).params
     steps = request.steps if request.steps is not None else params.get("steps")
     rounds = params.get("binary_search_steps")
-    work = f"{rounds} binary-search rounds × {steps} steps" if rounds and steps else f"{steps} steps" if steps else ""
+    # "per run": PGD restarts on images not yet fooled, and the adaptive plan chains several runs
+    work = f"{rounds} binary-search rounds × {steps} steps" if rounds and steps else \
+        f"{steps} steps per run" if steps else ""
     return f"Running {request.attack} ({request.threat}){': ' + work if work else ''} on one image…"
 
 

@@ -82,6 +82,9 @@ INTROS: dict[str, tuple[str, str]] = {
              "Add a class, switch the overlay on, and click an adversarial point to see its image."),
     "classroom": ("The 2k real ballots of one image under Borda, plurality and Copeland voting.",
                   "Rewrite one voter's ballot and count how many voters an attacker must control."),
+    "self_test": ("Whether an attack is strong enough to trust: it must find adversarial examples that are known "
+                  "to exist.",
+                  "Run PGD, then the same with Steps = 1: the weakened attack should come out WEAK."),
     "benchmark": ("An attacks × threat-models table like the paper's Table 2, with 95 % intervals.",
                   "Run DeepFool under transfer and adaptive on 20 images and compare REGroup's columns."),
 }

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import streamlit as st
 
 from regroup_core import ModelBundle
 from regroup_core.attacks.cost import LINK_CAP, over_link_cap
@@ -17,7 +16,7 @@ from ..services.cache import predict_ranks
 from ..state import AttackChoice, CurrentImage, LastAttack, image_tensor, state
 from . import links
 from .text import md
-from .widgets import ensure_image
+from .widgets import ensure_image, step_progress
 
 __all__ = ["attack_from_link", "attack_params", "image_and_attack", "link_may_run", "remember_attack"]
 
@@ -87,7 +86,7 @@ def attack_from_link(bundle: ModelBundle, image: CurrentImage | None) -> None:
     label = image.label
     if label is None:
         label = int(predict_ranks(state().model_choice, x[None]).softmax_labels[0])
-    with st.spinner(f"Reproducing the link's {request.attack} ({request.threat}) attack…"):
+    with step_progress(f"Reproducing the link's {request.attack} ({request.threat}) attack…"):
         remember_attack(image, x, int(label), request)
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 from regroup_core import ModelBundle, Prediction
 from regroup_core.analysis.outcome import verdict
 from regroup_core.errors import RegroupError
+from regroup_core.run.progress import listen_steps
 from regroup_core.sources.models import ModelKind
 
 from ..services import gallery
@@ -25,7 +26,8 @@ from .text import bounded, md
 from .verdicts import label_text, tie_text
 
 __all__ = ["IMAGE_SOURCES", "UNKNOWN", "amplified", "class_picker", "ensure_image", "image_picker", "png_bytes",
-           "prediction_bars", "progress_callback", "status_progress", "restore_image_source", "to_pil"]
+           "prediction_bars", "progress_callback", "restore_image_source", "status_progress", "step_progress",
+           "to_pil"]
 
 
 def to_pil(x: np.ndarray, *, size: int | None = None) -> Image.Image:
@@ -224,6 +226,27 @@ def status_progress(label: str, first_step: str = "") -> Iterator[Callable[[int,
             raise
         bar.empty()
         box.update(label=f"{label}: done", state="complete", expanded=False)
+
+
+@contextlib.contextmanager
+def step_progress(title: str) -> Iterator[None]:
+    """While the block runs, a status box titled ``title`` whose progress bar names the step under way
+    (what the library reports with :func:`regroup_core.run.progress.report_step`, e.g. the adaptive plan's
+    runs); cleared when the block ends."""
+    slot = st.empty()
+    with slot.container():
+        status = st.status(title, state="running", expanded=True)
+        bar = status.progress(0.0, text="starting…")
+
+    def heard(done: int, total: int, message: str) -> None:
+        status.update(label=f"{title} {md(message, 300)}")  # the label too: it shows even if the box is folded
+        bar.progress(min(1.0, done / total) if total else 0.0, text=md(message, 300))
+
+    try:
+        with listen_steps(heard):
+            yield
+    finally:
+        slot.empty()
 
 
 def progress_callback(text: str) -> tuple[Any, Callable[[int, int, str], None]]:

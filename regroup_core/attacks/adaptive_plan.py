@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from ..engine import REGroup
+from ..run.progress import report_step
 from .adaptive import random_delta
 from .apgd import apgd, project
 from .exact_search import exact_search
@@ -206,6 +207,8 @@ def run_plan(defended: REGroup, x: torch.Tensor, labels: torch.Tensor, *, norm: 
         if len(sub) == 0:
             break
         ds = sub.to(x.device)
+        report_step(r, len(plan_runs), f"adaptive plan, run {r + 1} of {len(plan_runs)} ({run.name}): REGroup "
+                                       f"still holds on {len(sub)} of {n} image(s)")
         aim = targets if targets is not None else (wrong[:, run.target_rank - 1] if run.target_rank else None)
         if run.start == "best":
             adv, hit, used = exact_search(defended, x[ds], best.x[ds], labels[sub], None if aim is None else aim[sub],

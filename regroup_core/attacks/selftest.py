@@ -41,7 +41,7 @@ from .apgd import project
 from .specs import Norm
 
 __all__ = ["CONTROL_VERTICES", "MIN_TASKS", "PASS_SHARE", "SelfTestRow", "Task", "binarized", "plant",
-           "selftest_attack", "verdict"]
+           "selftest_attack", "selftest_threat", "verdict"]
 
 PASS_SHARE = 0.95
 """Share of the meaningful tasks an attack must solve to PASS."""
@@ -205,7 +205,7 @@ def selftest_attack(defended: REGroup, images: torch.Tensor, labels: torch.Tenso
                        verdict=verdict(found, tasks), seconds=round(time.perf_counter() - t0, 1))
 
 
-def _threat(preset_name: str) -> str | None:
+def selftest_threat(preset_name: str) -> str | None:
     """The threat model an attack on REGroup runs under: adaptive (gradients), blackbox (queries),
     or None (it cannot aim at REGroup, or has no pixel budget)."""
     from .runner import applicable
@@ -225,7 +225,7 @@ def preset_attack(bundle, preset_name: str, *, seed: int = 0, steps: int | None 
     on the modified REGroup, exactly as the evaluation runs it on REGroup."""
     from .runner import run_attack
 
-    threat = _threat(preset_name)
+    threat = selftest_threat(preset_name)
     if threat is None:
         from ..errors import DataError
 

@@ -187,6 +187,15 @@ _PGD = {"steps": 40, "abs_stepsize": 0.01, "random_start": True, "restarts": 1, 
 _CW = {"binary_search_steps": 5, "steps": 100, "paper_steps": 1000, "stepsize": 0.05, "paper_stepsize": 0.005,
        "confidence": 0.0, "initial_const": 1.0, "paper_initial_const": 0.01, "abort_early": True}
 
+
+def _pmf_match(name: str, steps: int, target_classes: int, *, description: str, keep_softmax: bool = False,
+               targeted: bool = False) -> AttackSpec:
+    """A feature-space preset (:mod:`~regroup_core.attacks.pmf_match`): L∞, fixed budget, 4/255 by default."""
+    return AttackSpec(name, Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
+                      {"steps": steps, "target_classes": target_classes, "keep_softmax": keep_softmax},
+                      targeted=targeted, description=description)
+
+
 PRESETS: Mapping[str, AttackSpec] = MappingProxyType({p.name: p for p in (
     AttackSpec("pgd", Method.PGD_LINF, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0, _PGD,
                  description="PGD L∞ ε=4/255, 40 steps of 0.01, random start (Table 2)"),
@@ -227,6 +236,11 @@ PRESETS: Mapping[str, AttackSpec] = MappingProxyType({p.name: p for p in (
                  {"steps": 10, "initial_gradient_eval_steps": 50, "max_gradient_eval_steps": 200,
                   "gamma": 1.0},
                  description="HopSkipJump L2, 10 steps of ≤200 queries (not in the paper)"),
+    AttackSpec("hopskipjump-linf", Method.HOPSKIPJUMP, AttackFamily.DECISION, Norm.LINF, Budget.MINIMAL, None,
+                 {"steps": 40, "initial_gradient_eval_steps": 50, "max_gradient_eval_steps": 200,
+                  "gamma": 1.0, "constraint": "linf"},
+                 description="HopSkipJump L∞, 40 steps of ≤200 queries (not in the paper; the label-only attack "
+                             "whose distance is the L∞ budget's)"),
     AttackSpec("spatial", Method.SPATIAL, AttackFamily.DECISION, Norm.SPATIAL, Budget.NONE, None,
                  {"max_translation": 5.0, "max_rotation": 5.0, "num_translations": 11, "num_rotations": 11,
                   "grid_search": True},
@@ -257,15 +271,12 @@ PRESETS: Mapping[str, AttackSpec] = MappingProxyType({p.name: p for p in (
                {"steps": 100, "alpha_init": 1.0, "gamma_init": 0.05, "gamma_final": 0.001,
                 "binary_search_steps": 10},
                description="Fast Minimum-Norm attack L2 (adv-lib), 100 steps (not in the paper)"),
-    AttackSpec("pmf-match", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
-               {"steps": 50, "target_classes": 9, "keep_softmax": False},
-               description="feature-space attack: every voter's PMF toward a wrong class's mixtures (Σ log KL), "
-                           "APGD 50 steps per class, every wrong class in turn; adaptive only (not in the paper)"),
-    AttackSpec("pmf-match-targeted", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
-               {"steps": 100, "target_classes": 1, "keep_softmax": False}, targeted=True,
+    _pmf_match("pmf-match", 50, 9, description="feature-space attack: every voter's PMF toward a wrong class's "
+               "mixtures (Σ log KL), APGD 50 steps per class, every wrong class in turn; adaptive only (not in the "
+               "paper)"),
+    _pmf_match("pmf-match-targeted", 100, 1, targeted=True,
                description="feature-space attack toward a random target class, APGD 100 steps; adaptive only"),
-    AttackSpec("pmf-match-softmax", Method.PMF_MATCH, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,
-               {"steps": 50, "target_classes": 9, "keep_softmax": True},
+    _pmf_match("pmf-match-softmax", 50, 9, keep_softmax=True,
                description="feature-space attack that keeps the undefended softmax right (REGroup-only failures); "
                            "adaptive only"),
     AttackSpec("autoattack", Method.AUTOATTACK, AttackFamily.GRADIENT, Norm.LINF, Budget.FIXED, 4.0,

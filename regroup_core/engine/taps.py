@@ -29,13 +29,14 @@ __all__ = ["WORKSPACE_ELEMENTS", "Accumulators", "capture", "reduce_accumulators
 
 _HALF = (torch.float16, torch.bfloat16)
 
-WORKSPACE_ELEMENTS = 1 << 22
-"""Scratch size for the clamped chunks (16 MiB of float32). Every chunk costs two clamps and two sums,
-each a parallel op with a fixed cost (the threads fork and join): with 1 MiB a ResNet-50 batch of 16
-took 722 chunks (2 888 ops) per forward, with 16 MiB 74 (296 ops); on a busy 2-core machine the
-fixed cost outweighed the cache the small buffer saved (``python -m benchmarks.bench_inference
---workspace 262144`` runs the old size). The sums are the same bits whatever the size (each row is
-reduced whole by one op; ``tests/engine/test_taps.py`` checks it)."""
+WORKSPACE_ELEMENTS = 1 << 18
+"""Scratch size for the clamped chunks (1 MiB of float32). A chunk and its clamped copies then stay in a
+core's L2 cache, so each map is read from memory once; every chunk costs two clamps and two sums, each a
+parallel op with a fixed cost (the threads fork and join). Measured with ``python -m benchmarks.bench_inference
+--workspace N`` (ResNet-50, batch 16, 2 cores): 1 MiB beats 0.5, 2, 4 and 16 MiB on a quiet or moderately loaded
+machine; only on a heavily oversubscribed one (load 10+) does the fork-and-join cost of the 722 chunks per
+forward make 16 MiB (74 chunks) faster. The sums are the same bits whatever the size (each row is reduced
+whole by one op; ``tests/engine/test_taps.py`` checks it)."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -53,10 +54,36 @@ def kl_divergences(pmf: torch.Tensor, class_pmfs: torch.Tensor, class_neg_entrop
 
 def stable_ranks(scores: torch.Tensor, descending: bool = False) -> torch.Tensor:
     """1-based ranks along the last dim; ascending scores by default; ties → lower index first."""
+    if _numpy_sortable(scores, descending):
+        return _cpu_stable_ranks(scores)
     order = torch.argsort(scores, dim=-1, descending=descending, stable=True)
     m = scores.shape[-1]
     positions = torch.arange(1, m + 1, device=scores.device, dtype=torch.int32).expand_as(order)
     return torch.empty(order.shape, dtype=torch.int32, device=scores.device).scatter_(-1, order, positions)
+
+
+def _numpy_sortable(scores: torch.Tensor, descending: bool) -> bool:
+    return (not descending and scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.float64)
+            and scores.dim() >= 1 and scores.numel() > 0 and not scores.requires_grad)
+
+
+def _cpu_stable_ranks(scores: torch.Tensor) -> torch.Tensor:
+    """:func:`stable_ranks` on the CPU, the same ranks ~3x faster (ranking every layer of a ResNet-50 for
+    ImageNet sorts 1 728 rows of 1 000 scores per batch of 16: ``benchmarks/bench_inference.py``).
+
+    NumPy's default sort is vectorised but not stable; a stable sort differs from it only on rows
+    with equal (or NaN) scores, so those rows, and only those, are sorted again stably.
+    """
+    m = scores.shape[-1]
+    values = scores.detach().contiguous().numpy().reshape(-1, m)
+    order = np.argsort(values, axis=-1)
+    ordered = np.take_along_axis(values, order, axis=-1)
+    redo = (ordered[:, 1:] == ordered[:, :-1]).any(axis=-1) | np.isnan(ordered[:, -1])
+    if redo.any():
+        order[redo] = np.argsort(values[redo], axis=-1, kind="stable")
+    ranks = np.empty(order.shape, dtype=np.int32)
+    np.put_along_axis(ranks, order, np.arange(1, m + 1, dtype=np.int32)[None, :], axis=-1)
+    return torch.from_numpy(ranks).view(scores.shape)
 
 
 def borda_points(ranks: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -1,13 +1,16 @@
 """Progress reporting shared by every long loop: a tqdm bar on the terminal and/or a callback
-(the app's progress bars), with one signature everywhere."""
+(the app's progress bars), with one signature everywhere; and the *steps* of one long call (the adaptive
+plan's runs) for whoever listens (:func:`listen_steps`), without threading a callback through every layer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from tqdm.auto import tqdm
 
-__all__ = ["Progress", "Reporter"]
+__all__ = ["Progress", "Reporter", "listen_steps", "report_step"]
 
 Progress = Callable[[int, int, str], None]
 """``callback(done, total, message)``, called as work advances (``total`` may be 0 when unknown)."""
@@ -46,3 +49,25 @@ class Reporter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_STEP_LISTENER: ContextVar[Progress | None] = ContextVar("regroup_step_listener", default=None)
+"""Who hears :func:`report_step` in this thread/context (a context variable: each app session's
+script thread has its own, so one session never sees another's steps)."""
+
+
+@contextmanager
+def listen_steps(callback: Progress) -> Iterator[None]:
+    """Within the block, :func:`report_step` calls ``callback(done, total, message)`` (this context only)."""
+    token = _STEP_LISTENER.set(callback)
+    try:
+        yield
+    finally:
+        _STEP_LISTENER.reset(token)
+
+
+def report_step(done: int, total: int, message: str) -> None:
+    """Say which step of a long call is under way (nothing happens when nobody listens)."""
+    listener = _STEP_LISTENER.get()
+    if listener is not None:
+        listener(done, total, message)

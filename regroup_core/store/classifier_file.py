@@ -270,8 +270,12 @@ def load_classifiers(path: str | os.PathLike[str]) -> GenerativeClassifiers:
 
 def check_compatible(classifiers: GenerativeClassifiers, *, model_id: str, fingerprint: str,
                      layers: tuple[LayerInfo, ...], class_names: tuple[str, ...]) -> None:
-    """Raise :class:`ClassifierFileError` unless ``classifiers`` were fitted on this model."""
-    if classifiers.model_id != model_id:
+    """Raise :class:`ClassifierFileError` unless ``classifiers`` were fitted on this model.
+
+    A spec-file model is named by its spec's path, which changes when its folder is moved or shared;
+    two spec models are the same model when their weights (the fingerprint), classes and layers are,
+    wherever their folders lie."""
+    if classifiers.model_id != model_id and not (_is_spec(classifiers.model_id) and _is_spec(model_id)):
         raise ClassifierFileError(f"expected a classifier fitted on model '{model_id}', "
                                   f"got one fitted on '{classifiers.model_id}'")
     if classifiers.fingerprint != fingerprint:
@@ -298,3 +302,7 @@ def check_compatible(classifiers: GenerativeClassifiers, *, model_id: str, finge
         raise ClassifierFileError(f"expected the {len(layers)} tapped layers of '{model_id}' in network order, got "
                                   f"{len(classifiers.layers)} layers"
                                   f"{'' if len(classifiers.layers) != len(layers) else ' in another order'}; refit it")
+
+
+def _is_spec(model_id: str) -> bool:
+    return model_id.startswith("spec:")

@@ -136,3 +136,32 @@ def test_regroup_fooled_counts_a_borda_tie_as_fooled_and_a_tied_target_as_not_re
     x = torch.zeros(2, 1, 4, 4)
     assert regroup_fooled(defended, x, torch.tensor([0, 0])).tolist() == [True, False]
     assert regroup_fooled(defended, x, torch.tensor([0, 0]), targets=torch.tensor([0, 0])).tolist() == [False, True]
+
+
+def test_the_plan_names_each_run_to_whoever_listens_in_its_own_thread_only():
+    import threading
+
+    from regroup_core.run.progress import listen_steps, report_step
+
+    _, defended = tiny()
+    x, y = tiny_batch(4, seed=21)
+    plan = AdaptivePlan(steps=3, target_steps=2, target_classes=1, restarts=0, search_queries=5)
+    heard: list[tuple[int, int, str]] = []
+    other: list[str] = []
+
+    def elsewhere() -> None:  # another session's thread: steps reported there are not heard here
+        report_step(0, 1, "another session's step")
+        other.append("ran")
+
+    with listen_steps(lambda done, total, msg: heard.append((done, total, msg))):
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+        out = run_plan(defended, x, y, norm="linf", epsilon=0.2, plan=plan)
+    names = [r.name for r in runs(plan, transfer_start=False, targeted=False)]
+    assert other == ["ran"] and heard, heard
+    assert all(msg.startswith(f"adaptive plan, run {done + 1} of {len(names)} ({names[done]})")
+               for done, _, msg in heard)
+    assert [done for done, _, _ in heard] == list(range(len(heard)))
+    assert len(heard) == len(names) or out.fooled.all()  # every run named, unless all images fell early
+    report_step(0, 1, "nobody listens")  # outside the block: nothing happens, nothing fails

@@ -10,7 +10,8 @@ from regroup_core.errors import DataError
 
 def test_preset_names_are_the_documented_ids():
     assert set(preset_names()) == {"pgd", "pgd-l2", "deepfool", "cw", "ead", "pgd-targeted", "cw-targeted", "pgd-hc",
-                                   "pgd-hc-targeted", "boundary", "hopskipjump", "spatial", "spsa", "apgd-ce", "apgd-t",
+                                   "pgd-hc-targeted", "boundary", "hopskipjump", "hopskipjump-linf", "spatial", "spsa",
+                                   "apgd-ce", "apgd-t",
                                    "square", "trust-region", "fmn", "fmn-l2", "pmf-match", "pmf-match-targeted",
                                    "pmf-match-softmax", "autoattack"}
 
@@ -26,10 +27,12 @@ def test_epsilon_is_converted_from_the_0_255_scale():
 def test_preset_flags():
     assert {n for n, p in PRESETS.items() if p.targeted} == {"pgd-targeted", "cw-targeted", "pgd-hc-targeted",
                                                              "pmf-match-targeted"}
-    assert {n for n, p in PRESETS.items() if p.decision_based} == {"boundary", "hopskipjump", "spatial"}
+    assert {n for n, p in PRESETS.items() if p.decision_based} == {"boundary", "hopskipjump", "hopskipjump-linf",
+                                                                   "spatial"}
     assert {n for n, p in PRESETS.items() if p.family is AttackFamily.SCORE} == {"spsa", "square"}
     assert {n for n, p in PRESETS.items() if p.budget == "minimal"} == {"deepfool", "cw", "ead", "cw-targeted",
-                                                                         "boundary", "hopskipjump", "trust-region",
+                                                                         "boundary", "hopskipjump", "hopskipjump-linf",
+                                                                         "trust-region",
                                                                          "fmn", "fmn-l2"}
     assert get_preset("pgd-hc").min_confidence == 0.9
 

@@ -58,6 +58,41 @@ def test_ranks_equal_loop_including_ties():
     assert stable_ranks(torch.tensor([[0.5, 0.5, 0.1]])).tolist() == [[2, 3, 1]]
 
 
+def _torch_stable_ranks(scores: torch.Tensor) -> torch.Tensor:
+    order = torch.argsort(scores, dim=-1, stable=True)
+    positions = torch.arange(1, scores.shape[-1] + 1, dtype=torch.int32).expand_as(order)
+    return torch.empty(order.shape, dtype=torch.int32).scatter_(-1, order, positions)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_cpu_fast_path_equals_torch_stable_sort(seed):
+    """The NumPy path re-sorts tied rows stably: ties, ±inf, NaN and ±0 must rank as torch's stable sort."""
+    g = torch.Generator().manual_seed(seed)
+    shape = [(1,), (7,), (3, 9), (2, 4, 33), (16, 6, 100)][seed % 5]
+    if seed % 3 == 0:  # many exact ties
+        scores = torch.randint(0, 3, shape, generator=g).double()
+    else:
+        scores = torch.randn(shape, generator=g, dtype=torch.float64)
+    flat = scores.view(-1)
+    if seed % 4 == 1:
+        flat[::3] = math.inf
+    if seed % 5 == 2:
+        flat[1::4] = math.nan
+    if seed % 6 == 3:
+        flat[::2] = -0.0
+        flat[1::2] = 0.0
+    if seed % 2:
+        scores = scores.float()
+    got = stable_ranks(scores)
+    assert got.dtype == torch.int32 and got.shape == scores.shape
+    assert torch.equal(got, _torch_stable_ranks(scores))
+
+
+def test_cpu_fast_path_on_a_noncontiguous_view():
+    scores = torch.randn(5, 8, dtype=torch.float64).t()
+    assert torch.equal(stable_ranks(scores), _torch_stable_ranks(scores.contiguous()))
+
+
 @pytest.mark.parametrize("variant", list(Variant))
 @pytest.mark.parametrize("k", [1, 3, 6])
 def test_borda_aggregation_equals_loop(variant, k):

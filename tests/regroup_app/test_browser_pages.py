@@ -17,9 +17,10 @@ from browser_helpers import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, app_server, req
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PAGES = ("", "model", "attack_lab", "draw", "layer_ranks", "ablations", "tsne", "classroom", "benchmark")
+PAGES = ("", "model", "attack_lab", "draw", "layer_ranks", "ablations", "tsne", "classroom", "benchmark", "self_test")
 KNOWN = ("model", "weights", "image", "attack", "threat", "epsilon", "steps", "seed", "target", "k", "classes", "n",
-         "run", "label", "show", "voter", "promote", "attacks", "threats", "layer", "view", "adversarial", "step")
+         "run", "label", "show", "voter", "promote", "attacks", "threats", "layer", "view", "adversarial", "step",
+         "epsilons")
 EXTERNAL = "198.51.100.7"  # TEST-NET-2: nothing answers there, and no request may even be attempted
 MARKUP = (f"`![t](http://{EXTERNAL}/m.png)`", f"[x](http://{EXTERNAL})", f"<img src=http://{EXTERNAL}/i.png>",
           f"http://{EXTERNAL}/x.png", ":red[x] $x^2$ **b**", "‮gnp.exe", "\x00\x1b[31m", "pgd," * 300)

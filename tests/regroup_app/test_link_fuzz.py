@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from apptest_helpers import ENTRY
 
-PAGES = ("tour", "model", "attack_lab", "draw", "layer_ranks", "ablations", "tsne", "classroom", "benchmark")
+PAGES = ("tour", "model", "attack_lab", "draw", "layer_ranks", "ablations", "tsne", "classroom", "benchmark",
+         "self_test")
 KNOWN = ("model", "weights", "image", "attack", "threat", "epsilon", "steps", "seed", "target", "k", "classes", "n",
-         "run", "label", "show", "voter", "promote", "attacks", "threats", "layer", "view", "adversarial", "step")
+         "run", "label", "show", "voter", "promote", "attacks", "threats", "layer", "view", "adversarial", "step",
+         "epsilons")
 HOSTILE = ("`![t](http://198.51.100.7/m.png)`", "[x](http://198.51.100.7)", "http://198.51.100.7/x.png",
            "<img src=http://198.51.100.7/i.png>", ":red[x] $x^2$ **b**", "9" * 5000, "1e309", "-0", "nan",
            "0,0,0,1", "pgd," * 400, "drawing:" + "A" * 7000, "mnist:test:" + "9" * 600, "../../etc/passwd",

@@ -115,4 +115,4 @@ def test_attack_spinner_names_the_work():
     assert running_text(AttackChoice("cw", "transfer")) == \
         "Running cw (transfer): 5 binary-search rounds × 100 steps on one image…"
     assert running_text(AttackChoice("pgd", "adaptive", epsilon=44.0, steps=7)) == \
-        "Running pgd (adaptive): 7 steps on one image…"
+        "Running pgd (adaptive): 7 steps per run on one image…"

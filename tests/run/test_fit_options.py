@@ -67,12 +67,14 @@ def test_the_cli_hands_every_fit_option_to_the_loop(tmp_path, reaching, monkeypa
     write_folder(tmp_path / "data", n=8, seed=0)
     argv = ["fit", "--model", "mnist-vgg", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "c.safetensors"),
             "--per-class", "3", "--k", "2", "--threshold", "0.5", "--on-empty", "exclude", "--batch-size", "7",
-            "--workers", "1", "--checkpoint", str(tmp_path / "ck"), "--checkpoint-every", "9", "--seed", "4"]
+            "--workers", "1", "--checkpoint", str(tmp_path / "ck"), "--checkpoint-every", "9", "--seed", "4",
+            "--rule", "exploring"]
     with pytest.raises(reached):
         cli.main(argv)
     got = seen[-1]
     assert (got.per_class, got.k, got.threshold, got.on_empty, got.batch_size, got.workers, got.checkpoint,
-            got.checkpoint_every, got.seed) == (3, 2, 0.5, "exclude", 7, 1, str(tmp_path / "ck"), 9, 4)
+            got.checkpoint_every, got.seed, got.rule) == (3, 2, 0.5, "exclude", 7, 1, str(tmp_path / "ck"), 9, 4,
+                                                          "exploring")
 
 
 def test_an_unknown_fit_option_is_a_clear_error():

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ...rng import global_rng
+from ...run.progress import report_step
 from ..specs import Method
 from ..threats import ThreatModel
 from .base import Adapter, AttackJob, Extras, Target, fooled, register
@@ -56,7 +57,8 @@ def _make(method: Method, p: dict[str, Any]) -> Any:
                                                         step_adaptation=p["step_adaptation"]),
         Method.HOPSKIPJUMP: lambda: attacks.HopSkipJumpAttack(
             steps=p["steps"], initial_gradient_eval_steps=p["initial_gradient_eval_steps"],
-            max_gradient_eval_steps=p["max_gradient_eval_steps"], gamma=p["gamma"]),
+            max_gradient_eval_steps=p["max_gradient_eval_steps"], gamma=p["gamma"],
+            constraint=p.get("constraint", "l2")),
         Method.SPATIAL: lambda: attacks.SpatialAttack(
             max_translation=p["max_translation"], max_rotation=p["max_rotation"],
             num_translations=p["num_translations"], num_rotations=p["num_rotations"], grid_search=p["grid_search"]),
@@ -100,6 +102,8 @@ def _pgd(job: AttackJob, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | Non
     if job.threat is not ThreatModel.ADAPTIVE:
         return _transfer_pgd(job, x, y, t, eps, seed), {}
     softmax = Target(job.softmax, None, job.target.device, job.target.num_classes)
+    if job.params.get("transfer_start"):
+        report_step(0, 0, "a PGD start on the undefended softmax (the plan's transfer start)")
     start = _transfer_pgd(job.on(softmax), x, y, t, eps, seed) if job.params.get("transfer_start") else None
     return adaptive_pgd_batch(job, x, y, t, eps, seed, start)
 

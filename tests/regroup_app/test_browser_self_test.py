@@ -1,0 +1,47 @@
+"""In Chromium: the Self-test page runs the weakened attack on a click, names the step while it runs and
+shows WEAK; the Benchmark page's ladder section shows the shipped ladder or, where none ships yet, the
+command that makes it. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import pytest
+
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, app_server, require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _settle(page, timeout_ms: int = 240_000) -> None:
+    page.wait_for_timeout(800)  # let the rerun start (the state is notRunning before it does)
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def test_self_test_and_ladder_in_chromium(tmp_path):
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with app_server(tmp_path / "cache", ARTIFACTS / "server-self-test.log") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.goto(f"{url}/self_test?model=mnist-vgg&attacks=pgd&epsilons=32,44&n=5&steps=1")
+        _settle(page)
+        page.get_by_role("button", name="Run the self-test").click()
+        progress = page.get_by_text("image 1 of 5").first
+        progress.wait_for(timeout=60_000)  # the bar names attack, budget and image while it runs
+        _settle(page)
+        assert page.locator("[data-testid=stException]").count() == 0
+        text = page.locator("[data-testid=stMain]").inner_text()
+        assert "WEAK" in text and "pgd (steps=1) at ε = 44/255: found" in text, text[-2000:]
+        page.screenshot(path=str(ARTIFACTS / "self-test.png"))
+        page.goto(f"{url}/benchmark")
+        _settle(page)
+        main = page.locator("[data-testid=stMain]")
+        main.get_by_text("What the attacker knows: the ladder").wait_for()
+        text = main.inner_text()
+        shipped = page.locator(".js-plotly-plot", has_text="as the attacker learns more").count()
+        assert shipped == 1 or "python -m regroup_core ladder --model mnist-vgg" in text, text[-2000:]
+        assert page.locator("[data-testid=stException]").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "benchmark-ladder.png"))
+        browser.close()
