@@ -91,9 +91,9 @@ def _cost_text(record: dict) -> str:
     if not costs:
         return ""
     each = ", ".join(f"{model} {seconds:,.0f} s".replace(",", " ") for model, seconds in costs.items())
-    return (f" On an empty cache the ladder costs {each} of one CPU thread per model (measured with the two models "
-            "run side by side as two one-thread processes on the project's 2-core machine, colleagues' tests "
-            "running too); half to two thirds of it is HopSkipJump's label queries (the decision rung).")
+    return (f" On an empty cache the ladder costs {each} (wall clock of one-thread processes, the two models side "
+            "by side on the project's 2-core machine with colleagues' tests running; the sum of the runs that filled "
+            "the cache); about three quarters of it is HopSkipJump's label queries (the decision rung, L2 and L∞).")
 
 
 def ship(record: dict, path: Path) -> dict:

@@ -141,8 +141,8 @@ def reading(row: dict[str, Any], *, first: bool, below: float | None = None) -> 
     weak = ""
     if below is not None and row["regroup_own"] >= below + 10:
         weak = (" These attacks alone are far weaker than the rungs below at this budget: the rung's figure is "
-                "carried by the rungs below, and a stronger attack of this kind (more queries, an L∞ variant) "
-                "may go lower.")
+                "carried by the rungs below, and a stronger attack of this kind (more queries or steps) may go "
+                "lower.")
     return (f"Its own attacks ({attacks}) alone leave REGroup {row['regroup_own']:.0f} % and fool {gain} that the "
             f"rungs below did not; {versus}.{weak}")
 
