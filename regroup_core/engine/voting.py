@@ -11,6 +11,8 @@ index (stable sort), Borda points are ``M - rank``.
 from __future__ import annotations
 
 import enum
+import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -67,15 +69,35 @@ def _numpy_sortable(scores: torch.Tensor, descending: bool) -> bool:
             and scores.dim() >= 1 and scores.numel() > 0 and not scores.requires_grad)
 
 
+_PARALLEL_ROWS = 512  # below this, one thread sorts faster than two can start
+
+
+@functools.lru_cache(maxsize=4)
+def _sort_pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="regroup-ranks")
+
+
 def _cpu_stable_ranks(scores: torch.Tensor) -> torch.Tensor:
-    """:func:`stable_ranks` on the CPU, the same ranks ~3x faster (ranking every layer of a ResNet-50 for
+    """:func:`stable_ranks` on the CPU, the same ranks 2-4x faster (ranking every layer of a ResNet-50 for
     ImageNet sorts 1 728 rows of 1 000 scores per batch of 16: ``benchmarks/bench_inference.py``).
 
     NumPy's default sort is vectorised but not stable; a stable sort differs from it only on rows
-    with equal (or NaN) scores, so those rows, and only those, are sorted again stably.
+    with equal (or NaN) scores, so those rows, and only those, are sorted again stably. NumPy sorts
+    without the GIL, so many rows are split over torch's thread count.
     """
     m = scores.shape[-1]
-    values = scores.detach().contiguous().numpy().reshape(-1, m)
+    rows = scores.detach().contiguous().view(-1, m)
+    workers = min(torch.get_num_threads(), 8, len(rows) // _PARALLEL_ROWS)
+    if workers > 1:
+        parts = _sort_pool(workers).map(_rows_ranks, torch.tensor_split(rows, workers))
+        return torch.cat(list(parts)).view(scores.shape)
+    return _rows_ranks(rows).view(scores.shape)
+
+
+def _rows_ranks(rows: torch.Tensor) -> torch.Tensor:
+    """Stable 1-based ranks of each row of a (R, M) CPU tensor (see :func:`_cpu_stable_ranks`)."""
+    m = rows.shape[-1]
+    values = rows.numpy()
     order = np.argsort(values, axis=-1)
     ordered = np.take_along_axis(values, order, axis=-1)
     redo = (ordered[:, 1:] == ordered[:, :-1]).any(axis=-1) | np.isnan(ordered[:, -1])
@@ -83,7 +105,7 @@ def _cpu_stable_ranks(scores: torch.Tensor) -> torch.Tensor:
         order[redo] = np.argsort(values[redo], axis=-1, kind="stable")
     ranks = np.empty(order.shape, dtype=np.int32)
     np.put_along_axis(ranks, order, np.arange(1, m + 1, dtype=np.int32)[None, :], axis=-1)
-    return torch.from_numpy(ranks).view(scores.shape)
+    return torch.from_numpy(ranks)
 
 
 def borda_points(ranks: torch.Tensor, num_classes: int) -> torch.Tensor:

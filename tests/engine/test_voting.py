@@ -88,6 +88,16 @@ def test_cpu_fast_path_equals_torch_stable_sort(seed):
     assert torch.equal(got, _torch_stable_ranks(scores))
 
 
+def test_cpu_fast_path_split_over_threads_equals_torch_stable_sort(monkeypatch):
+    """Many rows are ranked in parts by a thread pool: the parts must come back in order."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    g = torch.Generator().manual_seed(7)
+    scores = torch.randn(4, 400, 60, generator=g, dtype=torch.float64)
+    scores[1, ::3] = torch.randint(0, 3, (134, 60), generator=g).double()  # tied rows in the middle part
+    got = stable_ranks(scores)
+    assert torch.equal(got, _torch_stable_ranks(scores))
+
+
 def test_cpu_fast_path_on_a_noncontiguous_view():
     scores = torch.randn(5, 8, dtype=torch.float64).t()
     assert torch.equal(stable_ranks(scores), _torch_stable_ranks(scores.contiguous()))
