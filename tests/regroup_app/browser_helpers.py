@@ -17,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+ARTIFACTS = ROOT / "test-artifacts"
+DOCS = ROOT / "docs" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -63,3 +65,37 @@ def app_server(cache_dir: Path, log_path: Path) -> Iterator[str]:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def full_page_shot(page, slug: str, *, max_height: int = 5000, docs: bool = False) -> Path:  # noqa: ANN001
+    """Screenshot the whole page into test-artifacts/<slug>.png. Streamlit scrolls inside its main
+    container, so the viewport grows to the content first and is put back after. With ``docs`` and
+    ``REGROUP_DOCS_SCREENSHOTS=1`` a small copy also goes to docs/screenshots/ for the README."""
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": int(min(max(height, 1000), max_height))})
+    page.wait_for_timeout(800)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{slug}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    if docs and os.environ.get("REGROUP_DOCS_SCREENSHOTS") == "1":
+        from PIL import Image
+
+        DOCS.mkdir(parents=True, exist_ok=True)
+        img = Image.open(path).convert("RGB")
+        img.thumbnail((1200, 2400))
+        img.quantize(colors=128).save(DOCS / f"{slug}.png", optimize=True)
+    return path
+
+
+def draw_seven(page) -> None:  # noqa: ANN001
+    """Draw a 7 with real mouse events on the drawing canvas (its upper, interactive layer)."""
+    box = page.locator("canvas.upper-canvas").first.bounding_box()
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + 70, y0 + 60)
+    page.mouse.down()
+    for t in range(1, 21):
+        page.mouse.move(x0 + 70 + 7 * t, y0 + 60)
+    for t in range(1, 31):
+        page.mouse.move(x0 + 210 - 3 * t, y0 + 60 + 6.5 * t)
+    page.mouse.up()

@@ -8,16 +8,13 @@ copies of the main pages to docs/screenshots/)."""
 from __future__ import annotations
 
 import io
-import os
 
 import pytest
 
-from browser_helpers import CHROMIUM, IDLE, ROOT, app_server, require_browser
+from browser_helpers import ARTIFACTS, CHROMIUM, IDLE, ROOT, app_server, draw_seven, full_page_shot, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = ROOT / "test-artifacts"
-DOCS = ROOT / "docs" / "screenshots"
 PAGES = ["Tour", "Model", "Attack lab", "Draw a digit", "Layer ranks", "Ablations", "t-SNE", "Voting classroom",
          "Benchmark"]
 DOC_PAGES = {"Tour": "tour", "Tour (transfer attack)": "tour-transfer", "Model": "model", "Attack lab": "attack-lab",
@@ -47,21 +44,7 @@ def _check(page, name: str, charts: bool = True) -> None:
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
         assert page.locator(".js-plotly-plot").count() > 0, f"no Plotly chart rendered on {name}"
     page.wait_for_timeout(600)  # Plotly draws after the element appears
-    slug = DOC_PAGES[name]
-    path = ARTIFACTS / f"{slug}.png"
-    # Streamlit scrolls inside its main container, so grow the viewport to the content instead
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": 1400, "height": int(min(max(height, 1000), 5000))})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    if os.environ.get("REGROUP_DOCS_SCREENSHOTS") == "1":
-        from PIL import Image
-
-        DOCS.mkdir(parents=True, exist_ok=True)
-        img = Image.open(path).convert("RGB")
-        img.thumbnail((1200, 2400))
-        img.quantize(colors=128).save(DOCS / f"{slug}.png", optimize=True)
+    full_page_shot(page, DOC_PAGES[name], docs=True)
 
 
 def _goto(page, title: str) -> None:
@@ -85,17 +68,6 @@ def _verdict(page) -> str:
     return page.locator("[data-testid=stMarkdownContainer]", has_text="aimed at").first.inner_text()
 
 
-def _draw_seven(page) -> None:
-    """Draw a 7 with real mouse events on the canvas (its upper, interactive layer)."""
-    box = page.locator("canvas.upper-canvas").first.bounding_box()
-    x0, y0 = box["x"], box["y"]
-    page.mouse.move(x0 + 70, y0 + 60)
-    page.mouse.down()
-    for t in range(1, 21):
-        page.mouse.move(x0 + 70 + 7 * t, y0 + 60)
-    for t in range(1, 31):
-        page.mouse.move(x0 + 210 - 3 * t, y0 + 60 + 6.5 * t)
-    page.mouse.up()
 
 
 def _click_first_point(page) -> None:
@@ -186,7 +158,7 @@ def test_every_page_in_chromium(server, tmp_path):
 
             # -- Draw a digit with the mouse -------------------------------------------------------
             _goto(page, "Draw a digit")
-            _draw_seven(page)
+            draw_seven(page)
             _settle(page)
             assert page.get_by_text("what the network sees").count() > 0
             assert page.locator("[data-testid=stMarkdownContainer]", has_text="REGroup (k =").count() > 0

@@ -5,16 +5,13 @@ with REGROUP_DOCS_SCREENSHOTS=1, to docs/screenshots/)."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, app_server, require_browser
+from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, app_server, full_page_shot, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = ROOT / "test-artifacts"
-DOCS = ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +46,7 @@ def _no_exception(page) -> None:
 
 def _shot(page, slug: str) -> None:
     page.wait_for_timeout(1000)  # Plotly draws after the element appears
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": 1400, "height": int(min(max(height, 1000), 5000))})
-    page.wait_for_timeout(800)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{slug}.png"
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    if os.environ.get("REGROUP_DOCS_SCREENSHOTS") == "1":
-        from PIL import Image
-
-        DOCS.mkdir(parents=True, exist_ok=True)
-        img = Image.open(path).convert("RGB")
-        img.thumbnail((1200, 2400))
-        img.quantize(colors=128).save(DOCS / f"{slug}.png", optimize=True)
+    full_page_shot(page, slug, docs=True)
 
 
 def _fit(page, *, exclude: bool) -> None:

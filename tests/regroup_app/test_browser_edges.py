@@ -10,11 +10,20 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, app_server, require_browser
+from browser_helpers import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IDLE,
+    ROOT,
+    app_server,
+    draw_seven,
+    full_page_shot,
+    require_browser,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = ROOT / "test-artifacts"
 PAYLOAD = "`![t](http://198.51.100.7/m.png)`"
 HOSTILE = [
     f"/attack_lab?{quote(PAYLOAD)}=1&epsilon={quote(PAYLOAD)}",
@@ -40,24 +49,9 @@ def _settle(page, timeout_ms: int = 240_000) -> None:
 
 def _shot(page, name: str) -> None:
     assert page.locator("[data-testid=stException]").count() == 0, f"exception element on {name}"
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": 1400, "height": int(min(max(height, 1000), 4000))})
-    page.wait_for_timeout(700)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"edges-{name}.png"))
-    page.set_viewport_size({"width": 1400, "height": 1000})
+    full_page_shot(page, f"edges-{name}", max_height=4000)
 
 
-def _draw_seven(page) -> None:
-    box = page.locator("canvas.upper-canvas").first.bounding_box()
-    x0, y0 = box["x"], box["y"]
-    page.mouse.move(x0 + 70, y0 + 60)
-    page.mouse.down()
-    for t in range(1, 21):
-        page.mouse.move(x0 + 70 + 7 * t, y0 + 60)
-    for t in range(1, 31):
-        page.mouse.move(x0 + 210 - 3 * t, y0 + 60 + 6.5 * t)
-    page.mouse.up()
 
 
 def test_hostile_links_contact_no_other_host_and_the_edge_states_render(server):
@@ -89,7 +83,7 @@ def test_hostile_links_contact_no_other_host_and_the_edge_states_render(server):
         page.goto(server + "/draw")
         _settle(page)
         page.wait_for_selector("canvas.upper-canvas", timeout=60_000)
-        _draw_seven(page)
+        draw_seven(page)
         _settle(page)
         page.wait_for_selector("text=Attack your drawing", timeout=60_000)
         _settle(page)
