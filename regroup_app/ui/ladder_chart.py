@@ -118,7 +118,8 @@ def ladder_section(bundle: ModelBundle, defended: REGroup) -> None:
     st.plotly_chart(ladder_figure(shipped.rows, bundle.name), width="stretch", key="chart-ladder")
     _meanings(shipped.rows)
     source = shipped.source
-    seconds = "" if source is None or bundle.name not in source.seconds_by_model else \
-        f", {float(source.seconds_by_model[bundle.name]):.0f} s of CPU for this model on 2 shared cores"
+    seconds = "" if source is None or bundle.name not in source.empty_cache_seconds else \
+        (f", {source.empty_cache_seconds[bundle.name]:.0f} s for this model from an empty adversarial cache "
+         "(a one-thread process on 2 shared cores)")
     command = source.command if source is not None and source.command else LADDER_MADE_BY
     st.caption(f"Shipped result for this model, weights and classifier{seconds}, made by: {md(command, 300)}")

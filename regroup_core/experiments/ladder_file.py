@@ -42,6 +42,7 @@ class LadderFile:
     command: str = ""
     seconds: float | None = None
     seconds_by_model: Mapping[str, float] = field(default_factory=dict)
+    empty_cache_seconds: Mapping[str, float] = field(default_factory=dict)  # model → its cost from an empty cache
     models: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model → fingerprint, classifier
 
 
@@ -90,10 +91,17 @@ def read_ladder(path: Path) -> LadderFile:
     if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
         raise DataError("expected the ladder file's 'models' to map each model to its fingerprint and classifier")
     seconds = record.get("seconds")
-    by_model = record.get("seconds_by_model", {})
     return LadderFile(rows=check_rows(record.get("rows")), command=str(record.get("command", "")),
                       seconds=float(seconds) if isinstance(seconds, _NUMBER) else None,
-                      seconds_by_model=by_model if isinstance(by_model, dict) else {}, models=models)
+                      seconds_by_model=_seconds(record.get("seconds_by_model")),
+                      empty_cache_seconds=_seconds(record.get("empty_cache_seconds")), models=models)
+
+
+def _seconds(value: Any) -> dict[str, float]:
+    """model → seconds, keeping only well-formed entries (a cost is shown, never trusted to be there)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): float(v) for k, v in value.items() if isinstance(v, _NUMBER) and not isinstance(v, bool)}
 
 
 def ladder_for(ladder_file: LadderFile, model: str, fingerprint: str, classifier: str) -> list[dict[str, Any]]:

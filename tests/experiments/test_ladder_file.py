@@ -87,3 +87,13 @@ def test_replace_marked_touches_only_the_section(tmp_path):
     readme.write_text("<!-- ladder:end --> <!-- ladder:begin -->")
     with pytest.raises(DataError, match="in that order"):
         replace_marked(readme, "ladder", ["x"])
+
+
+def test_the_shipped_ladder_records_its_cost_from_an_empty_cache():
+    """The app's caption shows the cost of making the ladder, not the seconds of a rerun on a filled cache."""
+    from regroup_core.experiments.ladder_file import read_ladder, shipped_ladder_path
+
+    shipped = read_ladder(shipped_ladder_path())
+    assert set(shipped.empty_cache_seconds) == {"mnist-vgg", "mnist-resnet"}
+    assert all(seconds > 600 for seconds in shipped.empty_cache_seconds.values())
+    assert {r["model"] for r in shipped.rows} == {"mnist-vgg", "mnist-resnet"}
