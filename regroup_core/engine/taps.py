@@ -31,12 +31,12 @@ _HALF = (torch.float16, torch.bfloat16)
 
 WORKSPACE_ELEMENTS = 1 << 18
 """Scratch size for the clamped chunks (1 MiB of float32). A chunk and its clamped copies then stay in a
-core's L2 cache, so each map is read from memory once; every chunk costs two clamps and two sums, each a
-parallel op with a fixed cost (the threads fork and join). Measured with ``python -m benchmarks.bench_inference
---workspace N`` (ResNet-50, batch 16, 2 cores): 1 MiB beats 0.5, 2, 4 and 16 MiB on a quiet or moderately loaded
-machine; only on a heavily oversubscribed one (load 10+) does the fork-and-join cost of the 722 chunks per
-forward make 16 MiB (74 chunks) faster. The sums are the same bits whatever the size (each row is reduced
-whole by one op; ``tests/engine/test_taps.py`` checks it)."""
+core's cache, so each map is read from memory once; every chunk costs two clamps and two sums, each a
+parallel op with a fixed cost (the threads fork and join). Measured with ``python -m
+benchmarks.bench_engine_parts`` (ResNet-50, batch 16, 2 quiet cores), the exact sums cost 10-11 % of a forward
+with 0.5-1 MiB, 13 % with 2-4 MiB and 21 % with 16 MiB; only on a heavily oversubscribed machine (load 10+)
+did the fork-and-join cost of the 722 chunks per forward make 16 MiB (74 chunks) faster. The sums are the same
+bits whatever the size (each row is reduced whole by one op; ``tests/engine/test_taps.py`` checks it)."""
 
 
 @dataclass(frozen=True)
