@@ -188,27 +188,23 @@ def tsne_cold(repeats: int) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    times = []
-    for _ in range(max(1, repeats // 5)):
-        st.cache_data.clear()
-        at = AppTest.from_file(str(ROOT / "regroup_app" / "streamlit_app.py"), default_timeout=300)
-        at.switch_page("app_pages/tsne.py")
-        with _empty_cache():
-            t0 = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - t0)
-        assert not at.exception, [e.value for e in at.exception]
-    clean = []  # what the page draws first while the overlay's attacks run: the clean map (caches cleared)
-    for _ in range(max(1, repeats // 5)):
-        st.cache_data.clear()
-        at = AppTest.from_file(str(ROOT / "regroup_app" / "streamlit_app.py"), default_timeout=300)
-        at.query_params["adversarial"] = "0"
-        at.switch_page("app_pages/tsne.py")
-        with _empty_cache():
-            t0 = time.perf_counter()
-            at.run()
-            clean.append(time.perf_counter() - t0)
-        assert not at.exception, [e.value for e in at.exception]
+    def cold_opens(params: dict[str, str]) -> list[float]:
+        times = []
+        for _ in range(max(1, repeats // 5)):
+            st.cache_data.clear()
+            at = AppTest.from_file(str(ROOT / "regroup_app" / "streamlit_app.py"), default_timeout=300)
+            for key, value in params.items():
+                at.query_params[key] = value
+            at.switch_page("app_pages/tsne.py")
+            with _empty_cache():
+                t0 = time.perf_counter()
+                at.run()
+                times.append(time.perf_counter() - t0)
+            assert not at.exception, [e.value for e in at.exception]
+        return times
+
+    times = cold_opens({})
+    clean = cold_opens({"adversarial": "0"})  # what the page draws first while the overlay's attacks run
     return {"tsne_open_s": {**_summary(times), "note": "default view (classes 0, 1, 7, 25 each, overlay on)"},
             "tsne_clean_map_s": {**_summary(clean), "note": "the same without the overlay: the map the page draws "
                                                             "first (modules already imported by the run above)"}}
