@@ -7,12 +7,14 @@ ResNet-50 (random weights), batch 16, same process, same input, CPU by default:
 * ``fit_ratio`` = fit throughput (images/s through the streaming fit of ``--fit-batches`` batches, steady
   state: the fixed-size statistics are allocated by a warm-up batch) / plain inference throughput
 
-Timings interleave the four measurements (plain, k = 5, all layers, fit) over several rounds and report
-medians, so slow drifts of the machine hit all of them alike. The classifiers are synthetic (random PMFs of
+Timings interleave the four measurements (plain, k = 5, all layers, fit) over several rounds. Each
+ratio is the median over rounds of that round's own ratio (each measurement against the plain forward
+pass run seconds before it), so the load of other tenants of a shared machine, which drifts over seconds
+to minutes, cancels in each pair; the ratios of the medians are reported too (``*_of_medians``). The classifiers are synthetic (random PMFs of
 the right shapes: ImageNet's M = 1000): speed does not depend on their values.
 Fit memory: resident set size after fitting n and 3n images (statistics are fixed-size sums).
 
-Usage: python -m benchmarks.bench_inference [--rounds 5] [--batch 16] [--device cpu] [--workspace N] --json
+Usage: python -m benchmarks.bench_inference [--rounds 9] [--batch 16] [--device cpu] [--workspace N] --json
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--fit-batches", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", action="store_true")
@@ -122,6 +124,9 @@ def main() -> None:
         times["all"].append(timed(every_layer))
         times["fit"].append(timed(fit_rounds))
     med = {name: statistics.median(ts) for name, ts in times.items()}
+    paired = {"ratio_k5": [k / p for k, p in zip(times["k5"], times["plain"])],
+              "ratio_all": [a / p for a, p in zip(times["all"], times["plain"])],
+              "fit_ratio": [p * args.fit_batches / f for f, p in zip(times["fit"], times["plain"])]}
     fit_time = med["fit"]
     fit(3 * args.fit_batches, stats)
     rss_large = rss_mb()
@@ -135,9 +140,11 @@ def main() -> None:
         "plain_images_per_s": round(plain_throughput, 2), "fit_images_per_s": round(fit_throughput, 2),
         "fit_rss_mb": {"before": round(rss_before), f"after_{args.fit_batches * args.batch}_images": round(rss_small),
                        f"after_{3 * args.fit_batches * args.batch}_images": round(rss_large)},
-        "ratio_k5": round(med["k5"] / med["plain"], 3),
-        "ratio_all": round(med["all"] / med["plain"], 3),
-        "fit_ratio": round(fit_throughput / plain_throughput, 3),
+        "ratio_k5_of_medians": round(med["k5"] / med["plain"], 3),
+        "ratio_all_of_medians": round(med["all"] / med["plain"], 3),
+        "fit_ratio_of_medians": round(fit_throughput / plain_throughput, 3),
+        "per_round": {name: [round(r, 3) for r in ratios] for name, ratios in paired.items()},
+        **{name: round(statistics.median(ratios), 3) for name, ratios in paired.items()},
     }
     if args.json:
         print(json.dumps(result))  # details, then the ratios alone as the last line

@@ -149,6 +149,9 @@ class REGroup:
         for sign, table in (("pos", classifiers.pos), ("neg", classifiers.neg)):
             for layer in classifiers.layers:
                 c = table[layer.name].to(device)
+                if excluded and not torch.isfinite(c[excluded]).all():  # a file's unused rows, never validated:
+                    c = c.clone()  # keep NaN out of the scores (rank_layers reads NaN as a broken input)
+                    c[excluded] = 1.0 / c.shape[1]
                 neg_entropy = (c * torch.log(c)).sum(1)
                 neg_entropy[excluded] = torch.inf  # excluded classes always rank last
                 self._terms[sign][layer.name] = (c, neg_entropy)
@@ -169,17 +172,22 @@ class REGroup:
     def rank_layers(self, pos: dict[str, torch.Tensor], neg: dict[str, torch.Tensor],
                     layers: Sequence[LayerInfo]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-layer ranks (B, L, M) of both voters from raw accumulators."""
-        scores = []
-        for sign, acc in (("pos", pos), ("neg", neg)):
-            for layer in layers:
-                c, neg_entropy = self._terms[sign][layer.name]
-                pmf = to_pmf(acc[layer.name], self.classifiers.delta)
-                if not torch.isfinite(pmf).all():
-                    raise DataError(f"expected finite responses at layer '{layer.name}', got NaN or inf "
-                                    "(are the model weights or inputs corrupted?)")
-                scores.append(kl_divergences(pmf, c, neg_entropy))
+        voters = [(sign, acc, layer) for sign, acc in (("pos", pos), ("neg", neg)) for layer in layers]
+        first = pos[layers[0].name]
+        scores = torch.empty(first.shape[0], len(voters), self.classifiers.num_classes, dtype=torch.float64,
+                             device=first.device)
+        for i, (sign, acc, layer) in enumerate(voters):  # each voter's KL scores go straight into its column
+            c, neg_entropy = self._terms[sign][layer.name]
+            kl_divergences(to_pmf(acc[layer.name], self.classifiers.delta), c, neg_entropy, out=scores[:, i])
+        # A non-finite accumulator makes its PMF NaN (inf / inf) and so its whole row of scores NaN, while finite
+        # PMFs never give NaN nor -inf (the mixtures are positive; an excluded class scores +inf): so one sum per
+        # row is NaN exactly for the broken voters, a check of all voters at once.
+        broken = torch.isnan(scores.sum(-1)).any(0).nonzero().flatten().tolist()
+        if broken:
+            raise DataError(f"expected finite responses at layer '{voters[broken[0]][2].name}', got NaN or inf "
+                            "(are the model weights or inputs corrupted?)")
         # one stable sort over all 2L voters: multi-threaded, ~2x faster than L separate sorts
-        ranks = stable_ranks(torch.stack(scores, dim=1)).cpu()
+        ranks = stable_ranks(scores).cpu()
         return ranks[:, :len(layers)], ranks[:, len(layers):]
 
     def predict(self, x: torch.Tensor, *, k: int | None = None, variant: Variant | str = Variant.BOTH,

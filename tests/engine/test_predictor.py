@@ -115,3 +115,37 @@ def test_ties_are_reported_and_count_as_errors():
     assert pred.borda.tolist() == [[3, 3, 0], [4, 2, 0]]
     assert pred.regroup_labels.tolist() == [0, 0] and pred.regroup_tied.tolist() == [True, False]
     assert pred.regroup_correct(torch.tensor([0, 0])).tolist() == [False, True]
+
+
+@pytest.mark.parametrize(("sign", "value"), [("pos", float("nan")), ("neg", float("inf"))])
+def test_a_broken_accumulator_is_named_by_its_layer(defended, sign, value):
+    """One check over all voters' scores still names the layer whose responses were NaN or inf."""
+    from regroup_core.engine.taps import capture
+
+    acc = capture(defended.model, sample_inputs(3, seed=5), defended.layers)
+    broken = defended.layers[2].name
+    table = {"pos": dict(acc.pos), "neg": dict(acc.neg)}
+    table[sign][broken] = table[sign][broken].clone()
+    table[sign][broken][1, 0] = value
+    with pytest.raises(DataError, match=f"finite responses at layer '{broken}'"):
+        defended.rank_layers(table["pos"], table["neg"], defended.layers)
+    ranks = defended.rank_layers(acc.pos, acc.neg, defended.layers)  # the untouched ones still rank
+    assert ranks[0].shape == (3, len(defended.layers), 4)
+
+
+def test_unused_rows_of_an_excluded_class_may_hold_anything():
+    """A classifier file's rows for an excluded class are not validated; NaN there must neither break the
+    vote nor be read as a broken input: the class still ranks last and the other ranks are unchanged."""
+    import dataclasses
+
+    bundle = small_bundle()
+    x, y = self_labelled(bundle.model, 200)
+    keep = y != 1
+    fitted = fit_small(bundle, x[keep], y[keep], per_class=None, k=2, on_empty="exclude")
+    spoiled = {sign: {name: rows.clone().index_fill_(0, torch.tensor([1]), float("nan"))
+                      for name, rows in table.items()} for sign, table in (("pos", fitted.pos), ("neg", fitted.neg))}
+    inputs = sample_inputs(10, seed=3)
+    clean = REGroup(bundle.model, fitted).predict(inputs, scope="all")
+    odd = REGroup(bundle.model, dataclasses.replace(fitted, **spoiled)).predict(inputs, scope="all")
+    assert torch.equal(clean.pos_ranks, odd.pos_ranks) and torch.equal(clean.neg_ranks, odd.neg_ranks)
+    assert (odd.pos_ranks[..., 1] == 4).all()
