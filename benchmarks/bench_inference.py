@@ -10,8 +10,9 @@ ResNet-50 (random weights), batch 16, same process, same input, CPU by default:
 Timings interleave the four measurements (plain, k = 5, all layers, fit) over several rounds. Each
 ratio is the median over rounds of that round's own ratio (each measurement against the plain forward
 pass run seconds before it), so the load of other tenants of a shared machine, which drifts over seconds
-to minutes, cancels in each pair; the ratios of the medians are reported too (``*_of_medians``). The classifiers are
-synthetic (random PMFs of the right shapes: ImageNet's M = 1000): speed does not depend on their values.
+to minutes, cancels in each pair; the ratios of the medians are reported too (``*_of_medians``).
+The classifiers are synthetic (random PMFs of the right shapes: ImageNet's M = 1000): speed does not
+depend on their values.
 Fit memory: resident set size after fitting n and 3n images (statistics are fixed-size sums).
 
 Usage: python -m benchmarks.bench_inference [--rounds 9] [--batch 16] [--device cpu] [--workspace N] --json
