@@ -47,6 +47,8 @@ def test_self_test_and_ladder_in_chromium(tmp_path):
         _settle(page)
         page.evaluate(_RECORD_STEPS)
         page.get_by_role("button", name="Run the self-test").click()
+        # the run has begun once it wrote its first step (an idle page right after the click may be the old one)
+        page.wait_for_function("window.__regroupSteps.length > 0", timeout=120_000)
         _settle(page)
         # The bar names attack, budget and image while it runs. Each step can be on screen for less time than a
         # locator's polling takes to see it (the CI run that waited for it missed it), so every text the page
