@@ -10,6 +10,7 @@ that classifier, never for another network or another classifier file.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +93,7 @@ def read_ladder(path: Path) -> LadderFile:
         raise DataError("expected the ladder file's 'models' to map each model to its fingerprint and classifier")
     seconds = record.get("seconds")
     return LadderFile(rows=check_rows(record.get("rows")), command=str(record.get("command", "")),
-                      seconds=float(seconds) if isinstance(seconds, _NUMBER) else None,
+                      seconds=float(seconds) if _is_seconds(seconds) else None,
                       seconds_by_model=_seconds(record.get("seconds_by_model")),
                       empty_cache_seconds=_seconds(record.get("empty_cache_seconds")), models=models)
 
@@ -101,7 +102,12 @@ def _seconds(value: Any) -> dict[str, float]:
     """model → seconds, keeping only well-formed entries (a cost is shown, never trusted to be there)."""
     if not isinstance(value, dict):
         return {}
-    return {str(k): float(v) for k, v in value.items() if isinstance(v, _NUMBER) and not isinstance(v, bool)}
+    return {str(k): float(v) for k, v in value.items() if _is_seconds(v)}
+
+
+def _is_seconds(value: Any) -> bool:
+    """A finite, non-negative number (JSON may carry NaN, Infinity or true where a cost belongs)."""
+    return isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def ladder_for(ladder_file: LadderFile, model: str, fingerprint: str, classifier: str) -> list[dict[str, Any]]:

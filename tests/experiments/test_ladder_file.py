@@ -97,3 +97,19 @@ def test_the_shipped_ladder_records_its_cost_from_an_empty_cache():
     assert set(shipped.empty_cache_seconds) == {"mnist-vgg", "mnist-resnet"}
     assert all(seconds > 600 for seconds in shipped.empty_cache_seconds.values())
     assert {r["model"] for r in shipped.rows} == {"mnist-vgg", "mnist-resnet"}
+
+
+def test_a_cost_that_is_not_a_finite_number_is_dropped(tmp_path):
+    """A hand-edited ladder file may carry NaN, Infinity, a negative or a boolean where a cost belongs: the
+    caption then shows no cost rather than "nan s"."""
+    import json
+
+    from regroup_core.experiments.ladder_file import read_ladder, shipped_ladder_path
+
+    record = json.loads(shipped_ladder_path().read_text())
+    record["seconds"] = float("nan")
+    record["empty_cache_seconds"] = {"mnist-vgg": float("inf"), "mnist-resnet": -3, "x": True, "y": 12.5}
+    path = tmp_path / "ladder.json"
+    path.write_text(json.dumps(record))
+    ladder = read_ladder(path)
+    assert ladder.seconds is None and dict(ladder.empty_cache_seconds) == {"y": 12.5}
