@@ -5,6 +5,8 @@ ResNet-50 (random weights), batch 16, CPU by default, synthetic classifiers (M =
 the plain forward pass of the same rounds:
 
 * ``hooks_noop``: the forward pass with 54 hooks that do nothing (the hooks' own cost)
+* ``read_once``: the forward pass with one sum per (sample, channel) of each tapped map, unclamped: the least
+  an exact tap can do (each map read once, one reduction); the taps' cost above it is the clamped copies
 * ``capture_<bytes>``: the forward pass with every layer's exact P and N, per scratch-buffer size
 * ``kl_s``: PMFs and KL scores of the 108 voters (one float64 matrix product each), after a forward pass
   (so the class mixtures are read from memory, as in ``predict``)
@@ -73,6 +75,14 @@ def main() -> None:
         for handle in handles:
             handle.remove()
 
+    def read_once() -> None:
+        def hook(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
+            output.reshape(output.shape[0] * output.shape[1], -1).sum(1)
+        handles = [modules[layer.name].register_forward_hook(hook) for layer in layers]
+        plain()
+        for handle in handles:
+            handle.remove()
+
     def capture_with(size: int) -> Callable[[], None]:
         def run() -> None:
             taps.WORKSPACE_ELEMENTS = size
@@ -89,7 +99,7 @@ def main() -> None:
                 scores.append(kl_divergences(to_pmf(table[layer.name], defended.classifiers.delta), c, neg_entropy))
         kl.seconds = time.perf_counter() - start  # type: ignore[attr-defined]
 
-    parts: dict[str, Callable[[], None]] = {"plain_s": plain, "hooks_noop_s": hooks_noop}
+    parts: dict[str, Callable[[], None]] = {"plain_s": plain, "hooks_noop_s": hooks_noop, "read_once_s": read_once}
     parts |= {f"capture_{size * 4 // 1024}KiB_s": capture_with(size) for size in SIZES}
     parts |= {"fit_s": lambda: fit_statistics(bundle, candidates, per_class=None, batch_size=args.batch, stats=stats),
               "capture3_s": lambda: [taps.capture(model, x, layers) for _ in range(3)]}
@@ -112,7 +122,7 @@ def main() -> None:
     result = {"model": args.model, "batch": args.batch, "rounds": args.rounds, "threads": torch.get_num_threads(),
               "default_workspace_KiB": default_size * 4 // 1024, **{k: round(v, 4) for k, v in med.items()},
               "ratios_to_plain": {k: round(v / med["plain_s"], 3) for k, v in med.items()
-                                  if k.startswith(("hooks", "capture_"))}}
+                                  if k.startswith(("hooks", "read_once", "capture_"))}}
     if args.json:
         print(json.dumps(result))
     else:
