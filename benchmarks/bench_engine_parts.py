@@ -69,19 +69,16 @@ def main() -> None:
         with torch.inference_mode():
             model(x)
 
-    def hooks_noop() -> None:
-        handles = [modules[layer.name].register_forward_hook(lambda *_: None) for layer in layers]
-        plain()
-        for handle in handles:
-            handle.remove()
+    def with_hooks(hook: Callable[..., None]) -> Callable[[], None]:
+        def run() -> None:  # the plain pass with ``hook`` on every tapped layer
+            handles = [modules[layer.name].register_forward_hook(hook) for layer in layers]
+            plain()
+            for handle in handles:
+                handle.remove()
+        return run
 
-    def read_once() -> None:
-        def hook(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
-            output.reshape(output.shape[0] * output.shape[1], -1).sum(1)
-        handles = [modules[layer.name].register_forward_hook(hook) for layer in layers]
-        plain()
-        for handle in handles:
-            handle.remove()
+    def sum_each_map(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        output.reshape(output.shape[0] * output.shape[1], -1).sum(1)
 
     def capture_with(size: int) -> Callable[[], None]:
         def run() -> None:
@@ -99,7 +96,8 @@ def main() -> None:
                 scores.append(kl_divergences(to_pmf(table[layer.name], defended.classifiers.delta), c, neg_entropy))
         kl.seconds = time.perf_counter() - start  # type: ignore[attr-defined]
 
-    parts: dict[str, Callable[[], None]] = {"plain_s": plain, "hooks_noop_s": hooks_noop, "read_once_s": read_once}
+    parts: dict[str, Callable[[], None]] = {"plain_s": plain, "hooks_noop_s": with_hooks(lambda *_: None),
+                                           "read_once_s": with_hooks(sum_each_map)}
     parts |= {f"capture_{size * 4 // 1024}KiB_s": capture_with(size) for size in SIZES}
     parts |= {"fit_s": lambda: fit_statistics(bundle, candidates, per_class=None, batch_size=args.batch, stats=stats),
               "capture3_s": lambda: [taps.capture(model, x, layers) for _ in range(3)]}
